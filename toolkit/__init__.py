@@ -1,0 +1,7 @@
+"""afkit: operations toolkit for Apache Airflow 3.
+
+The package is layered: a pure core (no I/O), two boundaries (``toolkit.airflow`` for the REST API,
+``toolkit.slack`` for Slack) and thin edges (``toolkit.cli``, ``toolkit.tui``, ``toolkit.plugin``).
+"""
+
+__version__ = "0.1.0"

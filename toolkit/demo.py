@@ -1,0 +1,92 @@
+"""The embedded demo: the example DAGs running on a real Airflow, with a few days of history made by Airflow itself.
+
+History is seeded through the REST API (pools, a Variable, unpausing, backfills) — never by writing database rows —
+so the demo shows exactly what a real deployment would. Used by ``afkit demo`` and the integration-test fixture.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from toolkit.airflow import AirflowClient
+from toolkit.errors import AfkitError, Conflict
+from toolkit.models import Backfill
+
+DEMO_DAGS = ("stripe_ingest", "daily_finance_close", "daily_revenue", "web_sessions")
+DEMO_POOLS = {"warehouse": (3, "Shared warehouse connections: production and backfills compete here")}
+CADENCE_VARIABLE = "stripe_ingest_cadence_minutes"
+TAG = {"afkit": {"seeded_by": "afkit demo"}}
+
+
+def repo_dags_folder() -> Path | None:
+    """The example DAGs of a source checkout (``dags/`` beside the ``toolkit`` package), if there is one."""
+    folder = Path(__file__).resolve().parent.parent / "dags"
+    return folder if (folder / "stripe_ingest.py").exists() else None
+
+
+def wait_for_dags(client: AirflowClient, dag_ids: tuple[str, ...] = DEMO_DAGS, timeout: float = 180) -> None:
+    """Wait until the dag-processor has parsed the DAGs (they are invisible to the API until then)."""
+    deadline = time.monotonic() + timeout
+    missing: set[str] = set(dag_ids)
+    while time.monotonic() < deadline:
+        missing = set(dag_ids) - {d.dag_id for d in client.dags.list()}
+        if not missing:
+            return
+        time.sleep(2)
+    raise AfkitError(f"DAGs not parsed after {timeout:.0f}s: {', '.join(sorted(missing))}")
+
+
+def configure(client: AirflowClient) -> None:
+    """Pools, the cadence Variable, unpaused DAGs: what the example DAGs need to run."""
+    for name, (slots, description) in DEMO_POOLS.items():
+        client.pools.ensure(name, slots, description)
+    client.variables.set(CADENCE_VARIABLE, "30", "Minutes between stripe_ingest runs (the postmortem changed it to 5)")
+    wait_for_dags(client)
+    for dag_id in DEMO_DAGS:
+        client.dags.set_paused(dag_id, False)
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    dag_id: str
+    from_date: datetime
+    to_date: datetime
+
+
+def seed_plan(now: datetime, days: int = 3) -> list[SeedPlan]:
+    """What history to create: a few days of the daily DAGs and a few hours of the 30-minute ingest."""
+    today = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return [
+        SeedPlan("daily_revenue", today - timedelta(days=days), today - timedelta(days=1)),
+        SeedPlan("web_sessions", today - timedelta(days=days), today - timedelta(days=1)),
+        SeedPlan("stripe_ingest", now - timedelta(hours=3), now - timedelta(minutes=30)),
+    ]
+
+
+def seed_history(client: AirflowClient, now: datetime | None = None) -> list[Backfill]:
+    """Create the seed backfills; DAGs that already have one (a re-used demo home) are left alone."""
+    created = []
+    for step in seed_plan(now or datetime.now(timezone.utc)):
+        if client.backfills.list_for_dag(step.dag_id):
+            continue
+        try:
+            created.append(
+                client.backfills.create(step.dag_id, step.from_date, step.to_date, max_active_runs=3, dag_run_conf=TAG)
+            )
+        except Conflict:
+            continue  # a backfill for this DAG is already running
+    return created
+
+
+def wait_for_backfills(client: AirflowClient, backfills: list[Backfill], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    pending = {b.id for b in backfills}
+    while pending and time.monotonic() < deadline:
+        pending = {i for i in pending if client.backfills.get(i).completed_at is None}
+        if pending:
+            time.sleep(2)
+    if pending:
+        raise AfkitError(f"seed backfills {sorted(pending)} not complete after {timeout:.0f}s")

@@ -1,0 +1,79 @@
+"""Every error afkit reports, and the exit code it maps to — defined once, here.
+
+Edges (CLI, TUI) catch :class:`AfkitError` and show ``str(error)``; they never build their own messages for these
+situations, so the wording is the same everywhere. The README's exit-code table is checked against
+:class:`ExitCode` by a test.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the ``afkit`` command."""
+
+    OK = 0
+    FAILURE = 1  # an unexpected internal error (a bug): reported with its type, never swallowed
+    BAD_INPUT = 2  # wrong arguments, invalid configuration or plan file (also click's usage errors)
+    CONNECTION = 3  # Airflow not reachable, or not an Airflow 3 API server
+    AUTH = 4  # credentials rejected (401) or permission missing (403)
+    NOT_FOUND = 5  # a DAG, pool, backfill … does not exist (404)
+    CONFLICT = 6  # Airflow refused because of the current state (409)
+    SERVER = 7  # Airflow failed (5xx) or answered something afkit cannot read
+
+
+class AfkitError(Exception):
+    """Base of every error afkit reports to a person. ``str()`` is the complete message."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+
+class BadInput(AfkitError):
+    """Something the user gave (argument, file, configuration) is wrong; nothing was changed."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class ConfigError(BadInput):
+    """The afkit configuration or a profile is invalid."""
+
+
+class AirflowUnreachable(AfkitError):
+    """No usable Airflow API server at the configured URL."""
+
+    exit_code = ExitCode.CONNECTION
+
+
+class NotAirflow3(AirflowUnreachable):
+    """The URL answered, but not as an Airflow 3 API server."""
+
+
+class AuthenticationFailed(AfkitError):
+    """Airflow rejected the credentials or token (HTTP 401)."""
+
+    exit_code = ExitCode.AUTH
+
+
+class PermissionDenied(AfkitError):
+    """The user is authenticated but lacks a permission (HTTP 403)."""
+
+    exit_code = ExitCode.AUTH
+
+
+class NotFound(AfkitError):
+    """The named DAG, pool, backfill … does not exist (HTTP 404)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class Conflict(AfkitError):
+    """Airflow refused the request because of its current state (HTTP 409)."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+class AirflowServerError(AfkitError):
+    """Airflow failed (HTTP 5xx) or returned a response afkit cannot read."""
+
+    exit_code = ExitCode.SERVER

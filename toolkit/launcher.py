@@ -1,0 +1,485 @@
+"""The one way afkit boots a real Airflow 3.3: used by ``afkit demo`` and by the test suite's fixture.
+
+It starts api-server, scheduler, dag-processor and triggerer (LocalExecutor) as separate processes with one
+``AIRFLOW_HOME``, DAGs folder, database and loopback port, waits until ``/api/v2/monitor/health`` reports every started
+component healthy, and stops every process it started — and their children — on ``stop()``, on Ctrl-C and on errors.
+
+Database: a throwaway PostgreSQL cluster when ``initdb`` and ``pg_ctl`` are on the PATH (``database="auto"``), SQLite
+otherwise. Secrets it generates (JWT secret, Fernet key, user passwords) live in ``AIRFLOW_HOME/afkit-launcher.json``
+so that running again reuses the same home and credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from base64 import urlsafe_b64encode
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+
+ALL_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Which /api/v2/monitor/health entry proves a component is up (the api-server proves itself by answering).
+HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+USERS = {"admin": "admin", "viewer": "viewer"}  # username -> SimpleAuthManager role
+
+
+class LaunchError(RuntimeError):
+    """Airflow could not be started; the message names the component and quotes the end of its log."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def descendants(pid: int) -> list[int]:
+    """All live descendants of ``pid`` (read from /proc, so it needs no Airflow import)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited; only its parent's wait is missing
+
+
+def _kill_all(pids: Iterable[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
+    pids = list(pids)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [p for p in pids if pid_alive(p)]
+        if not pids:
+            return []
+        time.sleep(0.1)
+    return [p for p in pids if pid_alive(p)]
+
+
+@dataclass
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster on a free loopback port, owned by this launcher."""
+
+    data_dir: Path
+    port: int
+    run_as: str | None = None  # initdb refuses to run as root: run the server as this user then
+    postmaster_pid: int | None = None
+
+    @staticmethod
+    def available() -> tuple[bool, str]:
+        if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+            return False, "initdb/pg_ctl not on PATH"
+        if os.geteuid() == 0:
+            try:
+                import pwd
+
+                pwd.getpwnam("postgres")
+            except KeyError:
+                return False, "running as root and there is no 'postgres' user to run the server"
+        return True, "initdb and pg_ctl found"
+
+    def _cmd(self, *args: str) -> list[str]:
+        return (["runuser", "-u", self.run_as, "--"] if self.run_as else []) + list(args)
+
+    def start(self) -> str:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            self.run_as = "postgres"
+        logfile = self.data_dir.parent / "postgres.log"
+        sockdir = self.data_dir.parent / "pgsock"
+        sockdir.mkdir(exist_ok=True)
+        if self.run_as:
+            shutil.chown(self.data_dir.parent, user=self.run_as)
+            shutil.chown(sockdir, user=self.run_as)
+            logfile.touch()
+            shutil.chown(logfile, user=self.run_as)
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                self._cmd(shutil.which("initdb") or "initdb", "-D", str(self.data_dir), "-U", "airflow",
+                          "--auth=trust", "-E", "UTF8", "--no-sync"),
+                check=True, capture_output=True, timeout=120,
+            )
+        options = f"-p {self.port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        result = subprocess.run(
+            self._cmd(shutil.which("pg_ctl") or "pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", str(logfile),
+                      "-w", "-t", "60", "start"),
+            capture_output=True, text=True, timeout=90,
+        )
+        if result.returncode != 0:
+            raise LaunchError(f"PostgreSQL did not start: {result.stderr.strip()}\n{_tail(logfile)}")
+        self.postmaster_pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        url = f"postgresql+psycopg2://airflow@127.0.0.1:{self.port}/airflow"
+        created = subprocess.run(
+            self._cmd("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "airflow", "-d", "postgres", "-tAc",
+                      "SELECT 1 FROM pg_database WHERE datname = 'airflow'"),
+            capture_output=True, text=True, timeout=30,
+        )
+        if created.stdout.strip() != "1":
+            subprocess.run(
+                self._cmd("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "airflow", "-d", "postgres", "-c",
+                          "CREATE DATABASE airflow"),
+                check=True, capture_output=True, timeout=30,
+            )
+        return url
+
+    def pids(self) -> list[int]:
+        return [self.postmaster_pid, *descendants(self.postmaster_pid)] if self.postmaster_pid else []
+
+    def stop(self) -> None:
+        if not self.postmaster_pid:
+            return
+        pids = self.pids()
+        subprocess.run(
+            self._cmd(shutil.which("pg_ctl") or "pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop"),
+            capture_output=True, timeout=60,
+        )
+        leftover = _wait_gone(pids, 10)
+        _kill_all(leftover, signal.SIGKILL)
+        self.postmaster_pid = None
+
+
+@dataclass
+class AirflowSpec:
+    """What to boot. ``home`` is created if missing and reused if it exists."""
+
+    home: Path
+    dags_folder: Path
+    port: int | None = None
+    database: str = "auto"  # auto | sqlite | postgres | a SQLAlchemy URL of an existing database
+    plugins_folder: Path | None = None  # None: the plugin comes from its entry point only
+    components: tuple[str, ...] = ALL_COMPONENTS
+    extra_env: dict[str, str] = field(default_factory=dict)
+    api_workers: int = 1
+    parallelism: int = 8
+    migrate: bool = True
+
+
+@dataclass
+class RunningAirflow:
+    spec: AirflowSpec
+    url: str
+    env: dict[str, str]
+    passwords: dict[str, str]
+    database_url: str
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    postgres: PostgresCluster | None = None
+    seen_pids: set[int] = field(default_factory=set)
+
+    @property
+    def admin(self) -> tuple[str, str]:
+        return "admin", self.passwords["admin"]
+
+    @property
+    def database_kind(self) -> str:
+        return "postgres" if self.database_url.startswith("postgresql") else "sqlite"
+
+    def airflow_pids(self) -> list[int]:
+        """The Airflow components and every child they spawned (executors, task supervisors, api workers)."""
+        pids: list[int] = []
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                pids.append(proc.pid)
+            pids.extend(descendants(proc.pid))
+        self.seen_pids.update(pids)
+        return pids
+
+    def all_pids(self) -> list[int]:
+        """Every process this launch owns right now, the database server included."""
+        pids = self.airflow_pids() + (self.postgres.pids() if self.postgres else [])
+        self.seen_pids.update(pids)
+        return pids
+
+    def log_path(self, component: str) -> Path:
+        return self.spec.home / "logs" / f"{component}.log"
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5) as response:
+            return json.loads(response.read())
+
+    def check_alive(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise LaunchError(
+                    f"Airflow {name} exited with code {proc.returncode}; last lines of "
+                    f"{self.log_path(name)}:\n{_tail(self.log_path(name))}"
+                )
+
+    def wait_healthy(self, timeout: float = 180) -> float:
+        """Block until every started component is healthy; returns the seconds it took."""
+        started = time.monotonic()
+        deadline = started + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                health = self.health()
+                missing = [
+                    c for c in self.spec.components
+                    if c in HEALTH_KEYS and (health.get(HEALTH_KEYS[c]) or {}).get("status") != "healthy"
+                ]
+                if (health.get("metadatabase") or {}).get("status") == "healthy" and not missing:
+                    return time.monotonic() - started
+                last = f"waiting for {', '.join(missing) or 'metadatabase'}"
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                last = f"api-server not answering ({exc})"
+            time.sleep(1)
+        raise LaunchError(f"Airflow at {self.url} not healthy after {timeout:.0f}s: {last}")
+
+    def stop(self, timeout: float = 30) -> list[int]:
+        """Stop every process; returns the pids still alive afterwards (empty when the stop was clean)."""
+        self.all_pids()  # remember the database server's pids too, for the final check
+        pids = self.airflow_pids()
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        # Whatever ignored SIGTERM, or left its process group, is killed.
+        remaining = set(_wait_gone(pids, timeout)) | set(self.airflow_pids())
+        _kill_all(remaining, signal.SIGKILL)
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.postgres:
+            self.postgres.stop()
+        return [p for p in self.seen_pids if pid_alive(p)]
+
+    def __enter__(self) -> RunningAirflow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _state(home: Path) -> dict:
+    """Secrets and ports that must stay the same each time a home is reused."""
+    path = home / "afkit-launcher.json"
+    state = json.loads(path.read_text()) if path.exists() else {}
+    changed = False
+    defaults = {
+        "jwt_secret": lambda: secrets.token_urlsafe(32),
+        "secret_key": lambda: secrets.token_urlsafe(32),
+        "fernet_key": lambda: urlsafe_b64encode(os.urandom(32)).decode(),
+        "passwords": lambda: {user: secrets.token_urlsafe(9) for user in USERS},
+    }
+    for key, make in defaults.items():
+        if key not in state:
+            state[key] = make()
+            changed = True
+    if changed:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(state, handle, indent=2)
+    return state
+
+
+def airflow_env(spec: AirflowSpec, port: int, database_url: str, state: dict) -> dict[str, str]:
+    home = spec.home
+    url = f"http://127.0.0.1:{port}"
+    plugins = spec.plugins_folder or (home / "plugins")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(spec.dags_folder),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(spec.parallelism),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__FERNET_KEY": state["fernet_key"],
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+            "AIRFLOW__API__BASE_URL": url,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__WORKERS": str(spec.api_workers),
+            "AIRFLOW__API__SECRET_KEY": state["secret_key"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": state["jwt_secret"],
+            "AIRFLOW__API_AUTH__JWT_ISSUER": "afkit-launcher",
+            # Fast enough for tests and the demo: new DAG files are seen within seconds.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__CORE__MP_START_METHOD": "fork",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(spec.extra_env)
+    return env
+
+
+def _resolve_database(spec: AirflowSpec) -> tuple[str, PostgresCluster | None]:
+    choice = spec.database
+    if choice == "auto":
+        ok, why = PostgresCluster.available()
+        choice = "postgres" if ok else "sqlite"
+        log.info("database: %s (%s)", choice, why)
+    if choice == "sqlite":
+        return f"sqlite:///{spec.home / 'airflow.db'}", None
+    if choice == "postgres":
+        ok, why = PostgresCluster.available()
+        if not ok:
+            raise LaunchError(f"PostgreSQL requested but not available: {why}")
+        cluster = PostgresCluster(data_dir=spec.home / "postgres" / "data", port=free_port())
+        return cluster.start(), cluster
+    return choice, None
+
+
+def start_airflow(spec: AirflowSpec, *, wait: bool = True, timeout: float = 240) -> RunningAirflow:
+    """Boot Airflow as ``spec`` says. On any failure everything already started is stopped again."""
+    spec.home = spec.home.resolve()
+    spec.home.mkdir(parents=True, exist_ok=True)
+    (spec.home / "logs").mkdir(exist_ok=True)
+    (spec.plugins_folder or spec.home / "plugins").mkdir(parents=True, exist_ok=True)
+    state = _state(spec.home)
+    passwords_file = spec.home / "passwords.json"
+    passwords_file.write_text(json.dumps(state["passwords"]))
+    passwords_file.chmod(0o600)
+    port = spec.port or free_port()
+    database_url, cluster = _resolve_database(spec)
+    running = RunningAirflow(
+        spec=spec,
+        url=f"http://127.0.0.1:{port}",
+        env=airflow_env(spec, port, database_url, state),
+        passwords=dict(state["passwords"]),
+        database_url=database_url,
+        postgres=cluster,
+    )
+    airflow_bin = [sys.executable, "-m", "airflow"]
+    try:
+        if spec.migrate:
+            with open(spec.home / "logs" / "db-migrate.log", "wb") as out:
+                result = subprocess.run(
+                    [*airflow_bin, "db", "migrate"], env=running.env, stdout=out, stderr=subprocess.STDOUT,
+                    timeout=600, start_new_session=True,
+                )
+            if result.returncode != 0:
+                raise LaunchError(f"`airflow db migrate` failed:\n{_tail(spec.home / 'logs' / 'db-migrate.log')}")
+        for component in spec.components:
+            args = [*airflow_bin, component]
+            if component == "api-server":
+                args += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(spec.api_workers)]
+            logfile = open(running.log_path(component), "ab")
+            running.processes[component] = subprocess.Popen(
+                args, env=running.env, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: stop() signals the whole group
+            )
+            logfile.close()
+        if wait:
+            running.wait_healthy(timeout)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m toolkit.launcher``: boot Airflow in the foreground until SIGINT/SIGTERM (used by tests)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--dags", type=Path, required=True)
+    parser.add_argument("--database", default="auto")
+    parser.add_argument("--components", default=",".join(ALL_COMPONENTS))
+    parser.add_argument("--no-migrate", action="store_true")
+    parser.add_argument("--pidfile", type=Path, help="keep the owned pids here (JSON), refreshed every second")
+    parser.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for Airflow's environment")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stop = {"now": False}
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    spec = AirflowSpec(
+        home=args.home,
+        dags_folder=args.dags,
+        database=args.database,
+        components=tuple(c for c in args.components.split(",") if c),
+        migrate=not args.no_migrate,
+        extra_env=dict(item.split("=", 1) for item in args.env),
+    )
+    running = start_airflow(spec)
+    try:
+        print(json.dumps({"url": running.url, "ready": True}), flush=True)
+        while not stop["now"]:
+            running.all_pids()
+            if args.pidfile:
+                args.pidfile.write_text(json.dumps(sorted(running.seen_pids)))
+            running.check_alive()
+            for _ in range(10):
+                if stop["now"]:
+                    break
+                time.sleep(0.1)
+    finally:
+        leftover = running.stop()
+        if args.pidfile:
+            args.pidfile.write_text(json.dumps(sorted(running.seen_pids)))
+    return 1 if leftover else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

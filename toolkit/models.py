@@ -1,0 +1,76 @@
+"""Plain dataclasses for what afkit knows about an Airflow deployment.
+
+The REST boundary (``toolkit.airflow``) and the plugin (reading the metadata database) both produce these, so the
+pure core works the same whichever side it runs on. No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    name: str  # metadatabase, scheduler, triggerer, dag_processor
+    status: str | None  # "healthy", "unhealthy" or None when Airflow does not report it
+    latest_heartbeat: datetime | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "healthy"
+
+
+@dataclass(frozen=True)
+class Dag:
+    dag_id: str
+    is_paused: bool
+    owners: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    timetable_summary: str | None = None
+    timetable_description: str | None = None
+    is_backfillable: bool = True
+    is_partitioned: bool = False
+    is_stale: bool = False
+    has_import_errors: bool = False
+    max_active_runs: int | None = None
+
+    @property
+    def asset_triggered(self) -> bool:
+        """Scheduled on assets: Airflow cannot backfill it natively (it runs when its upstream produces events)."""
+        return not self.is_backfillable and bool(self.timetable_summary) and "asset" in self.timetable_summary.lower()
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    slots: int  # -1 means unlimited in Airflow
+    open_slots: int
+    running_slots: int
+    queued_slots: int
+    scheduled_slots: int = 0
+    deferred_slots: int = 0
+    include_deferred: bool = False
+    description: str | None = None
+
+    @property
+    def occupied_slots(self) -> int:
+        return self.running_slots + self.queued_slots + (self.deferred_slots if self.include_deferred else 0)
+
+
+@dataclass(frozen=True)
+class Backfill:
+    id: int
+    dag_id: str
+    from_date: datetime
+    to_date: datetime
+    is_paused: bool
+    max_active_runs: int
+    reprocess_behavior: str
+    created_at: datetime
+    completed_at: datetime | None = None
+    dag_run_conf: dict = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.completed_at is None

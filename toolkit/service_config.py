@@ -1,0 +1,78 @@
+"""Configuration of afkit's server side (the plugin inside Airflow, ``afkit watch``): one TOML file.
+
+Location: ``$AFKIT_CONFIG``, else ``$AIRFLOW_HOME/afkit.toml``; a missing file means defaults. Loading never raises:
+a broken file must not stop Airflow's api-server, scheduler or dag-processor, so problems are collected in
+``ServiceConfig.errors`` (shown by the plugin's health endpoint and ``afkit status``) and defaults are used instead.
+Callers that should refuse to run on a broken file call :meth:`ServiceConfig.require_valid`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from toolkit.errors import ConfigError
+
+KNOWN_SECTIONS = {"state": {"url"}}
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    path: Path | None
+    state_url: str | None = None  # SQLAlchemy URL of afkit's state database; None: a SQLite file next to the config
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def require_valid(self) -> ServiceConfig:
+        if self.errors:
+            raise ConfigError(f"afkit configuration {self.path} is invalid: " + "; ".join(self.errors))
+        return self
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path | None:
+    env = os.environ if env is None else env
+    if env.get("AFKIT_CONFIG"):
+        return Path(env["AFKIT_CONFIG"])
+    if env.get("AIRFLOW_HOME"):
+        return Path(env["AIRFLOW_HOME"]) / "afkit.toml"
+    return None
+
+
+def parse_service_config(text: str, path: Path | None = None) -> ServiceConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return ServiceConfig(path=path, errors=(f"not valid TOML: {exc}",))
+    errors: list[str] = []
+    for section, value in data.items():
+        if section not in KNOWN_SECTIONS:
+            errors.append(f"unknown section [{section}] (known: {', '.join(sorted(KNOWN_SECTIONS))})")
+            continue
+        if not isinstance(value, dict):
+            errors.append(f"[{section}] must be a table")
+            continue
+        for key in sorted(set(value) - KNOWN_SECTIONS[section]):
+            errors.append(f"unknown key {key!r} in [{section}] (known: {', '.join(sorted(KNOWN_SECTIONS[section]))})")
+    state = data.get("state") if isinstance(data.get("state"), dict) else {}
+    state_url = state.get("url")
+    if state_url is not None and (not isinstance(state_url, str) or "://" not in state_url):
+        errors.append(f"[state] url must be a SQLAlchemy URL such as sqlite:////var/lib/afkit/state.db, got {state_url!r}")
+        state_url = None
+    return ServiceConfig(path=path, state_url=state_url, errors=tuple(errors))
+
+
+def load_service_config(env: Mapping[str, str] | None = None) -> ServiceConfig:
+    path = config_path(env)
+    if path is None or not path.exists():
+        return ServiceConfig(path=path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return ServiceConfig(path=path, errors=(f"cannot be read: {exc}",))
+    return parse_service_config(text, path)

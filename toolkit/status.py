@@ -1,0 +1,99 @@
+"""The deployment overview behind ``afkit status`` (pure: data in, report out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from toolkit.models import Backfill, ComponentHealth, Dag, Pool
+
+
+@dataclass(frozen=True)
+class DagCounts:
+    total: int
+    active: int  # not paused
+    paused: int
+    asset_triggered: int
+    with_import_errors: int
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    url: str
+    airflow_version: str
+    components: tuple[ComponentHealth, ...]
+    dags: DagCounts
+    pools: tuple[Pool, ...]
+    active_backfills: tuple[Backfill, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.healthy for c in self.components)
+
+    def to_dict(self) -> dict:
+        return {
+            "url": self.url,
+            "airflow_version": self.airflow_version,
+            "healthy": self.healthy,
+            "components": {
+                c.name: {
+                    "status": c.status,
+                    "latest_heartbeat": c.latest_heartbeat.isoformat() if c.latest_heartbeat else None,
+                }
+                for c in self.components
+            },
+            "dags": vars(self.dags).copy(),
+            "pools": [
+                {
+                    "name": p.name,
+                    "slots": p.slots,
+                    "running": p.running_slots,
+                    "queued": p.queued_slots,
+                    "scheduled": p.scheduled_slots,
+                    "deferred": p.deferred_slots,
+                    "open": p.open_slots,
+                }
+                for p in self.pools
+            ],
+            "active_backfills": [
+                {
+                    "id": b.id,
+                    "dag_id": b.dag_id,
+                    "from_date": b.from_date.isoformat(),
+                    "to_date": b.to_date.isoformat(),
+                    "is_paused": b.is_paused,
+                    "max_active_runs": b.max_active_runs,
+                    "reprocess_behavior": b.reprocess_behavior,
+                    "created_at": b.created_at.isoformat(),
+                }
+                for b in self.active_backfills
+            ],
+        }
+
+
+def count_dags(dags: list[Dag]) -> DagCounts:
+    live = [d for d in dags if not d.is_stale]
+    return DagCounts(
+        total=len(live),
+        active=sum(not d.is_paused for d in live),
+        paused=sum(d.is_paused for d in live),
+        asset_triggered=sum(d.asset_triggered for d in live),
+        with_import_errors=sum(d.has_import_errors for d in live),
+    )
+
+
+def build_status(
+    url: str,
+    airflow_version: str,
+    components: list[ComponentHealth],
+    dags: list[Dag],
+    pools: list[Pool],
+    backfills: list[Backfill],
+) -> StatusReport:
+    return StatusReport(
+        url=url,
+        airflow_version=airflow_version,
+        components=tuple(components),
+        dags=count_dags(dags),
+        pools=tuple(sorted(pools, key=lambda p: p.name)),
+        active_backfills=tuple(sorted((b for b in backfills if b.active), key=lambda b: b.id)),
+    )
