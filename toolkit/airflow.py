@@ -295,6 +295,8 @@ class AirflowClient:
                     f"Airflow at {self.url} requires authentication: give --username/--password or --token"
                 )
             return AuthenticationFailed(f"Airflow at {self.url} rejected the session (HTTP 401: {detail})")
+        if status == 403 and "invalid jwt" in detail.lower():
+            return AuthenticationFailed(f"Airflow at {self.url} rejected the token as invalid (HTTP 403: {detail})")
         if status == 403:
             needed = call.permission or f"permission to {call.what}"
             who = f"user {self.settings.username!r}" if self.settings.username else "this token"
@@ -363,11 +365,14 @@ class MonitorOperations(_Operations):
             ("triggerer", "latest_triggerer_heartbeat"),
         ):
             part = getattr(info, name, None)
+            heartbeat = getattr(part, key, None) if key else None
+            if isinstance(heartbeat, str):  # the client types these as strings
+                heartbeat = datetime.fromisoformat(heartbeat)
             components.append(
                 ComponentHealth(
                     name=name,
                     status=getattr(part, "status", None),
-                    latest_heartbeat=getattr(part, key, None) if key else None,
+                    latest_heartbeat=heartbeat,
                 )
             )
         return components
@@ -520,6 +525,27 @@ class BackfillOperations(_Operations):
         api = BackfillApi(self.api_client)
         call = Call(f"read backfill {backfill_id}", resource=f"backfill {backfill_id}", permission="read access to backfills")
         return _backfill(self.client.call(call, api.get_backfill, backfill_id))
+
+
+    def _act(self, action: str, backfill_id: int) -> Backfill:
+        api = BackfillApi(self.api_client)
+        method = {"pause": api.pause_backfill, "unpause": api.unpause_backfill, "cancel": api.cancel_backfill}[action]
+        call = Call(
+            f"{action} backfill {backfill_id}",
+            resource=f"backfill {backfill_id}",
+            permission="edit access to backfills",
+            idempotent=True,  # pausing a paused backfill (or cancelling a cancelled one) changes nothing
+        )
+        return _backfill(self.client.call(call, method, backfill_id))
+
+    def pause(self, backfill_id: int) -> Backfill:
+        return self._act("pause", backfill_id)
+
+    def unpause(self, backfill_id: int) -> Backfill:
+        return self._act("unpause", backfill_id)
+
+    def cancel(self, backfill_id: int) -> Backfill:
+        return self._act("cancel", backfill_id)
 
 
 class VariableOperations(_Operations):

@@ -11,6 +11,7 @@ so that running again reuses the same home and credentials.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -147,11 +149,13 @@ class PostgresCluster:
             logfile.touch()
             shutil.chown(logfile, user=self.run_as)
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
+            result = subprocess.run(
                 self._cmd(shutil.which("initdb") or "initdb", "-D", str(self.data_dir), "-U", "airflow",
                           "--auth=trust", "-E", "UTF8", "--no-sync"),
-                check=True, capture_output=True, timeout=120,
+                capture_output=True, text=True, timeout=120,
             )
+            if result.returncode != 0:
+                raise LaunchError(f"initdb failed: {result.stderr.strip()}")
         options = f"-p {self.port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         result = subprocess.run(
             self._cmd(shutil.which("pg_ctl") or "pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", str(logfile),
@@ -380,7 +384,13 @@ def _resolve_database(spec: AirflowSpec) -> tuple[str, PostgresCluster | None]:
         ok, why = PostgresCluster.available()
         if not ok:
             raise LaunchError(f"PostgreSQL requested but not available: {why}")
-        cluster = PostgresCluster(data_dir=spec.home / "postgres" / "data", port=free_port())
+        base = spec.home / "postgres"
+        if os.geteuid() == 0:
+            # The server runs as 'postgres', which may not be able to enter the home (pytest's tmp dirs are 0700):
+            # keep the cluster in a directory of its own, the same one each time this home is used.
+            digest = hashlib.sha1(str(spec.home).encode()).hexdigest()[:12]
+            base = Path(tempfile.gettempdir()) / f"afkit-pg-{digest}"
+        cluster = PostgresCluster(data_dir=base / "data", port=free_port())
         return cluster.start(), cluster
     return choice, None
 
@@ -411,7 +421,7 @@ def start_airflow(spec: AirflowSpec, *, wait: bool = True, timeout: float = 240)
             with open(spec.home / "logs" / "db-migrate.log", "wb") as out:
                 result = subprocess.run(
                     [*airflow_bin, "db", "migrate"], env=running.env, stdout=out, stderr=subprocess.STDOUT,
-                    timeout=600, start_new_session=True,
+                    timeout=600, start_new_session=True, cwd=spec.home,
                 )
             if result.returncode != 0:
                 raise LaunchError(f"`airflow db migrate` failed:\n{_tail(spec.home / 'logs' / 'db-migrate.log')}")
@@ -422,6 +432,7 @@ def start_airflow(spec: AirflowSpec, *, wait: bool = True, timeout: float = 240)
             logfile = open(running.log_path(component), "ab")
             running.processes[component] = subprocess.Popen(
                 args, env=running.env, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=spec.home,  # not the caller's directory: a source checkout there would register the plugin twice
                 start_new_session=True,  # its own process group: stop() signals the whole group
             )
             logfile.close()
