@@ -451,8 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--dags", type=Path, required=True)
-    parser.add_argument("--database", default="auto")
+    parser.add_argument("--database", default="auto", help="auto, sqlite, postgres or a SQLAlchemy URL")
+    parser.add_argument("--plugins", type=Path, help="plugins folder (default: AIRFLOW_HOME/plugins)")
     parser.add_argument("--components", default=",".join(ALL_COMPONENTS))
+    parser.add_argument("--api-workers", type=int, default=1)
     parser.add_argument("--no-migrate", action="store_true")
     parser.add_argument("--pidfile", type=Path, help="keep the owned pids here (JSON), refreshed every second")
     parser.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for Airflow's environment")
@@ -469,8 +471,10 @@ def main(argv: list[str] | None = None) -> int:
         home=args.home,
         dags_folder=args.dags,
         database=args.database,
+        plugins_folder=args.plugins,
         components=tuple(c for c in args.components.split(",") if c),
         migrate=not args.no_migrate,
+        api_workers=args.api_workers,
         extra_env=dict(item.split("=", 1) for item in args.env),
     )
     running = start_airflow(spec)

@@ -1,0 +1,48 @@
+"""The status report is computed from data alone."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from toolkit.errors import ExitCode
+from toolkit.models import Backfill, ComponentHealth, Dag, Pool
+from toolkit.status import build_status
+
+NOW = datetime(2026, 11, 21, tzinfo=timezone.utc)
+
+
+def _backfill(id: int, completed: datetime | None) -> Backfill:
+    return Backfill(id=id, dag_id="d", from_date=NOW, to_date=NOW, is_paused=False, max_active_runs=2,
+                    reprocess_behavior="none", created_at=NOW, completed_at=completed)
+
+
+def test_counts_and_filters():
+    dags = [
+        Dag("a", is_paused=False),
+        Dag("b", is_paused=True),
+        Dag("c", is_paused=False, is_backfillable=False, timetable_summary="Asset"),
+        Dag("gone", is_paused=False, is_stale=True),
+        Dag("broken", is_paused=True, has_import_errors=True),
+    ]
+    pools = [Pool("z", 3, 1, 2, 0), Pool("a", -1, -1, 0, 0)]
+    report = build_status("http://x", "3.3.2", [ComponentHealth("scheduler", "healthy")], dags, pools,
+                          [_backfill(2, None), _backfill(1, NOW), _backfill(3, None)])
+    assert (report.dags.total, report.dags.active, report.dags.paused) == (4, 2, 2)
+    assert (report.dags.asset_triggered, report.dags.with_import_errors) == (1, 1)
+    assert [p.name for p in report.pools] == ["a", "z"]
+    assert [b.id for b in report.active_backfills] == [2, 3]
+    assert report.healthy
+    assert report.to_dict()["active_backfills"][0]["id"] == 2
+
+
+def test_one_unhealthy_component_makes_the_deployment_unhealthy():
+    components = [ComponentHealth("scheduler", "healthy"), ComponentHealth("triggerer", "unhealthy")]
+    assert not build_status("http://x", "3.3.2", components, [], [], []).healthy
+
+
+def test_readme_documents_every_exit_code():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = {int(code): name for code, name in re.findall(r"^\| (\d+) \| `(\w+)` \|", readme, re.MULTILINE)}
+    assert documented == {int(code): code.name for code in ExitCode}
