@@ -87,14 +87,20 @@ def _detail(exc: ApiException) -> str:
         detail = json.loads(body).get("detail", body)
     except (ValueError, AttributeError):
         return str(body)[:300]
-    if isinstance(detail, list):  # validation errors: [{"loc": [...], "msg": ...}]
-        return "; ".join(
-            f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}" if isinstance(item, dict) else str(item)
-            for item in detail
-        )
+    if isinstance(detail, list):  # validation errors: [{"loc": ["body", "field"], "msg": ...}]
+        return "; ".join(_validation_item(item) for item in detail)
     if isinstance(detail, dict):
         return detail.get("reason") or detail.get("message") or json.dumps(detail)
     return str(detail)
+
+
+def _validation_item(item: object) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    loc = [str(p) for p in item.get("loc", [])]
+    if loc and loc[0] in ("body", "query", "path"):
+        loc = loc[1:]
+    return f"{'.'.join(loc)}: {item.get('msg')}" if loc else str(item.get("msg"))
 
 
 class AirflowClient:
@@ -442,17 +448,20 @@ class PoolOperations(_Operations):
         return _pool(self.client.call(call, api.get_pool, name))
 
     def ensure(self, name: str, slots: int, description: str = "") -> Pool:
-        """Create the pool, or set its slots if it exists (idempotent: used by the demo and tests)."""
+        """Create the pool, or set its slots and description if it exists (idempotent: used by the demo and tests)."""
         api = PoolApi(self.api_client)
-        call = Call(f"create or update pool {name!r}", permission="edit access to pools", idempotent=True)
         try:
-            self.get(name)
+            current = self.get(name)
         except NotFound:
+            call = Call(f"create pool {name!r}", permission="create access to pools", idempotent=False)
             body = PoolBody(name=name, slots=slots, description=description, include_deferred=False)
-            return _pool(self.client.call(Call(call.what, permission=call.permission, idempotent=False), api.post_pool, body))
-        return _pool(
-            self.client.call(call, api.patch_pool, name, PoolPatchBody(pool=name, slots=slots, description=description))
-        )
+            return _pool(self.client.call(call, api.post_pool, body))
+        if (current.slots, current.description or "") == (slots, description):
+            return current
+        call = Call(f"update pool {name!r}", resource=f"pool {name!r}", permission="edit access to pools")
+        # Airflow 3.3 validates a PATCH body as a whole pool: include_deferred is required even with update_mask.
+        body = PoolPatchBody(pool=name, slots=slots, description=description, include_deferred=current.include_deferred)
+        return _pool(self.client.call(call, api.patch_pool, name, body, update_mask=["slots", "description"]))
 
 
 def _backfill(model: Any) -> Backfill:

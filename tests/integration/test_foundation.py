@@ -164,3 +164,14 @@ def test_client_refuses_a_token_it_could_not_use_without_leaking_it(airflow):
         with pytest.raises(AuthenticationFailed, match="rejected the token as invalid") as caught:
             api.pools.list()
     assert "not-a-jwt" not in str(caught.value)
+
+
+def test_demo_configuration_can_run_again_and_restores_the_pool(client):
+    """``afkit demo`` on an existing home configures again: an existing pool is updated, not duplicated."""
+    from toolkit import demo
+
+    assert client.pools.ensure("warehouse", 5, "resized").slots == 5
+    assert client.pools.get("warehouse").slots == 5
+    demo.configure(client)
+    assert client.pools.get("warehouse").slots == 3
+    assert [p.name for p in client.pools.list()].count("warehouse") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
     click.echo(f"Starting Airflow in {home.resolve()} (database: {database}) …")
     started = time.monotonic()
     stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops the demo cleanly too
+        signal.signal(signum, lambda *_: stop.update(now=True))
     try:
         running = start_airflow(AirflowSpec(home=home, dags_folder=dags_folder, port=port, database=database))
     except LaunchError as exc:
@@ -69,7 +71,9 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
     except KeyboardInterrupt:
         pass
     finally:
-        click.echo("Stopping Airflow …")
+        # Stop first: the terminal (or a pipe such as `| tee`) may already be gone, and printing must not prevent it.
+        with contextlib.suppress(OSError):
+            click.echo("Stopping Airflow …", err=True)
         leftover = running.stop()
-        if leftover:
-            click.echo(f"Warning: processes still running after stop: {leftover}", err=True)
+        with contextlib.suppress(OSError):
+            click.echo(f"Warning: processes still running after stop: {leftover}" if leftover else "Stopped.", err=True)
