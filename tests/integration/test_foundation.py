@@ -175,3 +175,15 @@ def test_demo_configuration_can_run_again_and_restores_the_pool(client):
     demo.configure(client)
     assert client.pools.get("warehouse").slots == 3
     assert [p.name for p in client.pools.list()].count("warehouse") == 1
+
+
+def test_secrets_never_reach_logs_or_output(admin_env, airflow, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        result = run_cli(["status", "--json"], env=admin_env)
+    assert result.exit_code == ExitCode.OK
+    assert caplog.records  # DEBUG logging really was captured (urllib3, afkit)
+    for text in (caplog.text, result.output, result.stderr):
+        assert admin_env["AFKIT_PASSWORD"] not in text
+        assert "eyJ" not in text  # the start of every JWT (base64 of '{"')
