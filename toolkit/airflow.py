@@ -19,11 +19,14 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import urllib3
 from airflow_client.client import ApiClient, Configuration
+from airflow_client.client.api.asset_api import AssetApi
 from airflow_client.client.api.backfill_api import BackfillApi
 from airflow_client.client.api.dag_api import DAGApi
+from airflow_client.client.api.dag_run_api import DagRunApi
 from airflow_client.client.api.monitor_api import MonitorApi
 from airflow_client.client.api.plugin_api import PluginApi
 from airflow_client.client.api.pool_api import PoolApi
+from airflow_client.client.api.task_api import TaskApi
 from airflow_client.client.api.variable_api import VariableApi
 from airflow_client.client.api.version_api import VersionApi
 from airflow_client.client.exceptions import ApiException, OpenApiException
@@ -46,7 +49,7 @@ from toolkit.errors import (
     NotFound,
     PermissionDenied,
 )
-from toolkit.models import Backfill, ComponentHealth, Dag, Pool
+from toolkit.models import Asset, Backfill, ComponentHealth, Dag, DagDetails, DagRun, DryRunInfo, Pool, Task
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -134,6 +137,8 @@ class AirflowClient:
         self.monitor = MonitorOperations(self)
         self.variables = VariableOperations(self)
         self.plugins = PluginOperations(self)
+        self.dag_runs = DagRunOperations(self)
+        self.assets = AssetOperations(self)
 
     # -- low level -------------------------------------------------------------------------------------------------
 
@@ -411,6 +416,35 @@ class DagOperations(_Operations):
         call = Call(f"read DAG {dag_id!r}", resource=f"DAG {dag_id!r}", permission=f"read access to DAG {dag_id!r}")
         return _dag(self.client.call(call, api.get_dag, dag_id))
 
+    def details(self, dag_id: str) -> DagDetails:
+        api = DAGApi(self.api_client)
+        call = Call(f"read DAG {dag_id!r}", resource=f"DAG {dag_id!r}", permission=f"read access to DAG {dag_id!r}")
+        model = self.client.call(call, api.get_dag_details, dag_id)
+        version = model.latest_dag_version.version_number if model.latest_dag_version else None
+        return DagDetails(
+            dag=_dag(model),
+            version=version,
+            start_date=model.start_date,
+            end_date=model.end_date,
+            timezone=model.timezone,
+            max_active_runs=model.max_active_runs,
+        )
+
+    def tasks(self, dag_id: str) -> list[Task]:
+        api = TaskApi(self.api_client)
+        call = Call(f"read the tasks of DAG {dag_id!r}", resource=f"DAG {dag_id!r}",
+                    permission=f"read access to DAG {dag_id!r}")
+        return [
+            Task(
+                task_id=t.task_id,
+                pool=t.pool or "default_pool",
+                pool_slots=int(t.pool_slots or 1),
+                downstream_task_ids=tuple(t.downstream_task_ids or ()),
+                depends_on_past=bool(t.depends_on_past),
+            )
+            for t in (self.client.call(call, api.get_tasks, dag_id).tasks or [])
+        ]
+
     def set_paused(self, dag_id: str, paused: bool) -> Dag:
         api = DAGApi(self.api_client)
         verb = "pause" if paused else "unpause"
@@ -530,6 +564,36 @@ class BackfillOperations(_Operations):
         )
         return _backfill(self.client.call(call, api.create_backfill, body))
 
+    def dry_run(
+        self,
+        dag_id: str,
+        from_date: datetime,
+        to_date: datetime,
+        *,
+        reprocess_behavior: str = "none",
+        run_backwards: bool = False,
+    ) -> list[DryRunInfo]:
+        """The runs a backfill with these arguments would create; creates nothing."""
+        api = BackfillApi(self.api_client)
+        body = BackfillPostBody(
+            dag_id=dag_id,
+            from_date=from_date,
+            to_date=to_date,
+            reprocess_behavior=reprocess_behavior,
+            run_backwards=run_backwards,
+        )
+        call = Call(
+            f"dry-run a backfill of DAG {dag_id!r}",
+            resource=f"DAG {dag_id!r}",
+            permission=f"read access to backfills of DAG {dag_id!r}",
+            idempotent=True,  # creates nothing
+        )
+        result = self.client.call(call, api.create_backfill_dry_run, body)
+        return [
+            DryRunInfo(logical_date=r.logical_date, partition_key=r.partition_key, partition_date=r.partition_date)
+            for r in (result.backfills or [])
+        ]
+
     def get(self, backfill_id: int) -> Backfill:
         api = BackfillApi(self.api_client)
         call = Call(f"read backfill {backfill_id}", resource=f"backfill {backfill_id}", permission="read access to backfills")
@@ -555,6 +619,75 @@ class BackfillOperations(_Operations):
 
     def cancel(self, backfill_id: int) -> Backfill:
         return self._act("cancel", backfill_id)
+
+
+def _run(model: Any) -> DagRun:
+    run_type = getattr(model.run_type, "value", model.run_type)
+    state = getattr(model.state, "value", model.state)
+    return DagRun(
+        dag_id=model.dag_id,
+        run_id=model.dag_run_id,
+        state=str(state),
+        run_type=str(run_type),
+        logical_date=model.logical_date,
+        partition_key=model.partition_key,
+        partition_date=model.partition_date,
+        start_date=model.start_date,
+        end_date=model.end_date,
+        conf=dict(model.conf or {}),
+    )
+
+
+class DagRunOperations(_Operations):
+    def list(
+        self,
+        dag_id: str,
+        *,
+        logical_date_gte: datetime | None = None,
+        logical_date_lte: datetime | None = None,
+        states: list[str] | None = None,
+        run_types: list[str] | None = None,
+        conf_contains: str | None = None,
+    ) -> list[DagRun]:
+        api = DagRunApi(self.api_client)
+        call = Call(f"list runs of DAG {dag_id!r}", resource=f"DAG {dag_id!r}",
+                    permission=f"read access to runs of DAG {dag_id!r}")
+        filters = {
+            "logical_date_gte": logical_date_gte,
+            "logical_date_lte": logical_date_lte,
+            "state": states,
+            "run_type": run_types,
+            "conf_contains": conf_contains,
+        }
+        filters = {k: v for k, v in filters.items() if v is not None}
+        return [_run(m) for m in self.client.paged(call, api.get_dag_runs, "dag_runs", dag_id=dag_id,
+                                                   order_by=["id"], **filters)]
+
+    def recent(self, dag_id: str, *, state: str = "success", limit: int = 50) -> list[DagRun]:
+        """The latest ``limit`` runs in ``state``, newest first (for duration estimates)."""
+        api = DagRunApi(self.api_client)
+        call = Call(f"list recent runs of DAG {dag_id!r}", resource=f"DAG {dag_id!r}",
+                    permission=f"read access to runs of DAG {dag_id!r}")
+        page = self.client.call(call, api.get_dag_runs, dag_id=dag_id, state=[state], limit=limit,
+                                order_by=["-end_date"])
+        return [_run(m) for m in (page.dag_runs or [])]
+
+
+class AssetOperations(_Operations):
+    def list(self) -> list[Asset]:
+        api = AssetApi(self.api_client)
+        call = Call("list assets", permission="read access to assets")
+        return [
+            Asset(
+                name=m.name,
+                uri=m.uri,
+                producing_dags=tuple(sorted({t.dag_id for t in (m.producing_tasks or [])})),
+                scheduled_dags=tuple(sorted({d.dag_id for d in (m.scheduled_dags or [])})),
+                consuming_dags=tuple(sorted({t.dag_id for t in (m.consuming_tasks or [])})),
+                extra=dict(m.extra or {}),
+            )
+            for m in self.client.paged(call, api.get_assets, "assets")
+        ]
 
 
 class VariableOperations(_Operations):

@@ -398,6 +398,9 @@ def _resolve_database(spec: AirflowSpec) -> tuple[str, PostgresCluster | None]:
 def start_airflow(spec: AirflowSpec, *, wait: bool = True, timeout: float = 240) -> RunningAirflow:
     """Boot Airflow as ``spec`` says. On any failure everything already started is stopped again."""
     spec.home = spec.home.resolve()
+    spec.dags_folder = spec.dags_folder.resolve()  # components run with cwd=home: relative paths would break
+    if spec.plugins_folder is not None:
+        spec.plugins_folder = spec.plugins_folder.resolve()
     spec.home.mkdir(parents=True, exist_ok=True)
     (spec.home / "logs").mkdir(exist_ok=True)
     (spec.plugins_folder or spec.home / "plugins").mkdir(parents=True, exist_ok=True)

@@ -74,3 +74,63 @@ class Backfill:
     @property
     def active(self) -> bool:
         return self.completed_at is None
+
+
+@dataclass(frozen=True)
+class DagDetails:
+    """What planning needs to know about one DAG beyond :class:`Dag`."""
+
+    dag: Dag
+    version: int | None  # latest DAG version number: a plan is refused when it changed since planning
+    start_date: datetime | None
+    end_date: datetime | None
+    timezone: str | None
+    max_active_runs: int | None
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    pool: str
+    pool_slots: int = 1
+    downstream_task_ids: tuple[str, ...] = ()
+    depends_on_past: bool = False
+
+
+@dataclass(frozen=True)
+class DagRun:
+    dag_id: str
+    run_id: str
+    state: str  # queued, running, success, failed
+    run_type: str  # scheduled, manual, backfill, asset_triggered …
+    logical_date: datetime | None
+    partition_key: str | None = None
+    partition_date: datetime | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    conf: dict = field(default_factory=dict)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.start_date and self.end_date:
+            return (self.end_date - self.start_date).total_seconds()
+        return None
+
+
+@dataclass(frozen=True)
+class DryRunInfo:
+    """One run ``POST /api/v2/backfills/dry_run`` says a backfill would create."""
+
+    logical_date: datetime | None
+    partition_key: str | None = None
+    partition_date: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    uri: str
+    producing_dags: tuple[str, ...] = ()  # DAGs with a task that has this asset as an outlet
+    scheduled_dags: tuple[str, ...] = ()  # DAGs scheduled on this asset (asset-triggered consumers)
+    consuming_dags: tuple[str, ...] = ()  # DAGs with a task that has this asset as an inlet
+    extra: dict = field(default_factory=dict)

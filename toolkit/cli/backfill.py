@@ -1,0 +1,323 @@
+"""``afkit backfill``: plan, dry-run, launch, follow, pause, resume and cancel partition-scoped backfills."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from toolkit import backfills
+from toolkit.airflow import AirflowClient
+from toolkit.cli.options import json_option, with_client
+from toolkit.cli.render import table, when
+from toolkit.errors import BadInput
+from toolkit.planfile import load_plan, plan_to_dict, save_plan
+from toolkit.planning import (
+    DEFAULT_MAX_ACTIVE_RUNS,
+    ORDERS,
+    REPROCESS_BEHAVIOURS,
+    DagPlan,
+    Plan,
+    PlanOptions,
+    format_duration,
+    request_key,
+)
+from toolkit.state import StateStore
+from toolkit.timeparse import parse_instant, parse_partitions, selection_bounds
+
+
+def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options shared by ``plan`` and ``launch``."""
+    options = [
+        click.option("--from", "from_", metavar="DATE", help="Start: YYYY-MM-DD, ISO datetime with zone, or -30d."),
+        click.option("--to", "to", metavar="DATE", help="End (inclusive), same forms; default now."),
+        click.option("--partitions", metavar="KEYS", help="Partition keys KEY[,KEY…] or FIRST..LAST (partitioned DAGs)."),
+        click.option("--downstream", is_flag=True, help="Also plan DAGs fed by these DAGs' assets."),
+        click.option("--reprocess", type=click.Choice(REPROCESS_BEHAVIOURS), default="none", show_default=True,
+                     help="Which existing runs to run again."),
+        click.option("--order", type=click.Choice(ORDERS), default="oldest", show_default=True),
+        click.option("--max-active-runs", type=click.IntRange(min=1), default=DEFAULT_MAX_ACTIVE_RUNS,
+                     show_default=True, help="Runs of one DAG at a time (pools may lower it further)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_options(from_: str | None, to: str | None, partitions: str | None, downstream: bool, reprocess: str,
+                  order: str, max_active_runs: int, now: datetime) -> PlanOptions:
+    selection = parse_partitions(partitions) if partitions else None
+    if from_ is None:
+        bounds = selection_bounds(selection) if selection else None
+        if bounds is None:
+            raise BadInput("--from is required (or --partitions with date-like keys)")
+        start, end = bounds
+        return PlanOptions(start, parse_instant(to, now, option="--to") if to else end, reprocess, order,
+                           max_active_runs, downstream, selection)
+    start = parse_instant(from_, now, option="--from")
+    end = parse_instant(to, now, option="--to") if to else now
+    return PlanOptions(start, end, reprocess, order, max_active_runs, downstream, selection)
+
+
+# -- rendering -----------------------------------------------------------------------------------------------------
+
+
+def _grouped(dag: DagPlan) -> list[tuple[str, str, int, str, str, str]]:
+    """Consecutive partitions with the same state and action, as one line each."""
+    groups: list[list] = []
+    for row in dag.partitions:
+        if groups and groups[-1][3:] == [row.state, row.action, row.reason]:
+            groups[-1][1] = row.label
+            groups[-1][2] += 1
+        else:
+            groups.append([row.label, row.label, 1, row.state, row.action, row.reason])
+    return [tuple(g) for g in groups]
+
+
+def render_plan(plan: Plan) -> str:
+    o = plan.options
+    lines = [
+        f"Backfill plan {plan.plan_id} for {plan.airflow_url} (Airflow {plan.airflow_version}), "
+        f"made {when(plan.created_at)}",
+        f"Range {o.from_date.isoformat()} … {o.to_date.isoformat()}  reprocess={o.reprocess}  order={o.order}"
+        + (f"  partitions={o.partitions.to_dict()}" if o.partitions else ""),
+        "",
+        table(
+            ["dag", "runs", "create", "rerun", "skip", "p50", "p90", "pools (slots/run)", "concurrency", "ETA p50/p90",
+             "after"],
+            [
+                (d.dag_id + (" (paused)" if d.is_paused else ""), d.run_count, d.count("create"), d.count("rerun"),
+                 d.count("skip"),
+                 format_duration(d.estimate.p50) if d.estimate.known else "no history",
+                 format_duration(d.estimate.p90) if d.estimate.known else "-",
+                 ", ".join(f"{k}:{v}" for k, v in d.pool_demand.items()), d.concurrency,
+                 f"{format_duration(d.eta_p50)} / {format_duration(d.eta_p90)}", ", ".join(d.upstream) or "-")
+                for d in plan.dags
+            ],
+        ),
+    ]
+    for dag in plan.dags:
+        lines += ["", f"{dag.dag_id} — {dag.added_by}; concurrency {dag.concurrency} ({dag.concurrency_reason})"]
+        lines.append(table(
+            ["partitions", "count", "state", "action", "why"],
+            [(first if first == last else f"{first} … {last}", n, state, action, reason)
+             for first, last, n, state, action, reason in _grouped(dag)],
+        ))
+    if plan.impacts:
+        lines += ["", "Asset-triggered consumers (Airflow cannot backfill them; this is what they will do):"]
+        lines += [f"  - {i.summary}" for i in plan.impacts]
+    if plan.warnings:
+        lines += ["", "Warnings:"] + [f"  ! {w}" for w in plan.warnings]
+    lines += ["", f"Verified: for every DAG the runs to create equal Airflow's dry run ({len(plan.steps)} backfill "
+                  f"step(s), {sum(d.run_count for d in plan.dags)} run(s))."]
+    return "\n".join(lines)
+
+
+def _bar(done: int, total: int, width: int = 24) -> str:
+    filled = int(width * done / total) if total else width
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def render_progress(progress: list[backfills.DagProgress]) -> str:
+    return "\n".join(
+        f"{p.dag_id:<24} {_bar(p.done, p.total)} {p.done}/{p.total} done  failed {p.failed}  running {p.running}  "
+        f"queued {p.queued}  {p.status}  ETA {format_duration(p.eta_seconds)}"
+        for p in progress
+    )
+
+
+# -- commands ------------------------------------------------------------------------------------------------------
+
+
+@click.group()
+def backfill() -> None:
+    """Plan, launch and follow partition-scoped backfills.
+
+    \b
+    Examples:
+      afkit backfill plan daily_revenue --from 2026-11-01 --to 2026-11-10 -o plan.json
+      afkit backfill launch plan.json --dry-run
+      afkit backfill launch plan.json --yes --follow
+      afkit backfill plan stripe_ingest --from -2d --downstream
+      afkit backfill plan web_sessions --partitions 2026-11-01..2026-11-05
+    """
+
+
+@backfill.command("plan")
+@click.argument("dag_ids", nargs=-1, required=True, metavar="DAG_ID [DAG_ID…]")
+@plan_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan file here.")
+@json_option
+@with_client
+def plan_command(client: AirflowClient, dag_ids: tuple[str, ...], output: Path | None, as_json: bool,
+                 **option_values: Any) -> None:
+    """Plan a backfill of DAG_ID(s): partitions, actions, estimates, pool demand, downstream impact."""
+    now = datetime.now(timezone.utc)
+    plan = backfills.make_plan(client, list(dag_ids), build_options(**option_values, now=now), now)
+    if output:
+        save_plan(output, plan)
+    click.echo(json.dumps(plan_to_dict(plan), indent=2) if as_json else render_plan(plan))
+    if output and not as_json:
+        click.echo(f"\nPlan written to {output}. Review it, then: afkit backfill launch {output}")
+
+
+def _plan_from_arguments(client: AirflowClient, store: StateStore, args: tuple[str, ...], option_values: dict,
+                         now: datetime) -> tuple[Plan, str | None]:
+    """A plan file, or a fresh plan from DAG ids (resuming the unfinished launch of the same request, if any)."""
+    if len(args) == 1 and (args[0].endswith(".json") or Path(args[0]).is_file()):
+        if option_values.get("from_") or option_values.get("partitions"):
+            raise BadInput("give either a plan file or DAG ids with --from/--partitions, not both")
+        return load_plan(Path(args[0])), None
+    options = build_options(**option_values, now=now)
+    key = request_key(client.url, list(args), options)
+    unfinished = store.unfinished_plan_for_request(key)
+    if unfinished is not None:
+        return backfills.plan_from_journal(store, unfinished.plan_id), key
+    return backfills.make_plan(client, list(args), options, now), key
+
+
+@backfill.command("launch")
+@click.argument("args", nargs=-1, required=True, metavar="PLAN_FILE | DAG_ID [DAG_ID…]")
+@plan_options
+@click.option("--dry-run", is_flag=True, help="Print every call and every run; create nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--follow", is_flag=True, help="Show live progress until the plan completes (Ctrl-C detaches).")
+@click.option("--unpause", is_flag=True, help="Unpause paused DAGs of the plan so their runs can start.")
+@with_client
+def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, yes: bool, follow: bool,
+                   unpause: bool, **option_values: Any) -> None:
+    """Create the plan's backfills in dependency order (resumable: run it again after any interruption)."""
+    now = datetime.now(timezone.utc)
+    store = StateStore()
+    plan, key = _plan_from_arguments(client, store, args, option_values, now)
+    if dry_run:
+        backfills.check_launchable(client, plan)
+        for step in plan.steps:
+            backfills.verify_step(client, plan, step)
+        click.echo(render_plan(plan))
+        click.echo("\nDry run — these calls would be made, in this order (nothing was created):")
+        for call in backfills.launch_calls(plan, unpause):
+            click.echo(f"  {call}")
+        click.echo("\nRuns that would be created:")
+        for dag in plan.dags:
+            click.echo(f"  {dag.dag_id}: " + (", ".join(p.label for p in dag.partitions if p.runs) or "none"))
+        return
+    total_runs = sum(d.run_count for d in plan.dags)
+    if not yes and store.plan(plan.plan_id) is None:
+        click.echo(render_plan(plan))
+        if not sys.stdin.isatty():
+            raise BadInput("refusing to launch without confirmation: no terminal to ask on; pass --yes")
+        click.confirm(f"\nCreate {len(plan.steps)} backfill(s) with {total_runs} run(s) on {plan.airflow_url}?",
+                      abort=True)
+    stop = {"now": False}
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    last = {"text": "", "at": 0.0}
+
+    def on_event(event: backfills.LaunchEvent) -> None:
+        prefix = {"warning": "! ", "created": "+ ", "adopted": "~ ", "completed": "✓ "}.get(event.kind, "  ")
+        click.echo(prefix + event.message)
+
+    def tick() -> bool:
+        if follow and time.monotonic() - last["at"] >= 2:
+            text = render_progress(backfills.plan_progress(client, store, plan))
+            if text != last["text"]:
+                click.echo(text + "\n")
+                last["text"] = text
+            last["at"] = time.monotonic()
+        return stop["now"]
+
+    try:
+        report = backfills.launch(client, store, plan, request=key, unpause=unpause,
+                                  until="completed" if follow else "created", on_event=on_event, should_stop=tick)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if follow:
+        click.echo(render_progress(backfills.plan_progress(client, store, plan)))
+    if report.complete:
+        click.echo(f"Plan {plan.plan_id} completed.")
+    elif report.stopped_early:
+        click.echo(f"Detached from plan {plan.plan_id}; its backfills keep running in Airflow. Run the same launch "
+                   "again to continue creating steps and following them.")
+    else:
+        click.echo(f"Plan {plan.plan_id}: every backfill is created. Follow it with: afkit backfill status "
+                   f"{args[0] if key is None else plan.plan_id}")
+
+
+def _target(client: AirflowClient, store: StateStore, target: str) -> Plan | int:
+    if target.isdigit():
+        return int(target)
+    path = Path(target)
+    if path.suffix == ".json" or path.is_file():
+        return load_plan(path)
+    return backfills.plan_from_journal(store, target)
+
+
+@backfill.command("status")
+@click.argument("target", required=False, metavar="[PLAN_FILE | PLAN_ID | BACKFILL_ID]")
+@json_option
+@with_client
+def status_command(client: AirflowClient, target: str | None, as_json: bool) -> None:
+    """Progress of a plan or one backfill; without an argument, every active backfill and launched plan."""
+    store = StateStore()
+    if target is None:
+        active = client.backfills.list_active()
+        plans = store.plans()
+        data = {
+            "active_backfills": [{"id": b.id, "dag_id": b.dag_id, "is_paused": b.is_paused,
+                                  "created_at": b.created_at.isoformat()} for b in active],
+            "plans": [{"plan_id": p.plan_id, "status": p.status, "created_at": p.created_at.isoformat()}
+                      for p in plans],
+        }
+        if as_json:
+            click.echo(json.dumps(data, indent=2))
+            return
+        click.echo(table(["backfill", "dag", "paused", "created"],
+                         [(b.id, b.dag_id, "yes" if b.is_paused else "no", when(b.created_at)) for b in active])
+                   if active else "No active backfills.")
+        click.echo("")
+        click.echo(table(["plan", "status", "launched"], [(p.plan_id, p.status, when(p.created_at)) for p in plans])
+                   if plans else "No unfinished afkit launches.")
+        return
+    found = _target(client, store, target)
+    if isinstance(found, int):
+        b = client.backfills.get(found)
+        data = {"id": b.id, "dag_id": b.dag_id, "from_date": b.from_date.isoformat(), "to_date": b.to_date.isoformat(),
+                "is_paused": b.is_paused, "completed_at": b.completed_at.isoformat() if b.completed_at else None,
+                "progress": backfills.backfill_progress(client, b)}
+        click.echo(json.dumps(data, indent=2) if as_json else
+                   f"Backfill {b.id} of {b.dag_id}: {when(b.from_date)} … {when(b.to_date)}, "
+                   f"{'completed ' + when(b.completed_at) if b.completed_at else ('paused' if b.is_paused else 'active')}"
+                   f"; {data['progress']}")
+        return
+    progress = backfills.plan_progress(client, store, found)
+    if as_json:
+        click.echo(json.dumps([p.__dict__ for p in progress], indent=2, default=list))
+    else:
+        click.echo(f"Plan {found.plan_id}\n" + render_progress(progress))
+
+
+def _act(action: str) -> Callable[..., None]:
+    @click.argument("target", metavar="PLAN_FILE | PLAN_ID | BACKFILL_ID")
+    @with_client
+    def command(client: AirflowClient, target: str) -> None:
+        store = StateStore()
+        found = _target(client, store, target)
+        if isinstance(found, int):
+            b = backfills.act_on_backfill(client, found, action)
+            click.echo(f"{action}: backfill {b.id} of {b.dag_id} (paused={b.is_paused})")
+            return
+        touched = backfills.act_on_plan(client, store, found, action)
+        click.echo(f"{action}: plan {found.plan_id}, backfill(s) {', '.join(str(b.id) for b in touched) or 'none yet'}")
+
+    command.__doc__ = f"{action.capitalize()} every Airflow backfill of a plan, or one backfill by id."
+    return command
+
+
+for _name in ("pause", "resume", "cancel"):
+    backfill.command(_name)(_act(_name))

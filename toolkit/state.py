@@ -1,0 +1,191 @@
+"""afkit's own durable state (launch journal, and later alerts and the Slack outbox), in a real database.
+
+SQLAlchemy Core on SQLite by default (``$XDG_STATE_HOME/afkit/state.db``), or any URL from ``AFKIT_STATE_URL`` or
+``[state] url`` in afkit.toml (for example the Airflow PostgreSQL in docker). Every write is its own transaction, so a
+process killed at any moment leaves a consistent journal behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+from toolkit.errors import ConfigError
+from toolkit.service_config import load_service_config
+
+metadata = MetaData()
+
+launch_plans = Table(
+    "afkit_launch_plans",
+    metadata,
+    Column("plan_id", String(64), primary_key=True),
+    Column("request_key", String(64), index=True),
+    Column("airflow_url", String(512), nullable=False),
+    Column("plan_json", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # active | paused | cancelled | completed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+launch_steps = Table(
+    "afkit_launch_steps",
+    metadata,
+    Column("plan_id", String(64), primary_key=True),
+    Column("step_key", String(300), primary_key=True),
+    Column("dag_id", String(250), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | creating | created | completed | cancelled
+    Column("backfill_id", Integer, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def default_state_url(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    if env.get("AFKIT_STATE_URL"):
+        return env["AFKIT_STATE_URL"]
+    configured = load_service_config(env)
+    if configured.state_url:
+        return configured.state_url
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME", str(Path.home()))) / ".local" / "state")
+    return f"sqlite:///{Path(base) / 'afkit' / 'state.db'}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class JournalStep:
+    plan_id: str
+    step_key: str
+    dag_id: str
+    status: str
+    backfill_id: int | None
+
+
+@dataclass(frozen=True)
+class JournalPlan:
+    plan_id: str
+    request_key: str | None
+    airflow_url: str
+    plan_json: dict
+    status: str
+    created_at: datetime
+
+
+class StateStore:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_state_url()
+        if self.url.startswith("sqlite:///"):
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = create_engine(self.url, future=True)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for a bad URL
+            raise ConfigError(f"afkit state database URL is invalid: {type(exc).__name__}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    # -- plans -------------------------------------------------------------------------------------------------
+
+    def register_plan(self, plan_id: str, request_key: str | None, airflow_url: str, plan_json: dict,
+                      step_keys: list[tuple[str, str]]) -> bool:
+        """Record a plan and its steps once; returns False when it was already known (a resumed launch)."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(launch_plans.c.plan_id).where(launch_plans.c.plan_id == plan_id)).first():
+                return False
+            now = _now()
+            conn.execute(insert(launch_plans).values(
+                plan_id=plan_id, request_key=request_key, airflow_url=airflow_url,
+                plan_json=json.dumps(plan_json), status="active", created_at=now, updated_at=now,
+            ))
+            for key, dag_id in step_keys:
+                conn.execute(insert(launch_steps).values(
+                    plan_id=plan_id, step_key=key, dag_id=dag_id, status="pending", updated_at=now,
+                ))
+            return True
+
+    def plan(self, plan_id: str) -> JournalPlan | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(launch_plans).where(launch_plans.c.plan_id == plan_id)).mappings().first()
+        return _journal_plan(row) if row else None
+
+    def unfinished_plan_for_request(self, request_key: str) -> JournalPlan | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(launch_plans)
+                .where(launch_plans.c.request_key == request_key, launch_plans.c.status.in_(["active", "paused"]))
+                .order_by(launch_plans.c.created_at.desc())
+            ).mappings().first()
+        return _journal_plan(row) if row else None
+
+    def plans(self, statuses: tuple[str, ...] = ("active", "paused")) -> list[JournalPlan]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(launch_plans).where(launch_plans.c.status.in_(statuses)).order_by(launch_plans.c.created_at)
+            ).mappings().all()
+        return [_journal_plan(r) for r in rows]
+
+    def set_plan_status(self, plan_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(launch_plans).where(launch_plans.c.plan_id == plan_id)
+                         .values(status=status, updated_at=_now()))
+
+    # -- steps -------------------------------------------------------------------------------------------------
+
+    def steps(self, plan_id: str) -> dict[str, JournalStep]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(launch_steps).where(launch_steps.c.plan_id == plan_id)).mappings().all()
+        return {r["step_key"]: JournalStep(r["plan_id"], r["step_key"], r["dag_id"], r["status"], r["backfill_id"])
+                for r in rows}
+
+    def set_step(self, plan_id: str, step_key: str, status: str, backfill_id: int | None = None) -> None:
+        values: dict = {"status": status, "updated_at": _now()}
+        if backfill_id is not None:
+            values["backfill_id"] = backfill_id
+        with self.engine.begin() as conn:
+            conn.execute(update(launch_steps)
+                         .where(launch_steps.c.plan_id == plan_id, launch_steps.c.step_key == step_key)
+                         .values(**values))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _journal_plan(row: Mapping) -> JournalPlan:
+    return JournalPlan(
+        plan_id=row["plan_id"],
+        request_key=row["request_key"],
+        airflow_url=row["airflow_url"],
+        plan_json=json.loads(row["plan_json"]),
+        status=row["status"],
+        created_at=row["created_at"],
+    )
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - exercised by every SQLite test
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # a launch journal entry must survive kill -9 and power loss
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
