@@ -44,6 +44,7 @@ from toolkit.errors import (
     AirflowServerError,
     AirflowUnreachable,
     AuthenticationFailed,
+    BadInput,
     Conflict,
     NotAirflow3,
     NotFound,
@@ -318,8 +319,8 @@ class AirflowClient:
             return NotFound(f"Airflow at {self.url} answered 404 while trying to {call.what}: {detail}")
         if status == 409:
             return Conflict(f"Airflow refused to {call.what} (HTTP 409): {detail}")
-        if status in (400, 422):
-            return AirflowServerError(f"Airflow rejected the request to {call.what} (HTTP {status}): {detail}")
+        if status in (400, 422):  # Airflow refused the request as invalid: nothing was changed
+            return BadInput(f"Airflow rejected the request to {call.what} (HTTP {status}): {detail}")
         if status is not None and status >= 500:
             return AirflowServerError(f"Airflow at {self.url} failed while trying to {call.what} (HTTP {status}): {detail}")
         return AirflowServerError(f"unexpected HTTP {status} from Airflow while trying to {call.what}: {detail}")

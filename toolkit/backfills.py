@@ -25,6 +25,7 @@ from toolkit.planning import (
     Step,
     build_plan,
     check_active_backfills,
+    check_depends_on_past,
     check_range,
     check_root,
     request_key,
@@ -60,10 +61,12 @@ def backfill_progress(client: AirflowClient, backfill: Backfill) -> str:
 def _inputs(client: AirflowClient, details: DagDetails, options: PlanOptions, upstream: tuple[str, ...],
             added_by: str) -> DagInputs:
     dag_id = details.dag.dag_id
+    tasks = tuple(client.dags.tasks(dag_id))
+    check_depends_on_past(dag_id, tasks, options)  # before the dry run, which would refuse it less clearly
     active = tuple(b for b in client.backfills.list_for_dag(dag_id) if b.active)
     return DagInputs(
         details=details,
-        tasks=tuple(client.dags.tasks(dag_id)),
+        tasks=tasks,
         runs=runs_in_range(client, details, options),
         dry_run=tuple(client.backfills.dry_run(dag_id, options.from_date, options.to_date,
                                                reprocess_behavior=options.reprocess,

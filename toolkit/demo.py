@@ -15,7 +15,7 @@ from toolkit.airflow import AirflowClient
 from toolkit.errors import AfkitError, Conflict
 from toolkit.models import Backfill
 
-DEMO_DAGS = ("stripe_ingest", "daily_finance_close", "daily_revenue", "web_sessions")
+DEMO_DAGS = ("stripe_ingest", "daily_finance_close", "daily_revenue", "revenue_report", "web_sessions")
 DEMO_POOLS = {"warehouse": (3, "Shared warehouse connections: production and backfills compete here")}
 CADENCE_VARIABLE = "stripe_ingest_cadence_minutes"
 TAG = {"afkit": {"seeded_by": "afkit demo"}}

@@ -278,7 +278,7 @@ def load_plan(path: Path) -> Plan:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        hint = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) - 1 else ""
+        hint = " (the file looks truncated)" if not text.rstrip().endswith(("}", "]")) else ""
         raise BadInput(f"plan file {path} is not valid JSON{hint}: {exc.msg} at line {exc.lineno}, "
                        f"column {exc.colno}") from None
     return plan_from_dict(data, str(path))

@@ -439,16 +439,22 @@ def check_active_backfills(inputs: DagInputs, progress: dict[int, str] | None = 
         )
 
 
+def check_depends_on_past(dag_id: str, tasks: list[Task] | tuple[Task, ...], options: PlanOptions) -> bool:
+    """Airflow's own rules for DAGs with depends_on_past tasks, checked before asking it anything."""
+    depends_on_past = any(t.depends_on_past for t in tasks)
+    if depends_on_past and options.order == "newest":
+        raise BadInput(f"DAG {dag_id!r} has tasks with depends_on_past=True: it can only be backfilled oldest "
+                       "first (drop --order newest)")
+    if depends_on_past and options.reprocess == "none":
+        raise BadInput(f"DAG {dag_id!r} has tasks with depends_on_past=True: Airflow requires --reprocess failed "
+                       "or completed for it")
+    return depends_on_past
+
+
 def plan_dag(inputs: DagInputs, options: PlanOptions, pools: dict[str, Pool]) -> tuple[DagPlan, list[str]]:
     details = inputs.details
     dag = details.dag
-    depends_on_past = any(t.depends_on_past for t in inputs.tasks)
-    if depends_on_past and options.order == "newest":
-        raise BadInput(f"DAG {dag.dag_id!r} has tasks with depends_on_past=True: it can only be backfilled oldest "
-                       "first (drop --order newest)")
-    if depends_on_past and options.reprocess == "none":
-        raise BadInput(f"DAG {dag.dag_id!r} has tasks with depends_on_past=True: Airflow requires --reprocess failed "
-                       "or completed for it")
+    depends_on_past = check_depends_on_past(dag.dag_id, inputs.tasks, options)
     all_rows, notes = classify_partitions(inputs, options.reprocess)
     if options.order == "newest":
         all_rows.reverse()

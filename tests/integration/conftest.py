@@ -24,17 +24,22 @@ from toolkit.launcher import AirflowSpec, RunningAirflow, start_airflow
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
+TEST_DAGS = ("afkit_quick", "afkit_quick_report", "afkit_flaky", "afkit_depends_on_past", "afkit_mutable")
 
 
 @pytest.fixture(scope="session")
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> RunningAirflow:
     home = tmp_path_factory.mktemp("airflow-home")
+    dags = tmp_path_factory.mktemp("dags")  # the example DAGs plus the tests' own, in a folder tests may edit
+    for source in (*(REPO / "dags").glob("*.py"), *(REPO / "tests" / "dags").glob("*.py")):
+        shutil.copy(source, dags / source.name)
     database = os.environ.get("AFKIT_TEST_DATABASE", "auto")
-    running = start_airflow(AirflowSpec(home=home, dags_folder=REPO / "dags", database=database))
+    running = start_airflow(AirflowSpec(home=home, dags_folder=dags, database=database))
     print(f"\nAirflow for the suite: {running.url} on {running.database_kind} (home {home})")
     try:
         with AirflowClient(admin_settings(running)) as client:
             demo.configure(client)
+            demo.wait_for_dags(client, TEST_DAGS)
         yield running
     finally:
         leftover = running.stop()

@@ -13,6 +13,7 @@ from toolkit.config import ConnectionSettings
 from toolkit.errors import (
     AirflowServerError,
     AuthenticationFailed,
+    BadInput,
     Conflict,
     ExitCode,
     NotFound,
@@ -79,7 +80,8 @@ def test_5xx_and_validation_errors():
     assert isinstance(err, AirflowServerError) and err.exit_code == ExitCode.SERVER and "HTTP 500" in str(err)
     detail = [{"loc": ["body", "from_date"], "msg": "invalid datetime"}]
     err = _client(token="t")._translate(Call("create a backfill"), _error(422, detail))
-    assert "from_date: invalid datetime" in str(err)
+    assert isinstance(err, BadInput) and err.exit_code == ExitCode.BAD_INPUT
+    assert str(err) == "Airflow rejected the request to create a backfill (HTTP 422): from_date: invalid datetime"
 
 
 def test_reads_are_retried_on_503_but_writes_are_not():
