@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -33,6 +34,7 @@ from toolkit.planning import (
 from toolkit.state import StateStore
 
 TAG = "afkit"
+FETCH_WORKERS = 4  # concurrent requests while planning; Airflow's api-server serves them in parallel
 
 
 def _in_range(run: DagRun, partitioned: bool, options: PlanOptions) -> bool:
@@ -111,14 +113,19 @@ def make_plan(client: AirflowClient, dag_ids: list[str], options: PlanOptions, n
                     queue.append(consumer)
                 else:
                     consumers[consumer] = found
-    inputs = []
-    for dag_id, item in details.items():
-        dag_inputs = _inputs(client, item, options, tuple(sorted(upstream[dag_id])), added_by[dag_id])
+    # Each DAG's dry run is the slow part (Airflow checks every partition); the DAGs are independent, so their
+    # inputs are fetched concurrently. Results keep the order of ``details``.
+    with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+        futures = [pool.submit(_inputs, client, item, options, tuple(sorted(upstream[dag_id])), added_by[dag_id])
+                   for dag_id, item in details.items()]
+        consumer_futures = [(c, pool.submit(client.dag_runs.recent, c.dag.dag_id)) for c in consumers.values()]
+        pools_future = pool.submit(client.pools.list)
+        inputs = [f.result() for f in futures]
+        consumer_data = [(c, tuple(f.result())) for c, f in consumer_futures]
+        pools = {p.name: p for p in pools_future.result()}
+    for dag_inputs in inputs:
         if dag_inputs.active_backfills:
             check_active_backfills(dag_inputs, {b.id: backfill_progress(client, b) for b in dag_inputs.active_backfills})
-        inputs.append(dag_inputs)
-    pools = {p.name: p for p in client.pools.list()}
-    consumer_data = [(c, tuple(client.dag_runs.recent(c.dag.dag_id))) for c in consumers.values()]
     return build_plan(
         airflow_url=client.url,
         airflow_version=version,
