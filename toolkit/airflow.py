@@ -442,6 +442,7 @@ class DagOperations(_Operations):
                 pool_slots=int(t.pool_slots or 1),
                 downstream_task_ids=tuple(t.downstream_task_ids or ()),
                 depends_on_past=bool(t.depends_on_past),
+                operator_name=t.operator_name or "",
             )
             for t in (self.client.call(call, api.get_tasks, dag_id).tasks or [])
         ]

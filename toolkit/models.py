@@ -95,6 +95,7 @@ class Task:
     pool_slots: int = 1
     downstream_task_ids: tuple[str, ...] = ()
     depends_on_past: bool = False
+    operator_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from toolkit.planning import (
     PlanOptions,
     Step,
 )
+from toolkit.throttle import PoolBudget, ThrottlePolicy, parse_policy
 from toolkit.timeparse import PartitionSelection
 
 SCHEMA = "afkit.backfill-plan"
@@ -53,7 +54,12 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "max_active_runs": options.max_active_runs,
             "downstream": options.downstream,
             "partitions": options.partitions.to_dict() if options.partitions else None,
+            "policy": options.policy.to_dict(),
         },
+        "budgets": [
+            {"pool": b.pool, "slots": b.slots, "reserve": b.reserve, "cap": b.cap, "budget": b.budget}
+            for b in plan.budgets
+        ],
         "dags": [
             {
                 "dag_id": d.dag_id,
@@ -176,6 +182,7 @@ def plan_from_dict(data: Any, source: str = "<plan>") -> Plan:
             first=r.get(selection, "first", str, "options.partitions", optional=True),
             last=r.get(selection, "last", str, "options.partitions", optional=True),
         ) if selection is not None else None,
+        policy=_policy(r, r.get(o, "policy", dict, "options")),
     )
     dags = []
     for n, d in enumerate(r.get(data, "dags", list, "")):
@@ -237,6 +244,12 @@ def plan_from_dict(data: Any, source: str = "<plan>") -> Plan:
             is_paused=r.get(i, "is_paused", bool, path),
             owners=tuple(r.get(i, "owners", list, path)),
         ))
+    budgets = []
+    for n, b in enumerate(r.get(data, "budgets", list, "")):
+        path = f"budgets[{n}]"
+        budgets.append(PoolBudget(r.get(b, "pool", str, path), r.get(b, "slots", int, path),
+                                  r.get(b, "reserve", int, path), r.get(b, "cap", int, path, optional=True),
+                                  r.get(b, "budget", int, path)))
     plan_id = r.get(data, "plan_id", str, "")
     if not plan_id:
         raise r.fail("plan_id", "is empty")
@@ -249,7 +262,16 @@ def plan_from_dict(data: Any, source: str = "<plan>") -> Plan:
         impacts=tuple(impacts),
         warnings=tuple(r.get(data, "warnings", list, "")),
         plan_id=plan_id,
+        budgets=tuple(budgets),
     )
+
+
+def _policy(r: _Reader, data: dict) -> ThrottlePolicy:
+    try:
+        return parse_policy(r.get(data, "pools", dict, "options.policy"),
+                            r.get(data, "default_reserve", str, "options.policy"))
+    except BadInput as exc:
+        raise r.fail("options.policy", f"is invalid: {exc}") from None
 
 
 def save_plan(path: Path, plan: Plan) -> None:

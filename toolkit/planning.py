@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from toolkit.errors import AfkitError, BadInput, Conflict, ExitCode
 from toolkit.models import Asset, Backfill, DagDetails, DagRun, DryRunInfo, Pool, Task
+from toolkit.throttle import PoolBudget, ThrottlePolicy, admit, budgets_for, deadlock_warnings
 from toolkit.timeparse import PartitionSelection
 
 REPROCESS_BEHAVIOURS = ("none", "failed", "completed")
@@ -49,6 +50,7 @@ class PlanOptions:
     max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS
     downstream: bool = False
     partitions: PartitionSelection | None = None
+    policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
     def validate(self, now: datetime) -> None:
         if self.reprocess not in REPROCESS_BEHAVIOURS:
@@ -180,6 +182,7 @@ class Plan:
     impacts: tuple[ConsumerImpact, ...] = ()
     warnings: tuple[str, ...] = ()
     plan_id: str = ""
+    budgets: tuple[PoolBudget, ...] = ()  # the backfill budget of every pool the plan uses
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -381,21 +384,8 @@ def pool_demand(tasks: list[Task] | tuple[Task, ...]) -> dict[str, int]:
     return dict(sorted(demand.items()))
 
 
-def concurrency_for(max_active_runs: int, demand: dict[str, int], pools: dict[str, Pool]) -> tuple[int, str]:
-    """How many runs can really progress at once: ``--max-active-runs`` capped by what each pool can hold."""
-    limit, reason = max_active_runs, f"--max-active-runs {max_active_runs}"
-    for name, need in demand.items():
-        pool = pools.get(name)
-        if pool is None or pool.slots < 0 or need <= 0:
-            continue
-        fits = max(1, pool.slots // need)
-        if fits < limit:
-            limit, reason = fits, f"pool {name!r} holds {pool.slots} slot(s) and one run needs {need}"
-    return limit, reason
-
-
 def eta(runs: int, concurrency: int, seconds_per_run: float | None) -> float | None:
-    if seconds_per_run is None:
+    if seconds_per_run is None or (runs and concurrency < 1):
         return None
     return math.ceil(runs / max(1, concurrency)) * seconds_per_run if runs else 0.0
 
@@ -451,7 +441,8 @@ def check_depends_on_past(dag_id: str, tasks: list[Task] | tuple[Task, ...], opt
     return depends_on_past
 
 
-def plan_dag(inputs: DagInputs, options: PlanOptions, pools: dict[str, Pool]) -> tuple[DagPlan, list[str]]:
+def plan_dag(inputs: DagInputs, options: PlanOptions, pools: dict[str, Pool],
+             budgets: dict[str, PoolBudget] | None = None) -> tuple[DagPlan, list[str]]:
     details = inputs.details
     dag = details.dag
     depends_on_past = check_depends_on_past(dag.dag_id, inputs.tasks, options)
@@ -463,7 +454,9 @@ def plan_dag(inputs: DagInputs, options: PlanOptions, pools: dict[str, Pool]) ->
     steps = split_steps(dag.dag_id, all_rows, rows, dag.is_partitioned)
     estimate = estimate_durations(inputs.recent_successes)
     demand = pool_demand(inputs.tasks)
-    concurrency, why = concurrency_for(options.max_active_runs, demand, pools)
+    budgets = budgets if budgets is not None else budgets_for(pools, options.policy, set(demand))
+    admission = admit(options.max_active_runs, demand, budgets)
+    concurrency, why = admission.max_active_runs, admission.reason
     runs = sum(r.runs for r in rows)
     plan = DagPlan(
         dag_id=dag.dag_id,
@@ -488,13 +481,13 @@ def plan_dag(inputs: DagInputs, options: PlanOptions, pools: dict[str, Pool]) ->
                         "(launch with --unpause to unpause it)")
     if not estimate.known and runs:
         warnings.append(f"{dag.dag_id} has no successful run yet: no duration estimate, ETA unknown")
-    for name, need in demand.items():
-        pool = pools.get(name)
-        if pool is None:
+    for name in demand:
+        if name not in pools:
             warnings.append(f"{dag.dag_id} uses pool {name!r}, which does not exist: its tasks will not be scheduled")
-        elif 0 <= pool.slots < need:
-            warnings.append(f"{dag.dag_id} needs {need} slot(s) of pool {name!r} at its widest point but the pool has "
-                            f"{pool.slots}: runs will be throttled to one task at a time there")
+    if runs and concurrency < 1:
+        warnings.append(f"{dag.dag_id}: no backfill budget — {why}; launch refuses unless --force "
+                        "(then one run at a time)")
+    warnings.extend(deadlock_warnings(dag.dag_id, inputs.tasks, demand, budgets, max(1, concurrency)))
     return plan, warnings
 
 
@@ -563,9 +556,11 @@ def build_plan(
     graph = graph or AssetGraph()
     warnings: list[str] = []
     plans: dict[str, DagPlan] = {}
+    used = {pool for item in inputs for pool in pool_demand(item.tasks)}
+    budgets = budgets_for(pools, options.policy, used)
     for item in inputs:
         check_active_backfills(item)
-        dag_plan, notes = plan_dag(item, options, pools)
+        dag_plan, notes = plan_dag(item, options, pools, budgets)
         plans[dag_plan.dag_id] = dag_plan
         warnings.extend(notes)
     for item in inputs:
@@ -601,6 +596,7 @@ def build_plan(
         dags=tuple(plans[d] for d in order),
         impacts=tuple(impacts),
         warnings=tuple(dict.fromkeys(warnings)),
+        budgets=tuple(budgets.values()),
     )
     return Plan(**{**plan.__dict__, "plan_id": plan_fingerprint(plan)})
 
@@ -612,7 +608,8 @@ def request_key(airflow_url: str, roots: list[str], options: PlanOptions) -> str
         "roots": sorted(roots),
         "from": options.from_date.isoformat(),
         "to": options.to_date.isoformat(),
-        "options": [options.reprocess, options.order, options.max_active_runs, options.downstream],
+        "options": [options.reprocess, options.order, options.max_active_runs, options.downstream,
+                    options.policy.to_dict()],
         "partitions": options.partitions.to_dict() if options.partitions else None,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
@@ -622,7 +619,8 @@ def plan_fingerprint(plan: Plan) -> str:
     """A stable id for what a plan would do: same Airflow, DAG versions, steps and options give the same id."""
     material = {
         "url": plan.airflow_url,
-        "options": [plan.options.reprocess, plan.options.order, plan.options.max_active_runs],
+        "options": [plan.options.reprocess, plan.options.order, plan.options.max_active_runs,
+                    plan.options.policy.to_dict()],
         "dags": [(d.dag_id, d.version) for d in plan.dags],
         "steps": [(s.key, s.from_date.isoformat(), s.to_date.isoformat(), s.runs) for s in plan.steps],
         "created": plan.created_at.isoformat(),

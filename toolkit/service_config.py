@@ -14,15 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from toolkit.errors import ConfigError
+from toolkit.errors import BadInput, ConfigError
+from toolkit.throttle import ThrottlePolicy, parse_policy
 
-KNOWN_SECTIONS = {"state": {"url"}}
+KNOWN_SECTIONS = {"state": {"url"}, "pools": None, "governor": {"poll_seconds", "resume_after_seconds"}}
 
 
 @dataclass(frozen=True)
 class ServiceConfig:
     path: Path | None
     state_url: str | None = None  # SQLAlchemy URL of afkit's state database; None: a SQLite file next to the config
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    governor_poll_seconds: float = 10.0
+    governor_resume_after_seconds: float = 20.0
     errors: tuple[str, ...] = field(default=())
 
     @property
@@ -57,6 +61,8 @@ def parse_service_config(text: str, path: Path | None = None) -> ServiceConfig:
         if not isinstance(value, dict):
             errors.append(f"[{section}] must be a table")
             continue
+        if KNOWN_SECTIONS[section] is None:  # free-form tables, validated below
+            continue
         for key in sorted(set(value) - KNOWN_SECTIONS[section]):
             errors.append(f"unknown key {key!r} in [{section}] (known: {', '.join(sorted(KNOWN_SECTIONS[section]))})")
     state = data.get("state") if isinstance(data.get("state"), dict) else {}
@@ -64,7 +70,22 @@ def parse_service_config(text: str, path: Path | None = None) -> ServiceConfig:
     if state_url is not None and (not isinstance(state_url, str) or "://" not in state_url):
         errors.append(f"[state] url must be a SQLAlchemy URL such as sqlite:////var/lib/afkit/state.db, got {state_url!r}")
         state_url = None
-    return ServiceConfig(path=path, state_url=state_url, errors=tuple(errors))
+    throttle = ThrottlePolicy()
+    try:
+        throttle = parse_policy(data.get("pools"))
+    except BadInput as exc:
+        errors.append(str(exc))
+    governor = data.get("governor") if isinstance(data.get("governor"), dict) else {}
+    timings = {}
+    for key, default in (("poll_seconds", 10.0), ("resume_after_seconds", 20.0)):
+        value = governor.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            errors.append(f"[governor] {key} must be a positive number of seconds, got {value!r}")
+            value = default
+        timings[key] = float(value)
+    return ServiceConfig(path=path, state_url=state_url, throttle=throttle,
+                         governor_poll_seconds=timings["poll_seconds"],
+                         governor_resume_after_seconds=timings["resume_after_seconds"], errors=tuple(errors))
 
 
 def load_service_config(env: Mapping[str, str] | None = None) -> ServiceConfig:

@@ -15,7 +15,6 @@ from toolkit.planning import (
     PlanOptions,
     build_plan,
     check_root,
-    concurrency_for,
     consumer_impact,
     decide,
     dependency_order,
@@ -23,6 +22,7 @@ from toolkit.planning import (
     format_duration,
     pool_demand,
 )
+from toolkit.throttle import Amount, PoolPolicy, ThrottlePolicy
 from toolkit.timeparse import PartitionSelection
 
 UTC = timezone.utc
@@ -195,20 +195,33 @@ def test_estimates_and_eta():
 
 
 def test_pool_demand_is_the_widest_level_and_limits_concurrency():
-    tasks = [Task("extract", "warehouse", downstream_task_ids=("a", "b")), Task("a", "warehouse",
+    tasks = (Task("extract", "warehouse", downstream_task_ids=("a", "b")), Task("a", "warehouse",
              downstream_task_ids=("load",)), Task("b", "warehouse", pool_slots=2, downstream_task_ids=("load",)),
-             Task("load", "warehouse"), Task("notify", "default_pool")]
+             Task("load", "warehouse"), Task("notify", "default_pool"))
     assert pool_demand(tasks) == {"default_pool": 1, "warehouse": 3}
-    pools = {"warehouse": Pool("warehouse", 7, 7, 0, 0)}
-    assert concurrency_for(10, {"warehouse": 3}, pools) == (2, "pool 'warehouse' holds 7 slot(s) and one run needs 3")
-    assert concurrency_for(10, {"warehouse": 3}, {"warehouse": Pool("warehouse", -1, -1, 0, 0)})[0] == 10
+    pools = {"warehouse": Pool("warehouse", 7, 7, 0, 0), "default_pool": Pool("default_pool", -1, -1, 0, 0)}
+    dag = plan_for(inputs(tasks=tasks), pools=pools).dags[0]
+    assert dag.concurrency == 2 and "pool 'warehouse' budget 7" in dag.concurrency_reason
+
+
+def test_reserve_lowers_concurrency_and_a_zero_budget_is_flagged():
+    tasks = (Task("a", "warehouse"),)
+    pools = {"warehouse": Pool("warehouse", 4, 4, 0, 0)}
+    policy = ThrottlePolicy(pools=(PoolPolicy("warehouse", Amount(2)),))
+    plan = plan_for(inputs(tasks=tasks), pools=pools, policy=policy)
+    assert plan.dags[0].concurrency == 2
+    assert [(b.pool, b.reserve, b.budget) for b in plan.budgets] == [("warehouse", 2, 2)]
+    full = ThrottlePolicy(pools=(PoolPolicy("warehouse", Amount(100, percent=True)),))
+    plan = plan_for(inputs(tasks=tasks), pools=pools, policy=full)
+    assert plan.dags[0].concurrency == 0 and plan.dags[0].eta_p50 is None
+    assert any("no backfill budget" in w and "--force" in w for w in plan.warnings)
 
 
 def test_missing_or_small_pools_warn():
     tasks = (Task("a", "tiny", pool_slots=3), Task("b", "ghost"))
     plan = plan_for(inputs(tasks=tasks), pools={"tiny": Pool("tiny", 2, 2, 0, 0)})
     assert any("pool 'ghost', which does not exist" in w for w in plan.warnings)
-    assert any("needs 3 slot(s) of pool 'tiny' at its widest point but the pool has 2" in w for w in plan.warnings)
+    assert any("needs 3 slots of pool 'tiny', which has only 2: it can never run" in w for w in plan.warnings)
 
 
 def test_dependency_order_puts_upstream_first_and_is_stable():

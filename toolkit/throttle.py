@@ -1,0 +1,285 @@
+"""Pool-aware backfill throttling, pure: budgets, admission, deadlock pre-checks and the governor's decisions.
+
+A pool's **reserve** is kept for production (slots, or a percentage of the pool). Backfills may use the rest, the
+**budget**, optionally capped further (``backfill_cap``). Admission turns the budget into a backfill's
+``max_active_runs``. While the backfill runs, the governor pauses it when it is over budget or when production waits
+for the pool. It resumes the backfill only after production has been clear for a while (hysteresis, so it doesn't
+flap).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from toolkit.errors import BadInput
+from toolkit.models import Pool, Task
+
+AMOUNT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*$")
+DEFAULT_RESUME_AFTER = timedelta(seconds=20)
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A number of slots, or a percentage of a pool."""
+
+    value: float
+    percent: bool = False
+
+    def slots(self, pool_slots: int) -> int:
+        if not self.percent:
+            return int(self.value)
+        return math.ceil(pool_slots * self.value / 100)  # a reserve rounds in production's favour
+
+    def __str__(self) -> str:
+        return f"{self.value:g}%" if self.percent else f"{int(self.value)}"
+
+
+def parse_amount(text: object, what: str) -> Amount:
+    """``2``, ``"2"`` or ``"50%"``; negative numbers, fractions of slots and percentages over 100 are refused."""
+    if isinstance(text, bool):
+        raise BadInput(f"{what}: {text!r} is not a number of slots or a percentage")
+    if isinstance(text, int):
+        text = str(text)
+    match = AMOUNT.match(text) if isinstance(text, str) else None
+    if not match:
+        raise BadInput(f"{what}: {text!r} is not a number of slots (e.g. 2) or a percentage (e.g. 25%)")
+    value, percent = float(match.group(1)), bool(match.group(2))
+    if value < 0:
+        raise BadInput(f"{what}: {text!r} is negative")
+    if percent and value > 100:
+        raise BadInput(f"{what}: {text!r} is more than 100%")
+    if not percent and value != int(value):
+        raise BadInput(f"{what}: {text!r} is not a whole number of slots")
+    return Amount(value, percent)
+
+
+@dataclass(frozen=True)
+class PoolPolicy:
+    pool: str
+    reserve: Amount = Amount(0)
+    backfill_cap: int | None = None
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """The reserve for pools without their own entry, and per-pool entries (from afkit.toml, then per launch)."""
+
+    default_reserve: Amount = Amount(0)
+    pools: tuple[PoolPolicy, ...] = ()
+
+    def for_pool(self, name: str) -> PoolPolicy:
+        for policy in self.pools:
+            if policy.pool == name:
+                return policy
+        return PoolPolicy(name, self.default_reserve)
+
+    def overridden(self, reserves: dict[str, Amount], caps: dict[str, int]) -> ThrottlePolicy:
+        """Per-launch ``--reserve POOL=N`` and ``--backfill-cap POOL=N`` on top of the configured policy."""
+        entries = {p.pool: p for p in self.pools}
+        for name in {*reserves, *caps}:
+            base = entries.get(name, PoolPolicy(name, self.default_reserve))
+            entries[name] = replace(base, reserve=reserves.get(name, base.reserve),
+                                    backfill_cap=caps.get(name, base.backfill_cap))
+        return ThrottlePolicy(self.default_reserve, tuple(sorted(entries.values(), key=lambda p: p.pool)))
+
+    def to_dict(self) -> dict:
+        return {
+            "default_reserve": str(self.default_reserve),
+            "pools": {p.pool: {"reserve": str(p.reserve), "backfill_cap": p.backfill_cap} for p in self.pools},
+        }
+
+
+def parse_policy(section: object, default_reserve: object = 0) -> ThrottlePolicy:
+    """The ``[pools]`` table of afkit.toml: ``default_reserve`` and one ``[pools.NAME]`` table per pool."""
+    if section is None:
+        return ThrottlePolicy(parse_amount(default_reserve, "[pools] default_reserve"))
+    if not isinstance(section, dict):
+        raise BadInput("[pools] must be a table")
+    default = parse_amount(section.get("default_reserve", default_reserve), "[pools] default_reserve")
+    entries = []
+    for name, value in section.items():
+        if name == "default_reserve":
+            continue
+        if not isinstance(value, dict):
+            raise BadInput(f"[pools.{name}] must be a table with reserve and/or backfill_cap")
+        unknown = sorted(set(value) - {"reserve", "backfill_cap"})
+        if unknown:
+            raise BadInput(f"[pools.{name}] has unknown key(s) {', '.join(unknown)} (known: backfill_cap, reserve)")
+        cap = value.get("backfill_cap")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
+            raise BadInput(f"[pools.{name}] backfill_cap: {cap!r} must be a whole number of slots, 0 or more")
+        entries.append(PoolPolicy(name, parse_amount(value.get("reserve", str(default)), f"[pools.{name}] reserve"),
+                                  cap))
+    return ThrottlePolicy(default, tuple(sorted(entries, key=lambda p: p.pool)))
+
+
+def parse_assignments(values: tuple[str, ...] | list[str], option: str) -> dict[str, str]:
+    """``--reserve warehouse=2 --reserve etl=25%`` → {"warehouse": "2", "etl": "25%"}."""
+    found = {}
+    for value in values:
+        name, sep, amount = value.partition("=")
+        if not sep or not name.strip() or not amount.strip():
+            raise BadInput(f"{option} {value!r}: use POOL=AMOUNT, e.g. {option} warehouse=2")
+        found[name.strip()] = amount.strip()
+    return found
+
+
+@dataclass(frozen=True)
+class PoolBudget:
+    pool: str
+    slots: int
+    reserve: int
+    cap: int | None
+    budget: int  # slots backfills may occupy: min(slots - reserve, cap)
+
+    def describe(self) -> str:
+        cap = f", backfill cap {self.cap}" if self.cap is not None else ""
+        return f"{self.pool}: {self.slots} slots, {self.reserve} reserved for production{cap} → backfill budget {self.budget}"
+
+
+def budget_for(pool: Pool, policy: PoolPolicy) -> PoolBudget:
+    """The backfill budget of one pool; a reserve larger than the pool is bad input."""
+    if pool.slots < 0:  # unlimited
+        return PoolBudget(pool.name, -1, 0, policy.backfill_cap, policy.backfill_cap if policy.backfill_cap is not None else 10**6)
+    reserve = policy.reserve.slots(pool.slots)
+    if reserve > pool.slots:
+        raise BadInput(f"the reserve {policy.reserve} for pool {pool.name!r} is more than its {pool.slots} slot(s)")
+    budget = pool.slots - reserve
+    if policy.backfill_cap is not None:
+        budget = min(budget, policy.backfill_cap)
+    return PoolBudget(pool.name, pool.slots, reserve, policy.backfill_cap, budget)
+
+
+def budgets_for(pools: dict[str, Pool], policy: ThrottlePolicy, used: set[str] | None = None) -> dict[str, PoolBudget]:
+    """Budgets of the pools in ``used`` (default: all). A policy naming a pool Airflow does not have is bad input."""
+    for entry in policy.pools:
+        if entry.pool not in pools:
+            known = ", ".join(sorted(pools)) or "none"
+            raise BadInput(f"the throttling policy names pool {entry.pool!r}, which does not exist (pools: {known})")
+    names = used if used is not None else set(pools)
+    return {name: budget_for(pools[name], policy.for_pool(name)) for name in sorted(names) if name in pools}
+
+
+@dataclass(frozen=True)
+class Admission:
+    max_active_runs: int  # 0: the budget does not fit a single run
+    reason: str
+    limiting_pool: str | None = None
+
+
+def admit(requested: int, demand: dict[str, int], budgets: dict[str, PoolBudget]) -> Admission:
+    """How many runs of a DAG may be active at once so its pool occupancy stays within every budget."""
+    allowed, reason, limiting = requested, f"--max-active-runs {requested}", None
+    for pool, need in sorted(demand.items()):
+        budget = budgets.get(pool)
+        if budget is None or need <= 0:
+            continue
+        fits = budget.budget // need
+        if fits < allowed:
+            allowed, limiting = fits, pool
+            reason = (f"pool {pool!r} budget {budget.budget} (of {budget.slots}, {budget.reserve} reserved) ÷ "
+                      f"{need} slot(s) per run")
+    return Admission(allowed, reason, limiting)
+
+
+def deadlock_warnings(dag_id: str, tasks: list[Task] | tuple[Task, ...], demand: dict[str, int],
+                      budgets: dict[str, PoolBudget], concurrency: int) -> list[str]:
+    """What can stall a backfill for good, found before launching it."""
+    warnings = []
+    for task in tasks:
+        budget = budgets.get(task.pool)
+        if budget and budget.slots >= 0 and task.pool_slots > budget.slots:
+            warnings.append(f"{dag_id}.{task.task_id} needs {task.pool_slots} slots of pool {task.pool!r}, which has "
+                            f"only {budget.slots}: it can never run (deadlock)")
+    for pool, need in demand.items():
+        budget = budgets.get(pool)
+        if budget and budget.slots >= 0 and need > budget.slots:
+            warnings.append(f"{dag_id} needs {need} slots of pool {pool!r} at its widest point but the pool has "
+                            f"{budget.slots}: that level will run one part at a time")
+        elif budget and budget.slots >= 0 and need > budget.budget:
+            warnings.append(f"{dag_id} needs {need} slots of pool {pool!r} at its widest point but its backfill "
+                            f"budget is {budget.budget} ({budget.reserve} reserved): backfill runs will stall "
+                            "there whenever production uses its reserve")
+    # Sensors hold their slot while they wait (poke mode; the API does not say which mode they use).
+    waiting = [t for t in tasks if t.operator_name.endswith("Sensor")]
+    for pool in sorted({t.pool for t in waiting}):
+        budget = budgets.get(pool)
+        holders = sum(t.pool_slots for t in waiting if t.pool == pool) * max(1, concurrency)
+        others = [t for t in tasks if t.pool == pool and t not in waiting]
+        if budget and others and holders >= budget.budget:
+            warnings.append(
+                f"{dag_id}: {concurrency} concurrent run(s) of sensor(s) in pool {pool!r} can hold all "
+                f"{budget.budget} backfill slot(s) while the tasks they wait for need the same pool (deadlock risk); "
+                f"lower --max-active-runs below {max(1, budget.budget // max(1, holders // max(1, concurrency)))}"
+            )
+    return warnings
+
+
+# -- the governor ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolSample:
+    """One look at a pool: who holds its slots and who waits for them."""
+
+    pool: str
+    slots: int
+    backfill_occupied: int  # this backfill's task instances running or queued in the pool
+    production_occupied: int  # every other task instance running or queued in the pool
+    production_waiting: int  # non-backfill task instances scheduled but not yet given a slot
+
+    @property
+    def free(self) -> int:
+        return self.slots - self.backfill_occupied - self.production_occupied
+
+
+@dataclass(frozen=True)
+class GovernorState:
+    paused_by_governor: bool = False
+    clear_since: datetime | None = None  # since when production has not been waiting (for hysteresis)
+
+
+@dataclass(frozen=True)
+class GovernorDecision:
+    action: str  # pause | resume | none
+    reason: str
+    state: GovernorState
+
+
+def govern(samples: list[PoolSample], budgets: dict[str, PoolBudget], state: GovernorState, now: datetime,
+           *, backfill_paused: bool, resume_after: timedelta = DEFAULT_RESUME_AFTER) -> GovernorDecision:
+    """Pause when over budget or when production waits; resume after production has been clear for a while.
+
+    Only a pause made by the governor is ever undone by it: a backfill an operator paused stays paused.
+    """
+    pressure = []
+    for sample in samples:
+        budget = budgets.get(sample.pool)
+        if budget is None:
+            continue
+        if sample.backfill_occupied > budget.budget:
+            pressure.append(f"backfill holds {sample.backfill_occupied} slot(s) of {sample.pool!r}, over its budget "
+                            f"of {budget.budget}")
+        if sample.production_waiting > 0:
+            pressure.append(f"{sample.production_waiting} production task(s) wait for pool {sample.pool!r} "
+                            f"({sample.free} free)")
+    if pressure:
+        cleared = GovernorState(paused_by_governor=state.paused_by_governor or not backfill_paused, clear_since=None)
+        if backfill_paused:
+            return GovernorDecision("none", "paused; " + "; ".join(pressure), cleared)
+        return GovernorDecision("pause", "; ".join(pressure), cleared)
+    clear_since = state.clear_since or now
+    calm = GovernorState(state.paused_by_governor, clear_since)
+    if not backfill_paused:
+        return GovernorDecision("none", "within budget, production not waiting", calm)
+    if not state.paused_by_governor:
+        return GovernorDecision("none", "paused by someone else: left alone", calm)
+    if now - clear_since < resume_after:
+        waited = int((now - clear_since).total_seconds())
+        return GovernorDecision("none", f"production clear for {waited}s; resuming after "
+                                        f"{int(resume_after.total_seconds())}s", calm)
+    return GovernorDecision("resume", f"production clear for {int((now - clear_since).total_seconds())}s and backfill "
+                                      "within budget", GovernorState(False, clear_since))
