@@ -27,6 +27,7 @@ from airflow_client.client.api.monitor_api import MonitorApi
 from airflow_client.client.api.plugin_api import PluginApi
 from airflow_client.client.api.pool_api import PoolApi
 from airflow_client.client.api.task_api import TaskApi
+from airflow_client.client.api.task_instance_api import TaskInstanceApi
 from airflow_client.client.api.variable_api import VariableApi
 from airflow_client.client.api.version_api import VersionApi
 from airflow_client.client.exceptions import ApiException, OpenApiException
@@ -50,7 +51,18 @@ from toolkit.errors import (
     NotFound,
     PermissionDenied,
 )
-from toolkit.models import Asset, Backfill, ComponentHealth, Dag, DagDetails, DagRun, DryRunInfo, Pool, Task
+from toolkit.models import (
+    Asset,
+    Backfill,
+    ComponentHealth,
+    Dag,
+    DagDetails,
+    DagRun,
+    DryRunInfo,
+    Pool,
+    Task,
+    TaskInstance,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -140,6 +152,7 @@ class AirflowClient:
         self.plugins = PluginOperations(self)
         self.dag_runs = DagRunOperations(self)
         self.assets = AssetOperations(self)
+        self.task_instances = TaskInstanceOperations(self)
 
     # -- low level -------------------------------------------------------------------------------------------------
 
@@ -689,6 +702,32 @@ class AssetOperations(_Operations):
                 extra=dict(m.extra or {}),
             )
             for m in self.client.paged(call, api.get_assets, "assets")
+        ]
+
+
+class TaskInstanceOperations(_Operations):
+    def list(self, *, pools: list[str] | None = None, states: list[str] | None = None, dag_id: str = "~",
+             run_id: str = "~") -> list[TaskInstance]:
+        """Task instances across DAGs and runs (``~``), filtered by pool and state."""
+        api = TaskInstanceApi(self.api_client)
+        call = Call("list task instances", permission="read access to task instances")
+        filters = {k: v for k, v in {"pool": pools, "state": states}.items() if v}
+        return [
+            TaskInstance(
+                dag_id=t.dag_id,
+                run_id=t.dag_run_id,
+                task_id=t.task_id,
+                state=str(getattr(t.state, "value", t.state)) if t.state is not None else None,
+                pool=t.pool,
+                pool_slots=int(t.pool_slots or 1),
+                priority_weight=t.priority_weight,
+                scheduled_when=t.scheduled_when,
+                queued_when=t.queued_when,
+                start_date=t.start_date,
+                end_date=t.end_date,
+            )
+            for t in self.client.paged(call, api.get_task_instances, "task_instances", dag_id=dag_id,
+                                       dag_run_id=run_id, **filters)
         ]
 
 

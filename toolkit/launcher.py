@@ -311,6 +311,23 @@ class RunningAirflow:
         self.stop()
 
 
+LOCAL_SETTINGS = """\"\"\"Present so that Airflow applies cluster policies registered by entry point (afkit's among them).
+
+Airflow 3.3.2 looks for policy hooks again only after importing this module; without it, the scheduler's bulk
+task-instance creation ignores entry-point policies. It may stay empty.
+\"\"\"
+"""
+
+
+def write_local_settings(home: Path) -> Path:
+    """``$AIRFLOW_HOME/config/airflow_local_settings.py`` (empty), unless the home already has one of its own."""
+    path = home / "config" / "airflow_local_settings.py"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(LOCAL_SETTINGS)
+    return path
+
+
 def _state(home: Path) -> dict:
     """Secrets and ports that must stay the same each time a home is reused."""
     path = home / "afkit-launcher.json"
@@ -404,6 +421,7 @@ def start_airflow(spec: AirflowSpec, *, wait: bool = True, timeout: float = 240)
     spec.home.mkdir(parents=True, exist_ok=True)
     (spec.home / "logs").mkdir(exist_ok=True)
     (spec.plugins_folder or spec.home / "plugins").mkdir(parents=True, exist_ok=True)
+    write_local_settings(spec.home)
     state = _state(spec.home)
     passwords_file = spec.home / "passwords.json"
     passwords_file.write_text(json.dumps(state["passwords"]))

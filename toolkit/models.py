@@ -135,3 +135,22 @@ class Asset:
     scheduled_dags: tuple[str, ...] = ()  # DAGs scheduled on this asset (asset-triggered consumers)
     consuming_dags: tuple[str, ...] = ()  # DAGs with a task that has this asset as an inlet
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskInstance:
+    dag_id: str
+    run_id: str
+    task_id: str
+    state: str | None
+    pool: str
+    pool_slots: int = 1
+    priority_weight: int | None = None
+    scheduled_when: datetime | None = None
+    queued_when: datetime | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+    @property
+    def is_backfill(self) -> bool:
+        return self.run_id.startswith("backfill__")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Mapping
 
@@ -23,11 +23,14 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    delete,
     event,
     insert,
+    or_,
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 
 from toolkit.errors import ConfigError
@@ -56,6 +59,35 @@ launch_steps = Table(
     Column("status", String(16), nullable=False),  # pending | creating | created | completed | cancelled
     Column("backfill_id", Integer, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+leases = Table(
+    "afkit_leases",
+    metadata,
+    Column("name", String(300), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+governor_state = Table(
+    "afkit_governor_state",
+    metadata,
+    Column("backfill_id", Integer, primary_key=True),
+    Column("paused_by_governor", Integer, nullable=False),
+    Column("clear_since", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+governor_actions = Table(
+    "afkit_governor_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("backfill_id", Integer, nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("holder", String(200), nullable=False),
 )
 
 
@@ -167,6 +199,64 @@ class StateStore:
             conn.execute(update(launch_steps)
                          .where(launch_steps.c.plan_id == plan_id, launch_steps.c.step_key == step_key)
                          .values(**values))
+
+    # -- leases: one actor per resource at a time ---------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> bool:
+        """Take or renew the lease ``name`` for ``holder``; False while another holder's lease is unexpired."""
+        now = now or _now()
+        expires = now + timedelta(seconds=ttl_seconds)
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(leases)
+                .where(leases.c.name == name, or_(leases.c.holder == holder, leases.c.expires_at < now))
+                .values(holder=holder, expires_at=expires)
+            ).rowcount
+            if taken:
+                return True
+            if conn.execute(select(leases.c.name).where(leases.c.name == name)).first():
+                return False
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(leases).values(name=name, holder=holder, expires_at=expires))
+            return True
+        except IntegrityError:  # another holder inserted it first
+            return False
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+    # -- governor ------------------------------------------------------------------------------------------------
+
+    def governor_state(self, backfill_id: int) -> tuple[bool, datetime | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(governor_state).where(governor_state.c.backfill_id == backfill_id)).first()
+        if row is None:
+            return False, None
+        clear = row.clear_since
+        if clear is not None and clear.tzinfo is None:  # SQLite returns naive datetimes
+            clear = clear.replace(tzinfo=timezone.utc)
+        return bool(row.paused_by_governor), clear
+
+    def save_governor_state(self, backfill_id: int, paused_by_governor: bool, clear_since: datetime | None) -> None:
+        values = {"paused_by_governor": int(paused_by_governor), "clear_since": clear_since, "updated_at": _now()}
+        with self.engine.begin() as conn:
+            if conn.execute(update(governor_state).where(governor_state.c.backfill_id == backfill_id)
+                            .values(**values)).rowcount == 0:
+                conn.execute(insert(governor_state).values(backfill_id=backfill_id, **values))
+
+    def log_action(self, backfill_id: int, action: str, reason: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(governor_actions).values(at=_now(), backfill_id=backfill_id, action=action,
+                                                         reason=reason, holder=holder))
+
+    def actions(self, backfill_id: int | None = None) -> list[dict]:
+        query = select(governor_actions).order_by(governor_actions.c.id)
+        if backfill_id is not None:
+            query = query.where(governor_actions.c.backfill_id == backfill_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -263,7 +263,7 @@ def govern(samples: list[PoolSample], budgets: dict[str, PoolBudget], state: Gov
         if sample.backfill_occupied > budget.budget:
             pressure.append(f"backfill holds {sample.backfill_occupied} slot(s) of {sample.pool!r}, over its budget "
                             f"of {budget.budget}")
-        if sample.production_waiting > 0:
+        if sample.production_waiting > max(0, sample.free):  # waiting with no free slot to start on
             pressure.append(f"{sample.production_waiting} production task(s) wait for pool {sample.pool!r} "
                             f"({sample.free} free)")
     if pressure:

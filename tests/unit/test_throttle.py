@@ -105,14 +105,20 @@ def test_governor_pauses_over_budget_or_when_production_waits():
     assert wait.action == "pause" and "1 production task(s) wait" in wait.reason
     fine = govern([sample(backfill=2, production=2)], budgets, GovernorState(), T0, backfill_paused=False)
     assert fine.action == "none"
+    # a production task that was just scheduled while slots are free is not waiting for the backfill
+    starting = govern([sample(backfill=1, production=1, waiting=1)], budgets, GovernorState(), T0,
+                      backfill_paused=False)
+    assert starting.action == "none"
 
 
 def test_governor_resumes_only_after_production_stays_clear():
     budgets = {"shared": budget("2")}
-    state = govern([sample(backfill=2, waiting=1)], budgets, GovernorState(), T0, backfill_paused=False).state
+    state = govern([sample(backfill=2, production=2, waiting=1)], budgets, GovernorState(), T0,
+                   backfill_paused=False).state
     steps = []
     for seconds, waiting in ((5, 0), (15, 0), (18, 1), (25, 0), (40, 0), (46, 0)):
-        decision = govern([sample(waiting=waiting)], budgets, state, T0 + timedelta(seconds=seconds),
+        decision = govern([sample(production=4 if waiting else 2, waiting=waiting)], budgets, state,
+                          T0 + timedelta(seconds=seconds),
                           backfill_paused=True, resume_after=timedelta(seconds=20))
         steps.append(decision.action)
         state = decision.state

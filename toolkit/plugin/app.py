@@ -8,6 +8,20 @@ from toolkit import __version__
 from toolkit.service_config import load_service_config
 
 
+def policy_status() -> dict:
+    """Whether the backfill-priority cluster policy can take effect in this deployment."""
+    import importlib.util
+    from importlib.metadata import entry_points
+
+    registered = any(ep.value.startswith("toolkit.plugin.policy") for ep in entry_points(group="airflow.policy"))
+    local_settings = importlib.util.find_spec("airflow_local_settings") is not None
+    return {
+        "registered": registered,
+        "airflow_local_settings": local_settings,
+        "active": registered and local_settings,
+    }
+
+
 def create_app() -> FastAPI:
     # Imported here so that importing the plugin module stays cheap and cannot fail on Airflow internals.
     from airflow.api_fastapi.core_api.security import requires_authenticated
@@ -21,6 +35,7 @@ def create_app() -> FastAPI:
         return {
             "plugin": "afkit",
             "version": __version__,
+            "policy": policy_status(),
             "config": {
                 "path": str(config.path) if config.path else None,
                 "ok": config.ok,

@@ -1,0 +1,124 @@
+"""The backfill governor: keeps each afkit-launched backfill within its pool budgets while it runs.
+
+It runs inside ``afkit backfill launch --follow`` and inside ``afkit watch``, so throttling continues after the
+operator's terminal closes. For every running backfill of an active plan, each tick:
+
+1. takes that backfill's lease in the state database (only one governor acts on a backfill at a time);
+2. samples the pools the DAG uses, through the REST API;
+3. asks the pure ``throttle.govern`` what to do;
+4. pauses or resumes the Airflow backfill, and logs the action with its reason.
+
+A pool deleted while the backfill runs, or a reserve that no longer fits a resized pool, is reported. The other pools
+and backfills are still governed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from toolkit.airflow import AirflowClient
+from toolkit.errors import AfkitError, BadInput, NotFound
+from toolkit.planfile import plan_from_dict
+from toolkit.planning import Plan
+from toolkit.state import StateStore
+from toolkit.throttle import DEFAULT_RESUME_AFTER, GovernorState, PoolBudget, PoolSample, budget_for, govern
+
+log = logging.getLogger(__name__)
+
+OCCUPYING = ("running", "queued")
+WAITING = ("scheduled",)
+
+
+@dataclass(frozen=True)
+class GovernorEvent:
+    backfill_id: int
+    action: str  # pause | resume | none | skipped | error
+    reason: str
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Governor:
+    def __init__(self, client: AirflowClient, store: StateStore, *, holder: str | None = None,
+                 resume_after: timedelta = DEFAULT_RESUME_AFTER, lease_seconds: float = 60.0) -> None:
+        self.client = client
+        self.store = store
+        self.holder = holder or holder_name()
+        self.resume_after = resume_after
+        self.lease_seconds = lease_seconds
+        self._plans: dict[str, Plan] = {}
+
+    def _plan(self, plan_id: str, plan_json: dict) -> Plan:
+        if plan_id not in self._plans:
+            self._plans[plan_id] = plan_from_dict(plan_json, f"journal:{plan_id}")
+        return self._plans[plan_id]
+
+    def tick(self, now: datetime | None = None) -> list[GovernorEvent]:
+        """One pass over every running backfill of every active afkit plan."""
+        now = now or datetime.now(timezone.utc)
+        events = []
+        for entry in self.store.plans(("active", "paused")):
+            plan = self._plan(entry.plan_id, entry.plan_json)
+            for step in self.store.steps(entry.plan_id).values():
+                if step.status != "created" or step.backfill_id is None:
+                    continue
+                try:
+                    events.append(self.govern_backfill(plan, step.dag_id, step.backfill_id, now))
+                except AfkitError as exc:  # one backfill's trouble must not stop the others
+                    events.append(GovernorEvent(step.backfill_id, "error", str(exc)))
+                    log.error("governor: backfill %s: %s", step.backfill_id, exc)
+        return events
+
+    def sample(self, pool_name: str, dag_id: str, budget: PoolBudget) -> PoolSample:
+        instances = self.client.task_instances.list(pools=[pool_name], states=[*OCCUPYING, *WAITING])
+        ours = sum(t.pool_slots for t in instances if t.state in OCCUPYING and t.is_backfill and t.dag_id == dag_id)
+        production = sum(t.pool_slots for t in instances if t.state in OCCUPYING and not t.is_backfill)
+        waiting = sum(t.pool_slots for t in instances if t.state in WAITING and not t.is_backfill)
+        others = sum(t.pool_slots for t in instances if t.state in OCCUPYING and t.is_backfill and t.dag_id != dag_id)
+        # Slots held by other backfills are not ours to count against our budget, but they are not free either.
+        return PoolSample(pool_name, budget.slots - others if budget.slots >= 0 else 10**6, ours, production, waiting)
+
+    def govern_backfill(self, plan: Plan, dag_id: str, backfill_id: int, now: datetime) -> GovernorEvent:
+        lease = f"governor:backfill:{backfill_id}"
+        if not self.store.acquire_lease(lease, self.holder, self.lease_seconds, now):
+            return GovernorEvent(backfill_id, "skipped", "another governor holds this backfill's lease")
+        backfill = self.client.backfills.get(backfill_id)
+        if backfill.completed_at is not None:
+            self.store.release_lease(lease, self.holder)
+            return GovernorEvent(backfill_id, "none", "completed")
+        policy = plan.options.policy
+        samples, budgets, problems = [], {}, []
+        for pool_name in plan.dag(dag_id).pool_demand:
+            try:
+                pool = self.client.pools.get(pool_name)
+                budgets[pool_name] = budget_for(pool, policy.for_pool(pool_name))
+            except NotFound:
+                problems.append(f"pool {pool_name!r} was deleted while backfill {backfill_id} runs; not governed")
+                continue
+            except BadInput as exc:
+                problems.append(f"{exc}; pool {pool_name!r} not governed")
+                continue
+            samples.append(self.sample(pool_name, dag_id, budgets[pool_name]))
+        for problem in problems:
+            log.error("governor: %s", problem)
+        paused_by_governor, clear_since = self.store.governor_state(backfill_id)
+        decision = govern(samples, budgets, GovernorState(paused_by_governor, clear_since), now,
+                          backfill_paused=backfill.is_paused, resume_after=self.resume_after)
+        self.store.save_governor_state(backfill_id, decision.state.paused_by_governor, decision.state.clear_since)
+        reason = "; ".join([decision.reason, *problems])
+        if decision.action == "pause":
+            self.client.backfills.pause(backfill_id)
+        elif decision.action == "resume":
+            self.client.backfills.unpause(backfill_id)
+        if decision.action != "none":
+            self.store.log_action(backfill_id, decision.action, reason, self.holder)
+            log.info("governor: %s backfill %s of %s: %s", decision.action, backfill_id, dag_id, reason)
+        return GovernorEvent(backfill_id, decision.action if not problems or decision.action != "none" else "error",
+                             reason)
