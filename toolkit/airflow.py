@@ -349,8 +349,8 @@ class AirflowClient:
             if not batch or offset >= (page.total_entries or 0):
                 return
 
-    def get_ui_json(self, call: Call, path: str, query: dict[str, Any]) -> Any:
-        """GET an endpoint of Airflow's UI API (same server, same auth) through the client's serializer."""
+    def get_json(self, call: Call, path: str, query: dict[str, Any]) -> Any:
+        """GET a JSON endpoint outside the public API (Airflow's UI API, the afkit plugin): same server, same auth."""
 
         def request(**kwargs: Any) -> Any:
             params = self._api.param_serialize(
@@ -536,7 +536,7 @@ class BackfillOperations(_Operations):
         call = Call("list active backfills", permission="read access to backfills")
         offset, found = 0, []
         while True:
-            data = self.client.get_ui_json(
+            data = self.client.get_json(
                 call, "/ui/backfills", {"active": "true", "limit": PAGE_SIZE, "offset": offset, "order_by": "id"}
             )
             page = BackfillCollectionResponse.from_dict(data)
@@ -744,6 +744,13 @@ class VariableOperations(_Operations):
 
 
 class PluginOperations(_Operations):
+    def afkit_health(self) -> dict | None:
+        """The afkit plugin's own health (config errors, cluster policy); None when the plugin is not installed."""
+        try:
+            return self.client.get_json(Call("read the afkit plugin's health"), "/afkit/api/v1/health", {})
+        except NotFound:
+            return None
+
     def names(self) -> list[str]:
         api = PluginApi(self.api_client)
         return [p.name for p in self.client.paged(Call("list plugins", permission="read access to plugins"), api.get_plugins, "plugins")]

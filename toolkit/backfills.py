@@ -168,6 +168,20 @@ def _tagged(backfill: Backfill, plan_id: str, step_key: str | None = None) -> bo
     return tag.get("plan_id") == plan_id and (step_key is None or tag.get("step") == step_key)
 
 
+def check_admission(plan: Plan, force: bool) -> None:
+    """A DAG whose pool budget admits no run is launched only with --force (then one run at a time)."""
+    blocked = [d for d in plan.dags if d.run_count and d.concurrency < 1]
+    if blocked and not force:
+        raise BadInput(
+            "no pool budget left for " + "; ".join(f"{d.dag_id} ({d.concurrency_reason})" for d in blocked)
+            + ": lower the reserve (--reserve POOL=N), or pass --force to run one backfill run at a time"
+        )
+
+
+def max_active_runs_for(plan: Plan, dag_id: str) -> int:
+    return max(1, plan.dag(dag_id).concurrency)
+
+
 def check_launchable(client: AirflowClient, plan: Plan) -> dict[str, DagDetails]:
     """Refuse a plan made against another Airflow, or whose DAGs changed since planning."""
     if client.url.rstrip("/") != plan.airflow_url.rstrip("/"):
@@ -228,7 +242,7 @@ def launch_calls(plan: Plan, unpause: bool) -> list[str]:
             "to_date": step.to_date.isoformat(),
             "reprocess_behavior": plan.options.reprocess,
             "run_backwards": plan.options.order == "newest",
-            "max_active_runs": plan.dag(step.dag_id).concurrency,
+            "max_active_runs": max_active_runs_for(plan, step.dag_id),
             "dag_run_conf": tag_for(plan, step),
         }
         waits = plan.dag(step.dag_id).upstream
@@ -244,6 +258,7 @@ def launch(
     *,
     request: str | None = None,
     unpause: bool = False,
+    force: bool = False,
     until: str = "created",  # "created": return once every step's backfill exists; "completed": once all completed
     poll_seconds: float = 2.0,
     on_event: Callable[[LaunchEvent], None] = lambda e: None,
@@ -251,6 +266,7 @@ def launch(
     sleep: Callable[[float], None] = time.sleep,
 ) -> LaunchReport:
     """Create the plan's Airflow backfills in dependency order; idempotent and resumable through the journal."""
+    check_admission(plan, force)
     current = check_launchable(client, plan)
     for dag in plan.dags:
         if current[dag.dag_id].dag.is_paused:
@@ -302,7 +318,7 @@ def launch(
                 backfill = client.backfills.create(
                     step.dag_id, step.from_date, step.to_date,
                     reprocess_behavior=plan.options.reprocess,
-                    max_active_runs=plan.dag(step.dag_id).concurrency,
+                    max_active_runs=max_active_runs_for(plan, step.dag_id),
                     run_backwards=plan.options.order == "newest",
                     dag_run_conf=tag_for(plan, step),
                 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from toolkit.errors import BadInput
 from toolkit.models import Backfill, ComponentHealth, Dag, Pool
+from toolkit.throttle import ThrottlePolicy, budget_for
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class StatusReport:
     dags: DagCounts
     pools: tuple[Pool, ...]
     active_backfills: tuple[Backfill, ...]
+    pool_policy: dict[str, dict] = field(default_factory=dict)  # pool -> {"reserve", "budget"} or {"error"}
+    plugin: dict | None = None  # the afkit plugin's health endpoint, None when it is not installed
 
     @property
     def healthy(self) -> bool:
@@ -51,9 +55,11 @@ class StatusReport:
                     "scheduled": p.scheduled_slots,
                     "deferred": p.deferred_slots,
                     "open": p.open_slots,
+                    **self.pool_policy.get(p.name, {}),
                 }
                 for p in self.pools
             ],
+            "plugin": self.plugin,
             "active_backfills": [
                 {
                     "id": b.id,
@@ -88,6 +94,8 @@ def build_status(
     dags: list[Dag],
     pools: list[Pool],
     backfills: list[Backfill],
+    policy: ThrottlePolicy | None = None,
+    plugin: dict | None = None,
 ) -> StatusReport:
     return StatusReport(
         url=url,
@@ -96,4 +104,22 @@ def build_status(
         dags=count_dags(dags),
         pools=tuple(sorted(pools, key=lambda p: p.name)),
         active_backfills=tuple(sorted((b for b in backfills if b.active), key=lambda b: b.id)),
+        pool_policy=pool_policy(pools, policy or ThrottlePolicy()),
+        plugin=plugin,
     )
+
+
+def pool_policy(pools: list[Pool], policy: ThrottlePolicy) -> dict[str, dict]:
+    """Reserve and backfill budget of each pool under the policy; a policy that does not fit a pool is reported."""
+    found = {}
+    for pool in pools:
+        try:
+            budget = budget_for(pool, policy.for_pool(pool.name))
+        except BadInput as exc:
+            found[pool.name] = {"error": str(exc)}
+            continue
+        found[pool.name] = {"reserve": budget.reserve, "backfill_budget": budget.budget}
+    for entry in policy.pools:
+        if entry.pool not in found:
+            found[entry.pool] = {"error": f"the throttling policy names pool {entry.pool!r}, which does not exist"}
+    return found

@@ -24,7 +24,8 @@ from toolkit.launcher import AirflowSpec, RunningAirflow, start_airflow
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-TEST_DAGS = ("afkit_quick", "afkit_quick_report", "afkit_flaky", "afkit_depends_on_past", "afkit_mutable")
+TEST_DAGS = ("afkit_quick", "afkit_quick_report", "afkit_flaky", "afkit_depends_on_past", "afkit_mutable",
+             "afkit_prod_minutely", "afkit_prod_burst", "afkit_bulk", "afkit_doomed")
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +79,19 @@ def raw_get(running: RunningAirflow, path: str, token: str | None = None) -> Any
     request = urllib.request.Request(running.url + path, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+def raw_send(running: RunningAirflow, method: str, path: str, body: dict | None = None) -> Any:
+    """POST/PATCH/DELETE straight to Airflow, for test set-up that afkit itself never does (trigger a run …)."""
+    request = urllib.request.Request(
+        running.url + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {raw_token(running, *running.admin)}", "Content-Type": "application/json"},
+        method=method,
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        data = response.read()
+    return json.loads(data) if data else None
 
 
 def raw_token(running: RunningAirflow, username: str, password: str) -> str:

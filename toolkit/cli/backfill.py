@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +28,10 @@ from toolkit.planning import (
     format_duration,
     request_key,
 )
+from toolkit.governor import Governor
+from toolkit.service_config import load_service_config
 from toolkit.state import StateStore
+from toolkit.throttle import ThrottlePolicy, parse_amount, parse_assignments
 from toolkit.timeparse import parse_instant, parse_partitions, selection_bounds
 
 
@@ -43,15 +46,35 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Which existing runs to run again."),
         click.option("--order", type=click.Choice(ORDERS), default="oldest", show_default=True),
         click.option("--max-active-runs", type=click.IntRange(min=1), default=DEFAULT_MAX_ACTIVE_RUNS,
-                     show_default=True, help="Runs of one DAG at a time (pools may lower it further)."),
+                     show_default=True, help="Runs of one DAG at a time (pool budgets may lower it further)."),
+        click.option("--reserve", multiple=True, metavar="POOL=N|N%",
+                     help="Slots of POOL kept for production (overrides afkit.toml; repeatable)."),
+        click.option("--backfill-cap", multiple=True, metavar="POOL=N",
+                     help="At most N slots of POOL for the backfill (repeatable)."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
+def throttle_policy(reserve: tuple[str, ...], backfill_cap: tuple[str, ...]) -> ThrottlePolicy:
+    """afkit.toml's [pools] policy with this command's --reserve/--backfill-cap on top."""
+    configured = load_service_config().require_valid().throttle
+    reserves = {pool: parse_amount(value, f"--reserve {pool}")
+                for pool, value in parse_assignments(reserve, "--reserve").items()}
+    caps = {}
+    for pool, value in parse_assignments(backfill_cap, "--backfill-cap").items():
+        amount = parse_amount(value, f"--backfill-cap {pool}")
+        if amount.percent:
+            raise BadInput(f"--backfill-cap {pool}={value}: give a number of slots")
+        caps[pool] = int(amount.value)
+    return configured.overridden(reserves, caps)
+
+
 def build_options(from_: str | None, to: str | None, partitions: str | None, downstream: bool, reprocess: str,
-                  order: str, max_active_runs: int, now: datetime) -> PlanOptions:
+                  order: str, max_active_runs: int, now: datetime, reserve: tuple[str, ...] = (),
+                  backfill_cap: tuple[str, ...] = ()) -> PlanOptions:
+    policy = throttle_policy(reserve, backfill_cap)
     selection = parse_partitions(partitions) if partitions else None
     if from_ is None:
         bounds = selection_bounds(selection) if selection else None
@@ -59,10 +82,10 @@ def build_options(from_: str | None, to: str | None, partitions: str | None, dow
             raise BadInput("--from is required (or --partitions with date-like keys)")
         start, end = bounds
         return PlanOptions(start, parse_instant(to, now, option="--to") if to else end, reprocess, order,
-                           max_active_runs, downstream, selection)
+                           max_active_runs, downstream, selection, policy)
     start = parse_instant(from_, now, option="--from")
     end = parse_instant(to, now, option="--to") if to else now
-    return PlanOptions(start, end, reprocess, order, max_active_runs, downstream, selection)
+    return PlanOptions(start, end, reprocess, order, max_active_runs, downstream, selection, policy)
 
 
 # -- rendering -----------------------------------------------------------------------------------------------------
@@ -102,6 +125,10 @@ def render_plan(plan: Plan) -> str:
             ],
         ),
     ]
+    if plan.budgets:
+        lines += ["", table(["pool", "slots", "reserved for production", "backfill cap", "backfill budget"],
+                            [(b.pool, "unlimited" if b.slots < 0 else b.slots, b.reserve,
+                              "-" if b.cap is None else b.cap, b.budget) for b in plan.budgets])]
     for dag in plan.dags:
         lines += ["", f"{dag.dag_id} — {dag.added_by}; concurrency {dag.concurrency} ({dag.concurrency_reason})"]
         lines.append(table(
@@ -171,7 +198,7 @@ def _plan_from_arguments(client: AirflowClient, store: StateStore, args: tuple[s
                          now: datetime) -> tuple[Plan, str | None]:
     """A plan file, or a fresh plan from DAG ids (resuming the unfinished launch of the same request, if any)."""
     if len(args) == 1 and (args[0].endswith(".json") or Path(args[0]).is_file()):
-        if option_values.get("from_") or option_values.get("partitions"):
+        if option_values.get("from_") or option_values.get("partitions") or option_values.get("reserve"):
             raise BadInput("give either a plan file or DAG ids with --from/--partitions, not both")
         return load_plan(Path(args[0])), None
     options = build_options(**option_values, now=now)
@@ -189,13 +216,15 @@ def _plan_from_arguments(client: AirflowClient, store: StateStore, args: tuple[s
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--follow", is_flag=True, help="Show live progress until the plan completes (Ctrl-C detaches).")
 @click.option("--unpause", is_flag=True, help="Unpause paused DAGs of the plan so their runs can start.")
+@click.option("--force", is_flag=True, help="Launch even where a pool budget leaves no room (one run at a time).")
 @with_client
 def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, yes: bool, follow: bool,
-                   unpause: bool, **option_values: Any) -> None:
+                   unpause: bool, force: bool, **option_values: Any) -> None:
     """Create the plan's backfills in dependency order (resumable: run it again after any interruption)."""
     now = datetime.now(timezone.utc)
     store = StateStore()
     plan, key = _plan_from_arguments(client, store, args, option_values, now)
+    backfills.check_admission(plan, force)
     if dry_run:
         backfills.check_launchable(client, plan)
         for step in plan.steps:
@@ -218,12 +247,17 @@ def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, 
     stop = {"now": False}
     previous = signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     last = {"text": "", "at": 0.0}
+    governor = Governor(client, store, resume_after=timedelta(seconds=load_service_config().governor_resume_after_seconds))
 
     def on_event(event: backfills.LaunchEvent) -> None:
         prefix = {"warning": "! ", "created": "+ ", "adopted": "~ ", "completed": "✓ "}.get(event.kind, "  ")
         click.echo(prefix + event.message)
 
     def tick() -> bool:
+        if follow:
+            for event in governor.tick():
+                if event.action in ("pause", "resume", "error"):
+                    click.echo(f"governor: {event.action} backfill {event.backfill_id}: {event.reason}")
         if follow and time.monotonic() - last["at"] >= 2:
             text = render_progress(backfills.plan_progress(client, store, plan))
             if text != last["text"]:
@@ -233,7 +267,7 @@ def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, 
         return stop["now"]
 
     try:
-        report = backfills.launch(client, store, plan, request=key, unpause=unpause,
+        report = backfills.launch(client, store, plan, request=key, unpause=unpause, force=force,
                                   until="completed" if follow else "created", on_event=on_event, should_stop=tick)
     finally:
         signal.signal(signal.SIGINT, previous)

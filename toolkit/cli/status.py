@@ -9,6 +9,7 @@ import click
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import json_option, with_client
 from toolkit.cli.render import table, when
+from toolkit.service_config import load_service_config
 from toolkit.status import StatusReport, build_status
 
 
@@ -20,6 +21,8 @@ def collect_status(client: AirflowClient) -> StatusReport:
         dags=client.dags.list(),
         pools=client.pools.list(),
         backfills=client.backfills.list_active(),
+        policy=load_service_config().require_valid().throttle,
+        plugin=client.plugins.afkit_health(),
     )
 
 
@@ -34,15 +37,20 @@ def render_status(report: StatusReport) -> str:
         f"{report.dags.asset_triggered} asset-triggered, {report.dags.with_import_errors} with import errors)",
         "",
         table(
-            ["pool", "slots", "running", "queued", "scheduled", "deferred", "open"],
+            ["pool", "slots", "running", "queued", "scheduled", "deferred", "open", "reserve", "backfill budget"],
             [
                 (p.name, "unlimited" if p.slots < 0 else p.slots, p.running_slots, p.queued_slots, p.scheduled_slots,
-                 p.deferred_slots, p.open_slots)
+                 p.deferred_slots, p.open_slots, *_policy_cells(report.pool_policy.get(p.name, {})))
                 for p in report.pools
             ],
         ),
         "",
     ]
+    problems = [f"  ! {v['error']}" for v in report.pool_policy.values() if "error" in v]
+    if problems:
+        parts += ["Throttling policy problems:", *problems, ""]
+    parts.append(_plugin_line(report.plugin))
+    parts.append("")
     if report.active_backfills:
         parts.append(
             table(
@@ -57,6 +65,22 @@ def render_status(report: StatusReport) -> str:
     else:
         parts.append("No active backfills.")
     return "\n".join(parts)
+
+
+def _policy_cells(policy: dict) -> tuple[object, object]:
+    if "error" in policy:
+        return "invalid", "-"
+    return policy.get("reserve", 0), policy.get("backfill_budget", "-")
+
+
+def _plugin_line(plugin: dict | None) -> str:
+    if plugin is None:
+        return "afkit plugin: not installed in this Airflow"
+    policy = plugin.get("policy", {})
+    state = "active" if policy.get("active") else (
+        "INACTIVE (no airflow_local_settings module)" if policy.get("registered") else "not registered")
+    config = "ok" if plugin.get("config", {}).get("ok") else "INVALID: " + "; ".join(plugin["config"]["errors"])
+    return f"afkit plugin {plugin.get('version')}: config {config}; backfill priority policy {state}"
 
 
 @click.command()
