@@ -529,6 +529,13 @@ def _backfill(model: Any) -> Backfill:
     )
 
 
+def _backfill_body(dag_id: str, from_date: datetime, to_date: datetime, reprocess_behavior: str,
+                   run_backwards: bool, **extra: Any) -> BackfillPostBody:
+    """The body ``POST /backfills`` and its dry run share, so a dry run asks exactly what a launch will."""
+    return BackfillPostBody(dag_id=dag_id, from_date=from_date, to_date=to_date,
+                            reprocess_behavior=reprocess_behavior, run_backwards=run_backwards, **extra)
+
+
 class BackfillOperations(_Operations):
     def list_active(self) -> list[Backfill]:
         """Active backfills of every DAG. The public list endpoint requires one ``dag_id``; Airflow's UI API lists
@@ -562,15 +569,8 @@ class BackfillOperations(_Operations):
         dag_run_conf: dict | None = None,
     ) -> Backfill:
         api = BackfillApi(self.api_client)
-        body = BackfillPostBody(
-            dag_id=dag_id,
-            from_date=from_date,
-            to_date=to_date,
-            reprocess_behavior=reprocess_behavior,
-            max_active_runs=max_active_runs,
-            run_backwards=run_backwards,
-            dag_run_conf=dag_run_conf or {},
-        )
+        body = _backfill_body(dag_id, from_date, to_date, reprocess_behavior, run_backwards,
+                              max_active_runs=max_active_runs, dag_run_conf=dag_run_conf or {})
         call = Call(
             f"create a backfill of DAG {dag_id!r}",
             resource=f"DAG {dag_id!r}",
@@ -590,13 +590,7 @@ class BackfillOperations(_Operations):
     ) -> list[DryRunInfo]:
         """The runs a backfill with these arguments would create; creates nothing."""
         api = BackfillApi(self.api_client)
-        body = BackfillPostBody(
-            dag_id=dag_id,
-            from_date=from_date,
-            to_date=to_date,
-            reprocess_behavior=reprocess_behavior,
-            run_backwards=run_backwards,
-        )
+        body = _backfill_body(dag_id, from_date, to_date, reprocess_behavior, run_backwards)
         call = Call(
             f"dry-run a backfill of DAG {dag_id!r}",
             resource=f"DAG {dag_id!r}",
