@@ -28,6 +28,7 @@ class StatusReport:
     active_backfills: tuple[Backfill, ...]
     pool_policy: dict[str, dict] = field(default_factory=dict)  # pool -> {"reserve", "budget"} or {"error"}
     plugin: dict | None = None  # the afkit plugin's health endpoint, None when it is not installed
+    config_errors: tuple[str, ...] = ()  # problems in the local afkit.toml (defaults are used instead)
 
     @property
     def healthy(self) -> bool:
@@ -60,6 +61,7 @@ class StatusReport:
                 for p in self.pools
             ],
             "plugin": self.plugin,
+            "config_errors": list(self.config_errors),
             "active_backfills": [
                 {
                     "id": b.id,
@@ -96,6 +98,7 @@ def build_status(
     backfills: list[Backfill],
     policy: ThrottlePolicy | None = None,
     plugin: dict | None = None,
+    config_errors: tuple[str, ...] = (),
 ) -> StatusReport:
     return StatusReport(
         url=url,
@@ -106,6 +109,7 @@ def build_status(
         active_backfills=tuple(sorted((b for b in backfills if b.active), key=lambda b: b.id)),
         pool_policy=pool_policy(pools, policy or ThrottlePolicy()),
         plugin=plugin,
+        config_errors=tuple(config_errors),
     )
 
 

@@ -46,3 +46,15 @@ def test_readme_documents_every_exit_code():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     documented = {int(code): name for code, name in re.findall(r"^\| (\d+) \| `(\w+)` \|", readme, re.MULTILINE)}
     assert documented == {int(code): code.name for code in ExitCode}
+
+
+def test_policy_problems_and_config_errors_are_reported_not_fatal():
+    from toolkit.throttle import Amount, PoolPolicy, ThrottlePolicy
+
+    policy = ThrottlePolicy(pools=(PoolPolicy("tiny", Amount(5)), PoolPolicy("ghost", Amount(1))))
+    report = build_status("http://x", "3.3.2", [], [], [Pool("tiny", 2, 2, 0, 0), Pool("big", 10, 10, 0, 0)], [],
+                          policy=policy, config_errors=("[pools] broken",))
+    assert "more than its 2 slot" in report.pool_policy["tiny"]["error"]
+    assert "does not exist" in report.pool_policy["ghost"]["error"]
+    assert report.pool_policy["big"] == {"reserve": 0, "backfill_budget": 10}
+    assert report.to_dict()["config_errors"] == ["[pools] broken"]

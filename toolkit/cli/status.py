@@ -14,6 +14,7 @@ from toolkit.status import StatusReport, build_status
 
 
 def collect_status(client: AirflowClient) -> StatusReport:
+    config = load_service_config()  # a diagnostic command: a broken afkit.toml is shown, not fatal
     return build_status(
         url=client.url,
         airflow_version=client.monitor.version(),
@@ -21,7 +22,8 @@ def collect_status(client: AirflowClient) -> StatusReport:
         dags=client.dags.list(),
         pools=client.pools.list(),
         backfills=client.backfills.list_active(),
-        policy=load_service_config().require_valid().throttle,
+        policy=config.throttle,
+        config_errors=config.errors,
         plugin=client.plugins.afkit_health(),
     )
 
@@ -47,6 +49,7 @@ def render_status(report: StatusReport) -> str:
         "",
     ]
     problems = [f"  ! {v['error']}" for v in report.pool_policy.values() if "error" in v]
+    problems += [f"  ! afkit configuration: {e}" for e in report.config_errors]
     if problems:
         parts += ["Throttling policy problems:", *problems, ""]
     parts.append(_plugin_line(report.plugin))
