@@ -12,20 +12,12 @@ from __future__ import annotations
 import logging
 import time
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, task
+from example_assets import STRIPE_PAYMENTS, FINANCE_DAILY_CLOSE
 
 log = logging.getLogger(__name__)
 
 # Same definition (name + extra) as in stripe_ingest.py so the extras don't conflict.
-STRIPE_PAYMENTS = Asset(
-    name="stripe.payments",
-    extra={"owner": "payments-data", "description": "Raw Stripe payments ingested from the Stripe API."},
-)
-FINANCE_DAILY_CLOSE = Asset(
-    name="finance.daily_close",
-    extra={"owner": "finance-data", "description": "Daily finance close ledger built from Stripe payments."},
-)
-
 with DAG(
     dag_id="daily_finance_close",
     schedule=[STRIPE_PAYMENTS],

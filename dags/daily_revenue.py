@@ -12,14 +12,10 @@ import random
 import time
 from datetime import datetime, timezone
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, task
+from example_assets import MART_DAILY_REVENUE
 
 log = logging.getLogger(__name__)
-
-MART_DAILY_REVENUE = Asset(
-    name="mart.daily_revenue",
-    extra={"owner": "analytics-eng", "description": "Daily revenue mart for analytics dashboards."},
-)
 
 with DAG(
     dag_id="daily_revenue",

@@ -10,18 +10,10 @@ import logging
 import time
 from datetime import datetime, timezone
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, task
+from example_assets import MART_DAILY_REVENUE, REVENUE_REPORT
 
 log = logging.getLogger(__name__)
-
-MART_DAILY_REVENUE = Asset(
-    name="mart.daily_revenue",
-    extra={"owner": "analytics-eng", "description": "Daily revenue mart for analytics dashboards."},
-)
-REVENUE_REPORT = Asset(
-    name="reports.daily_revenue",
-    extra={"owner": "finance-data", "description": "Daily revenue report sent to finance."},
-)
 
 with DAG(
     dag_id="revenue_report",

@@ -14,17 +14,13 @@ import random
 import time
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import DAG, Asset, DeltaTriggerTimetable, Variable, task
+from airflow.sdk import DAG, DeltaTriggerTimetable, Variable, task
+from example_assets import STRIPE_PAYMENTS
 
 log = logging.getLogger(__name__)
 
 CADENCE_VARIABLE = "stripe_ingest_cadence_minutes"
 DEFAULT_CADENCE_MINUTES = 30
-
-STRIPE_PAYMENTS = Asset(
-    name="stripe.payments",
-    extra={"owner": "payments-data", "description": "Raw Stripe payments ingested from the Stripe API."},
-)
 
 
 def _cadence_minutes() -> int:

@@ -13,14 +13,10 @@ import random
 import time
 from datetime import datetime, timezone
 
-from airflow.sdk import DAG, Asset, CronPartitionTimetable, task
+from airflow.sdk import DAG, CronPartitionTimetable, task
+from example_assets import WEB_SESSIONS
 
 log = logging.getLogger(__name__)
-
-WEB_SESSIONS = Asset(
-    name="web.sessions",
-    extra={"owner": "web-analytics", "description": "Sessionised web clickstream, one partition per day."},
-)
 
 with DAG(
     dag_id="web_sessions",

@@ -53,6 +53,7 @@ from toolkit.errors import (
 )
 from toolkit.models import (
     Asset,
+    AssetEvent,
     Backfill,
     ComponentHealth,
     Dag,
@@ -672,6 +673,13 @@ class DagRunOperations(_Operations):
         return [_run(m) for m in self.client.paged(call, api.get_dag_runs, "dag_runs", dag_id=dag_id,
                                                    order_by=["id"], **filters)]
 
+    def latest(self, dag_id: str) -> DagRun | None:
+        api = DagRunApi(self.api_client)
+        call = Call(f"read the latest run of DAG {dag_id!r}", resource=f"DAG {dag_id!r}",
+                    permission=f"read access to runs of DAG {dag_id!r}")
+        page = self.client.call(call, api.get_dag_runs, dag_id=dag_id, limit=1, order_by=["-run_after"])
+        return _run(page.dag_runs[0]) if page.dag_runs else None
+
     def recent(self, dag_id: str, *, state: str = "success", limit: int = 50) -> list[DagRun]:
         """The latest ``limit`` runs in ``state``, newest first (for duration estimates)."""
         api = DagRunApi(self.api_client)
@@ -680,6 +688,11 @@ class DagRunOperations(_Operations):
         page = self.client.call(call, api.get_dag_runs, dag_id=dag_id, state=[state], limit=limit,
                                 order_by=["-end_date"])
         return [_run(m) for m in (page.dag_runs or [])]
+
+
+def _row_count(extra: Any) -> int | None:
+    value = (extra or {}).get("row_count") if isinstance(extra, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class AssetOperations(_Operations):
@@ -694,8 +707,28 @@ class AssetOperations(_Operations):
                 scheduled_dags=tuple(sorted({d.dag_id for d in (m.scheduled_dags or [])})),
                 consuming_dags=tuple(sorted({t.dag_id for t in (m.consuming_tasks or [])})),
                 extra=dict(m.extra or {}),
+                id=m.id,
+                created_at=m.created_at,
             )
             for m in self.client.paged(call, api.get_assets, "assets")
+        ]
+
+    def events(self, asset_id: int, limit: int = 50) -> list[AssetEvent]:
+        """The asset's most recent events, newest first."""
+        api = AssetApi(self.api_client)
+        call = Call(f"list events of asset {asset_id}", resource=f"asset {asset_id}",
+                    permission="read access to assets")
+        page = self.client.call(call, api.get_asset_events, asset_id=asset_id, limit=limit, order_by=["-timestamp"])
+        return [
+            AssetEvent(
+                asset=e.name or e.uri,
+                timestamp=e.timestamp,
+                partition_key=e.partition_key,
+                source_dag_id=e.source_dag_id,
+                source_run_id=e.source_run_id,
+                row_count=_row_count(e.extra),
+            )
+            for e in (page.asset_events or [])
         ]
 
 

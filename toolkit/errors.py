@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 5  # a DAG, pool, backfill … does not exist (404)
     CONFLICT = 6  # Airflow refused because of the current state (409)
     SERVER = 7  # Airflow failed (5xx) or answered something afkit cannot read
+    SLA_LATE = 8  # `afkit sla check`: at least one SLA is late
 
 
 class AfkitError(Exception):

@@ -21,19 +21,10 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from toolkit.models import AssetEvent
 from toolkit.sla import SLA
 
 UTC = timezone.utc
-
-
-@dataclass(frozen=True)
-class AssetEvent:
-    asset: str
-    timestamp: datetime
-    partition_key: str | None = None
-    source_dag_id: str | None = None
-    source_run_id: str | None = None
-    row_count: int | None = None
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,8 @@ class Asset:
     scheduled_dags: tuple[str, ...] = ()  # DAGs scheduled on this asset (asset-triggered consumers)
     consuming_dags: tuple[str, ...] = ()  # DAGs with a task that has this asset as an inlet
     extra: dict = field(default_factory=dict)
+    id: int | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -154,3 +156,13 @@ class TaskInstance:
     @property
     def is_backfill(self) -> bool:
         return self.run_id.startswith("backfill__")
+
+
+@dataclass(frozen=True)
+class AssetEvent:
+    asset: str
+    timestamp: datetime
+    partition_key: str | None = None
+    source_dag_id: str | None = None
+    source_run_id: str | None = None
+    row_count: int | None = None

@@ -1,0 +1,66 @@
+"""Freshness SLAs declared in DAG code, read back through the real API and evaluated by ``afkit sla``."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from toolkit.errors import ExitCode
+
+from .conftest import raw_get, raw_send, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def by_asset(report: dict) -> dict[str, dict]:
+    return {(s["asset"], s["sla"]): s for s in report["slas"]}
+
+
+def test_example_slas_are_declared_on_assets_and_evaluated(admin_env, airflow):
+    extra = {a["name"]: a["extra"] for a in raw_get(airflow, "/api/v2/assets?limit=100")["assets"]}
+    declared = extra["mart.daily_revenue"]["afkit_sla"][0]
+    assert (declared["cron"], declared["timezone"], declared["min_rows"]) == ("0 6 * * *", "America/Los_Angeles", 1)
+    result = run_cli(["sla", "status", "--json"], env=admin_env)
+    assert result.exit_code == ExitCode.OK, result.stderr
+    report = json.loads(result.output)
+    assets = {s["asset"] for s in report["slas"]}
+    assert {"mart.daily_revenue", "stripe.payments", "finance.daily_close", "web.sessions"} <= assets
+    mart = next(s for s in report["slas"] if s["asset"] == "mart.daily_revenue")
+    assert mart["status"] in ("fresh", "at_risk", "late", "unknown")
+    assert mart["next_deadline"] and mart["owners"] == ["#analytics-eng"]
+
+
+def test_late_unknown_recovery_and_invalid_declarations(admin_env, airflow):
+    created = next(datetime.fromisoformat(a["created_at"]) for a in raw_get(airflow, "/api/v2/assets?limit=100")["assets"]
+                   if a["name"] == "test.stale")
+    time.sleep(max(0.0, (created + timedelta(seconds=3) - datetime.now(timezone.utc)).total_seconds()))  # > fail_after
+    report = json.loads(run_cli(["sla", "status", "--json"], env=admin_env).output)
+    slas = by_asset(report)
+    stale = slas[("test.stale", "max lag 2s")]
+    assert stale["status"] == "late" and stale["culprit"] == "afkit_sla_probe has not run yet"
+    assert slas[("test.recovering", "max lag 20m")]["status"] == "unknown"
+    assert slas[("test.invalid_sla", "still fine")]["status"] in ("unknown", "late")  # evaluated despite its twin
+    invalid = {(i["asset"], i["sla"]): i["reason"] for i in report["invalid"]}
+    assert "cron '0 6 * *' is not a valid cron expression" in invalid[("test.invalid_sla", "bad cron")]
+
+    asset_id = next(a["id"] for a in raw_get(airflow, "/api/v2/assets?limit=100")["assets"]
+                    if a["name"] == "test.recovering")
+    raw_send(airflow, "POST", "/api/v2/assets/events", {"asset_id": asset_id, "extra": {"row_count": 0}})
+    zero = by_asset(json.loads(run_cli(["sla", "status", "--json"], env=admin_env).output))
+    assert zero[("test.recovering", "max lag 20m")]["status"] == "unknown"  # 0 rows is not fresh data
+    raw_send(airflow, "POST", "/api/v2/assets/events", {"asset_id": asset_id, "extra": {"row_count": 12}})
+    after = by_asset(json.loads(run_cli(["sla", "status", "--json"], env=admin_env).output))
+    fresh = after[("test.recovering", "max lag 20m")]
+    assert fresh["status"] == "fresh" and fresh["last_event"]["row_count"] == 12
+
+    table = run_cli(["sla", "status"], env=admin_env)
+    assert "LATE" in table.output and "Invalid SLA declarations" in table.output and "bad cron" in table.output
+
+
+def test_check_exits_with_the_late_code(admin_env):
+    result = run_cli(["sla", "check"], env=admin_env)
+    assert result.exit_code == ExitCode.SLA_LATE == 8
+    assert "test.stale" in result.output

@@ -1,0 +1,102 @@
+"""``afkit sla``: the freshness SLAs declared on assets, as a table, as JSON, or as a check for cron and CI."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from toolkit.airflow import AirflowClient
+from toolkit.cli.options import json_option, with_client
+from toolkit.cli.render import table, when
+from toolkit.errors import ExitCode
+from toolkit.freshness import FreshnessStatus
+from toolkit.sla_status import SLABoard, sla_board
+
+
+def _lag(status: FreshnessStatus) -> str:
+    if status.lag is None:
+        return "-"
+    minutes = int(status.lag.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def board_to_dict(board: SLABoard) -> dict:
+    return {
+        "evaluated_at": board.evaluated_at.isoformat(),
+        "counts": {s: board.count(s) for s in ("fresh", "at_risk", "late", "unknown")},
+        "slas": [
+            {
+                "asset": s.sla.asset,
+                "sla": s.sla.name,
+                "kind": s.sla.kind,
+                "status": s.status,
+                "reason": s.reason,
+                "expected": s.expected,
+                "last_event": None if s.last_event is None else {
+                    "timestamp": s.last_event.timestamp.isoformat(),
+                    "partition_key": s.last_event.partition_key,
+                    "run_id": s.last_event.source_run_id,
+                    "row_count": s.last_event.row_count,
+                },
+                "lag_seconds": s.lag.total_seconds() if s.lag is not None else None,
+                "previous_deadline": s.previous_deadline.isoformat() if s.previous_deadline else None,
+                "next_deadline": s.next_deadline.isoformat() if s.next_deadline else None,
+                "culprit": s.culprit,
+                "owners": list(s.sla.owners),
+                "severity": s.sla.severity,
+                "runbook": s.sla.runbook,
+            }
+            for s in board.statuses
+        ],
+        "invalid": [{"asset": i.asset, "sla": i.name, "reason": i.reason} for i in board.invalid],
+    }
+
+
+def render_board(board: SLABoard) -> str:
+    lines = [
+        f"Freshness SLAs at {when(board.evaluated_at)}: {board.count('late')} late, {board.count('at_risk')} at risk, "
+        f"{board.count('fresh')} fresh, {board.count('unknown')} unknown, {len(board.invalid)} invalid",
+        "",
+        table(
+            ["status", "asset", "sla", "lag", "next deadline", "owners", "why / culprit"],
+            [
+                (s.status.upper() if s.status in ("late", "at_risk") else s.status, s.sla.asset, s.sla.name, _lag(s),
+                 when(s.next_deadline), ", ".join(s.sla.owners), s.culprit or s.reason)
+                for s in board.statuses
+            ],
+        ) if board.statuses else "No SLAs declared on any asset.",
+    ]
+    if board.invalid:
+        lines += ["", "Invalid SLA declarations (not evaluated):"]
+        lines += [f"  ! {i.asset} {i.name}: {i.reason}" for i in board.invalid]
+    return "\n".join(lines)
+
+
+@click.group()
+def sla() -> None:
+    """Freshness SLAs declared on assets (toolkit.sla helpers in DAG code)."""
+
+
+@sla.command("status")
+@json_option
+@with_client
+def status_command(client: AirflowClient, as_json: bool) -> None:
+    """Every SLA: fresh / at risk / late / unknown, lag, next deadline, owners and the upstream culprit."""
+    board = sla_board(client)
+    click.echo(json.dumps(board_to_dict(board), indent=2) if as_json else render_board(board))
+
+
+@sla.command("check")
+@json_option
+@with_client
+@click.pass_context
+def check_command(ctx: click.Context, client: AirflowClient, as_json: bool) -> None:
+    """One evaluation for cron or CI: exit 0 when nothing is late, 8 when any SLA is late, 2 when a declaration is
+    invalid (and none is late)."""
+    board = sla_board(client)
+    click.echo(json.dumps(board_to_dict(board), indent=2) if as_json else render_board(board))
+    if board.count("late"):
+        ctx.exit(int(ExitCode.SLA_LATE))
+    if board.invalid:
+        ctx.exit(int(ExitCode.BAD_INPUT))

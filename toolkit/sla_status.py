@@ -1,0 +1,75 @@
+"""Freshness status of every declared SLA, gathered through the REST API and judged by the pure core.
+
+This is the path for afkit's CLI and TUI. The plugin will serve the same statuses computed from the metadata
+database, which is far cheaper for thousands of assets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from toolkit.airflow import AirflowClient
+from toolkit.freshness import FreshnessStatus, ProducerRun, evaluate_all
+from toolkit.planning import AssetGraph, estimate_durations
+from toolkit.sla import SLA, InvalidSLA, parse_slas
+
+EVENTS_PER_ASSET = 50
+
+
+@dataclass(frozen=True)
+class SLABoard:
+    evaluated_at: datetime
+    statuses: tuple[FreshnessStatus, ...]
+    invalid: tuple[InvalidSLA, ...]
+
+    def count(self, status: str) -> int:
+        return sum(s.status == status for s in self.statuses)
+
+
+def producer_run(client: AirflowClient, dag_id: str, graph: AssetGraph) -> ProducerRun:
+    latest = client.dag_runs.latest(dag_id)
+    estimate = estimate_durations(client.dag_runs.recent(dag_id, limit=30))
+    return ProducerRun(
+        dag_id=dag_id,
+        state=latest.state if latest else None,
+        run_id=latest.run_id if latest else None,
+        start_date=latest.start_date if latest else None,
+        p90_seconds=estimate.p90,
+        upstream_assets=tuple(graph.schedule_assets(dag_id)),
+    )
+
+
+def sla_board(client: AirflowClient, now: datetime | None = None) -> SLABoard:
+    now = now or datetime.now(timezone.utc)
+    assets = client.assets.list()
+    graph = AssetGraph(tuple(assets))
+    slas: list[SLA] = []
+    invalid: list[InvalidSLA] = []
+    for asset in assets:
+        for found in parse_slas(asset.name, asset.extra):
+            (slas if isinstance(found, SLA) else invalid).append(found)
+    watched = {s.asset for s in slas}
+    by_name = {a.name: a for a in assets}
+    # Producers of watched assets and of everything upstream of them (for the culprit walk).
+    needed, queue = set(), list(watched)
+    while queue:
+        name = queue.pop()
+        if name in needed or name not in by_name:
+            continue
+        needed.add(name)
+        for dag_id in by_name[name].producing_dags:
+            queue.extend(graph.schedule_assets(dag_id))
+    events = {name: client.assets.events(by_name[name].id, EVENTS_PER_ASSET) for name in needed}
+    producers = {}
+    runs_cache: dict[str, ProducerRun] = {}
+    for name in needed:
+        dags = by_name[name].producing_dags
+        if dags:
+            if dags[0] not in runs_cache:
+                runs_cache[dags[0]] = producer_run(client, dags[0], graph)
+            producers[name] = runs_cache[dags[0]]
+    known_since = {name: by_name[name].created_at for name in needed if by_name[name].created_at}
+    statuses = evaluate_all(slas, events, now, producers, known_since)
+    order = {"late": 0, "at_risk": 1, "unknown": 2, "fresh": 3}
+    return SLABoard(now, tuple(sorted(statuses, key=lambda s: (order[s.status], s.sla.key))), tuple(invalid))
