@@ -284,7 +284,7 @@ def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, 
 
 
 def _target(client: AirflowClient, store: StateStore, target: str) -> Plan | int:
-    if target.isdigit():
+    if target.isdigit() and store.plan(target) is None:  # a plan id is hex and could, rarely, be all digits
         return int(target)
     path = Path(target)
     if path.suffix == ".json" or path.is_file():
