@@ -91,6 +91,39 @@ governor_actions = Table(
 )
 
 
+alerts = Table(
+    "afkit_alerts",
+    metadata,
+    Column("alert_id", String(40), primary_key=True),  # derived from (SLA, breach episode): one alert each
+    Column("sla_key", String(600), nullable=False, index=True),
+    Column("breach_key", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # at_risk | late | resolved
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("last_notified_at", DateTime(timezone=True), nullable=True),
+    Column("acknowledged_by", String(200), nullable=True),
+    Column("channel", String(100), nullable=True),
+    Column("thread_ts", String(40), nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+)
+
+outbox = Table(
+    "afkit_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),  # a notification is queued once
+    Column("alert_id", String(40), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("payload", Text, nullable=False),  # the message (text and blocks); never a token or webhook URL
+    Column("status", String(16), nullable=False),  # pending | sending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+)
+
+
 def default_state_url(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     if env.get("AFKIT_STATE_URL"):
@@ -258,6 +291,89 @@ class StateStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]
 
+    # -- alerts --------------------------------------------------------------------------------------------------
+
+    def open_alerts(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alerts).where(alerts.c.status != "resolved")).mappings().all()
+        return [{k: _aware(v) for k, v in dict(r).items()} for r in rows]
+
+    def alert(self, alert_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).mappings().first()
+        return {k: _aware(v) for k, v in dict(row).items()} if row else None
+
+    def insert_alert(self, alert_id: str, sla_key: str, breach_key: str, status: str, now: datetime) -> bool:
+        """False when this alert already exists (another watcher, or before a restart, opened it)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(alerts).values(alert_id=alert_id, sla_key=sla_key, breach_key=breach_key,
+                                                   status=status, opened_at=now, last_notified_at=now))
+            return True
+        except IntegrityError:
+            return False
+
+    def update_alert(self, alert_id: str, **values: object) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(alerts).where(alerts.c.alert_id == alert_id).values(**values))
+
+    def find_alerts(self, prefix: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alerts).where(alerts.c.alert_id.startswith(prefix))).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- outbox --------------------------------------------------------------------------------------------------
+
+    def enqueue(self, dedupe_key: str, alert_id: str, kind: str, payload: dict, now: datetime) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(outbox).values(dedupe_key=dedupe_key, alert_id=alert_id, kind=kind,
+                                                   payload=json.dumps(payload), status="pending", attempts=0,
+                                                   next_attempt_at=now, created_at=now))
+            return True
+        except IntegrityError:
+            return False
+
+    def claim_outbox(self, now: datetime, lease_seconds: float = 60) -> list[dict]:
+        """Claim due messages, oldest first; a message another deliverer holds (unexpired claim) is skipped."""
+        with self.engine.connect() as conn:
+            due = conn.execute(
+                select(outbox.c.id).where(
+                    or_(outbox.c.status == "pending",
+                        (outbox.c.status == "sending") & (outbox.c.claimed_until < now)),
+                    outbox.c.next_attempt_at <= now,
+                ).order_by(outbox.c.id)
+            ).scalars().all()
+        claimed = []
+        for message_id in due:
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == message_id,
+                           or_(outbox.c.status == "pending",
+                               (outbox.c.status == "sending") & (outbox.c.claimed_until < now)))
+                    .values(status="sending", claimed_until=now + timedelta(seconds=lease_seconds),
+                            attempts=outbox.c.attempts + 1)
+                ).rowcount
+                if taken:
+                    row = conn.execute(select(outbox).where(outbox.c.id == message_id)).mappings().first()
+                    claimed.append({**dict(row), "payload": json.loads(row["payload"])})
+        return claimed
+
+    def finish_outbox(self, message_id: int, status: str, now: datetime, error: str | None = None,
+                      retry_at: datetime | None = None) -> None:
+        values: dict = {"status": status, "last_error": error, "claimed_until": None}
+        if status == "sent":
+            values["sent_at"] = now
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+
+    def outbox_rows(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(outbox).order_by(outbox.c.id)).mappings().all()]
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -271,6 +387,13 @@ def _journal_plan(row: Mapping) -> JournalPlan:
         status=row["status"],
         created_at=row["created_at"],
     )
+
+
+def _aware(value: object) -> object:
+    """SQLite hands datetimes back without a zone; everything afkit stores is UTC."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - exercised by every SQLite test

@@ -1,0 +1,55 @@
+"""From an evaluation to queued Slack messages: the alert lifecycle applied to afkit's state database.
+
+The pure rules live in ``toolkit.alerts``; this module stores their outcome. Alert ids derive from (SLA, breach), and
+every outbox entry carries a dedupe key, so a restart or a second watcher cannot produce a second alert. The caller
+also holds the ``sla-evaluator`` lease, so only one watcher evaluates at a time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from toolkit.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert, plan_notifications
+from toolkit.freshness import FreshnessStatus
+from toolkit.slack import queue_notification
+from toolkit.state import StateStore
+
+
+def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datetime, airflow_url: str | None = None,
+                  renotify_after: timedelta = DEFAULT_RENOTIFY_AFTER) -> list[Notification]:
+    """Open, escalate, remind and resolve alerts; queue one outbox message per notification. Returns what was queued."""
+    current = [
+        OpenAlert(a["alert_id"], a["sla_key"], a["breach_key"], a["status"], a["opened_at"], a["last_notified_at"],
+                  acknowledged=a["acknowledged_by"] is not None)
+        for a in store.open_alerts()
+    ]
+    previous = {a.alert_id: a for a in current}
+    queued = []
+    for note in plan_notifications(statuses, current, now, renotify_after):
+        if note.kind == "open":
+            if not store.insert_alert(note.alert_id, note.sla_key, note.breach_key, note.status.status, now):
+                continue  # already open: another watcher, or this one before a restart
+            sequence = ""
+        elif note.kind == "recover":
+            store.update_alert(note.alert_id, status="resolved", resolved_at=now)
+            sequence = ""
+        else:
+            before = previous[note.alert_id].last_notified_at
+            sequence = note.status.status if note.kind == "escalate" else (before.isoformat() if before else "")
+            store.update_alert(note.alert_id, status=note.status.status, last_notified_at=now)
+        if queue_notification(store, note, now, airflow_url, sequence):
+            queued.append(note)
+    return queued
+
+
+def acknowledge(store: StateStore, prefix: str, who: str) -> dict:
+    """Silence reminders for one open alert, named by its id or an unambiguous prefix of it."""
+    from toolkit.errors import BadInput, NotFound
+
+    found = [a for a in store.find_alerts(prefix) if a["status"] != "resolved"]
+    if not found:
+        raise NotFound(f"no open alert whose id starts with {prefix!r}")
+    if len(found) > 1:
+        raise BadInput(f"{prefix!r} matches {len(found)} open alerts: give more of the id")
+    store.update_alert(found[0]["alert_id"], acknowledged_by=who)
+    return found[0]

@@ -1,0 +1,205 @@
+"""The one Slack boundary: Block Kit messages built by a pure function, sent through one injected slack-sdk client.
+
+Two ways to reach Slack:
+
+- a **bot token** and a channel: ``chat.postMessage``, with follow-ups posted as replies in the alert's thread;
+- an **incoming webhook**: the same content, without threads.
+
+Messages are queued in the durable outbox (``toolkit.state``) before any attempt. :func:`deliver_outbox` sends what is
+due:
+
+- a 429 is retried by slack-sdk after the ``Retry-After`` delay;
+- a 5xx or a connection failure leaves the message queued, with backoff;
+- a rejected token is reported once, clearly, and evaluation carries on.
+
+Tokens and webhook URLs never appear in the outbox, in errors or in logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Mapping
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
+
+from toolkit.alerts import Notification
+from toolkit.errors import ConfigError
+from toolkit.freshness import human
+from toolkit.state import StateStore
+
+log = logging.getLogger(__name__)
+
+EMOJI = {"late": ":red_circle:", "at_risk": ":large_orange_circle:", "fresh": ":large_green_circle:",
+         "unknown": ":white_circle:"}
+TITLE = {"open": "{status}: {asset}", "escalate": "Now late: {asset}", "remind": "Still {status}: {asset}",
+         "recover": "Recovered: {asset} is fresh again"}
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+# -- the message (pure) -------------------------------------------------------------------------------------------
+
+
+def build_message(note: Notification, airflow_url: str | None = None) -> dict:
+    """Text and Block Kit blocks for one notification: asset, owners, expected vs last, lag, culprit, run, links."""
+    status = note.status
+    sla = status.sla
+    label = status.status.replace("_", " ")
+    title = TITLE[note.kind].format(status=label.upper(), asset=sla.asset)
+    owners = " ".join(f"<{o}>" if o.startswith(("@U", "!", "#C")) else o for o in sla.owners)
+    last = status.last_event
+    fields = [
+        f"*SLA*\n{sla.name} ({sla.severity})",
+        f"*Owners*\n{owners}",
+        f"*Expected*\n{status.expected or '-'}",
+        f"*Last update*\n" + (f"{last.timestamp:%Y-%m-%d %H:%M UTC}"
+                              + (f", partition {last.partition_key}" if last.partition_key else "")
+                              + (f", {last.row_count} rows" if last.row_count is not None else "")
+                              if last else "never"),
+        f"*Lag*\n{human(status.lag) if status.lag is not None else '-'}",
+        f"*Culprit*\n{status.culprit or '-'}",
+    ]
+    if last and last.source_run_id:
+        fields.append(f"*Run*\n{last.source_dag_id} / {last.source_run_id}")
+    links = []
+    if airflow_url:
+        links.append(f"<{airflow_url.rstrip('/')}/assets|Assets in Airflow>")
+    if sla.runbook:
+        links.append(f"<{sla.runbook}|Runbook>")
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{EMOJI.get(status.status, '')} *{title}*\n"
+                                                                f"{status.reason}"}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[:10]]},
+    ]
+    if links:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]})
+    text = f"{title} — {status.reason} (owners: {', '.join(sla.owners)})"
+    return {"text": text, "blocks": blocks}
+
+
+# -- configuration and sending --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlackTarget:
+    """Where alerts go. ``repr`` never shows the token or the webhook URL."""
+
+    channel: str | None = None
+    token: str | None = field(default=None, repr=False)
+    webhook_url: str | None = field(default=None, repr=False)
+    base_url: str | None = None  # a Slack-compatible server (tests; enterprise proxies)
+
+    @property
+    def threads(self) -> bool:
+        return bool(self.token)
+
+
+def target_from_env(env: Mapping[str, str] | None = None) -> SlackTarget | None:
+    """``AFKIT_SLACK_TOKEN`` + ``AFKIT_SLACK_CHANNEL``, or ``AFKIT_SLACK_WEBHOOK_URL``; None when neither is set."""
+    env = os.environ if env is None else env
+    token, webhook = env.get("AFKIT_SLACK_TOKEN"), env.get("AFKIT_SLACK_WEBHOOK_URL")
+    if token and not env.get("AFKIT_SLACK_CHANNEL"):
+        raise ConfigError("AFKIT_SLACK_TOKEN is set but AFKIT_SLACK_CHANNEL is not: name the channel for alerts")
+    if not token and not webhook:
+        return None
+    return SlackTarget(channel=env.get("AFKIT_SLACK_CHANNEL"), token=token, webhook_url=webhook,
+                       base_url=env.get("AFKIT_SLACK_BASE_URL"))
+
+
+class SlackSendError(Exception):
+    """Sending failed; ``retry`` says whether trying again later can help. The message never holds a secret."""
+
+    def __init__(self, message: str, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class SlackSender:
+    def __init__(self, target: SlackTarget, *, rate_limit_retries: int = 2, timeout: int = 10) -> None:
+        self.target = target
+        handlers = [RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)]
+        if target.token:
+            kwargs = {"base_url": target.base_url} if target.base_url else {}
+            self._web = WebClient(token=target.token, timeout=timeout, retry_handlers=handlers, **kwargs)
+        else:
+            self._hook = WebhookClient(target.webhook_url, timeout=timeout, retry_handlers=handlers)
+
+    def send(self, payload: dict, thread_ts: str | None = None) -> tuple[str | None, str | None]:
+        """Post one message; returns (channel, ts) with a token, (None, None) with a webhook."""
+        try:
+            if self.target.token:
+                response = self._web.chat_postMessage(channel=self.target.channel, text=payload["text"],
+                                                      blocks=payload["blocks"], thread_ts=thread_ts)
+                return response.get("channel"), response.get("ts")
+            response = self._hook.send(text=payload["text"], blocks=payload["blocks"])
+        except SlackApiError as exc:
+            status, error = exc.response.status_code, exc.response.get("error")
+            if error in ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found",
+                         "not_in_channel"):
+                raise SlackSendError(f"Slack refused the message: {error} (check the bot token and channel)",
+                                     retry=False) from None
+            raise SlackSendError(f"Slack answered HTTP {status}: {error or 'error'}", retry=True) from None
+        except OSError as exc:  # connection refused, timeout
+            raise SlackSendError(f"Slack is unreachable ({type(exc).__name__})", retry=True) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise SlackSendError(f"Slack webhook answered HTTP {response.status_code}", retry=True)
+        if response.status_code >= 400:
+            raise SlackSendError(f"Slack webhook refused the message: HTTP {response.status_code} {response.body}",
+                                 retry=False)
+        return None, None
+
+
+# -- the outbox -----------------------------------------------------------------------------------------------------
+
+
+def queue_notification(store: StateStore, note: Notification, now: datetime, airflow_url: str | None = None,
+                       sequence: str = "") -> bool:
+    """Put one notification in the outbox (once: the dedupe key makes a second queueing a no-op)."""
+    dedupe = f"{note.alert_id}:{note.kind}:{sequence}"
+    return store.enqueue(dedupe, note.alert_id, note.kind, build_message(note, airflow_url), now)
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    waiting: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def deliver_outbox(store: StateStore, sender: SlackSender, now: datetime) -> DeliveryReport:
+    """Send what is due, oldest first. A reply waits until its alert's first message has a thread to reply in."""
+    report = DeliveryReport()
+    for message in store.claim_outbox(now):
+        alert = store.alert(message["alert_id"]) or {}
+        thread = None
+        if message["kind"] != "open" and sender.target.threads:
+            thread = alert.get("thread_ts")
+            if thread is None:  # the alert's first message has not gone out yet
+                store.finish_outbox(message["id"], "pending", now, "waiting for the alert's first message",
+                                    retry_at=now)
+                report.waiting += 1
+                continue
+        try:
+            channel, ts = sender.send(message["payload"], thread_ts=thread)
+        except SlackSendError as exc:
+            if exc.retry:
+                backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** min(message["attempts"], 9)))
+                store.finish_outbox(message["id"], "pending", now, str(exc), retry_at=now + backoff)
+                report.waiting += 1
+            else:
+                store.finish_outbox(message["id"], "failed", now, str(exc))
+                report.failed += 1
+            report.errors.append(str(exc))
+            log.warning("slack: %s", exc)
+            continue
+        store.finish_outbox(message["id"], "sent", now)
+        if message["kind"] == "open" and ts:
+            store.update_alert(message["alert_id"], channel=channel, thread_ts=ts)
+        report.sent += 1
+    return report
