@@ -17,7 +17,8 @@ from typing import Mapping
 from toolkit.errors import BadInput, ConfigError
 from toolkit.throttle import ThrottlePolicy, parse_policy
 
-KNOWN_SECTIONS = {"state": {"url"}, "pools": None, "governor": {"poll_seconds", "resume_after_seconds"}}
+KNOWN_SECTIONS = {"state": {"url"}, "pools": None, "governor": {"poll_seconds", "resume_after_seconds"},
+                  "alerts": {"renotify_after_minutes"}}
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ServiceConfig:
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     governor_poll_seconds: float = 10.0
     governor_resume_after_seconds: float = 20.0
+    renotify_after_minutes: float = 60.0
     errors: tuple[str, ...] = field(default=())
 
     @property
@@ -83,7 +85,12 @@ def parse_service_config(text: str, path: Path | None = None) -> ServiceConfig:
             errors.append(f"[governor] {key} must be a positive number of seconds, got {value!r}")
             value = default
         timings[key] = float(value)
-    return ServiceConfig(path=path, state_url=state_url, throttle=throttle,
+    alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
+    renotify = alerts.get("renotify_after_minutes", 60.0)
+    if isinstance(renotify, bool) or not isinstance(renotify, (int, float)) or renotify <= 0:
+        errors.append(f"[alerts] renotify_after_minutes must be a positive number, got {renotify!r}")
+        renotify = 60.0
+    return ServiceConfig(path=path, state_url=state_url, throttle=throttle, renotify_after_minutes=float(renotify),
                          governor_poll_seconds=timings["poll_seconds"],
                          governor_resume_after_seconds=timings["resume_after_seconds"], errors=tuple(errors))
 

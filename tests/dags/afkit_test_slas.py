@@ -19,10 +19,13 @@ BROKEN = Asset(name="test.invalid_sla", extra=with_slas(
     max_lag(warn_after="1h", fail_after="2h", owners=["#tests"], name="still fine"),
 ))
 
+ALERTING = Asset(name="test.alerting", extra=with_slas(
+    {"owner": "afkit-tests"}, max_lag(warn_after="20s", fail_after="40s", owners=["#tests"])))
+
 with DAG(dag_id="afkit_sla_probe", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
          catchup=False, tags=["afkit-test"]):
 
-    @task(outlets=[STALE, RECOVERING, BROKEN])
+    @task(outlets=[STALE, RECOVERING, BROKEN, ALERTING])
     def produce() -> None:
         pass
 

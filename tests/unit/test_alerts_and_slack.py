@@ -3,10 +3,7 @@ webhook formats (as slack-sdk's own tests do), including 429 rate limits, 5xx, a
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
-import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,68 +16,13 @@ from toolkit.slack import SlackSender, SlackTarget, deliver_outbox
 from toolkit.sla import max_lag, parse_slas, with_slas
 from toolkit.state import StateStore
 
+from ..slack_server import TOKEN, running_fake_slack
+
 T0 = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
-TOKEN = "xoxb-test-secret-token"
-
-
-class FakeSlack(http.server.ThreadingHTTPServer):
-    """chat.postMessage and an incoming webhook; ``script`` holds canned failures to serve before succeeding."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.posts: list[dict] = []
-        self.script: list[tuple[int, dict, dict]] = []  # (status, body, headers)
-        self.ts = 1000
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/api/"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: FakeSlack
-
-    def do_POST(self) -> None:  # noqa: N802
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        body = json.loads(raw) if "json" in (self.headers.get("Content-Type") or "") else dict(
-            urllib.parse.parse_qsl(raw))
-        if self.server.script:
-            status, answer, headers = self.server.script.pop(0)
-            self._reply(status, answer, headers)
-            return
-        if self.path.startswith("/api/chat.postMessage"):
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self._reply(200, {"ok": False, "error": "invalid_auth"})
-                return
-            self.server.ts += 1
-            self.server.posts.append({**body, "path": "chat.postMessage"})
-            self._reply(200, {"ok": True, "channel": "C123", "ts": f"{self.server.ts}.0001"})
-        elif self.path.startswith("/services/"):
-            self.server.posts.append({**body, "path": "webhook"})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-        else:
-            self._reply(404, {"ok": False, "error": "unknown_method"})
-
-    def _reply(self, status: int, body: dict, headers: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(json.dumps(body).encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def slack():
-    server = FakeSlack()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+    with running_fake_slack() as server:
+        yield server
 
 
 @pytest.fixture
@@ -119,7 +61,7 @@ def test_one_alert_per_breach_recovery_in_thread_and_no_duplicates_after_restart
     assert [n.kind for n in record_alerts(again, fresh, T0 + timedelta(minutes=10))] == ["recover"]
     deliver_outbox(again, sender, T0 + timedelta(minutes=10))
     recovery = slack.posts[1]
-    assert recovery["thread_ts"] == "1001.0001" and "Recovered" in recovery["text"]
+    assert recovery["thread_ts"] == first["answered_ts"] and "Recovered" in recovery["text"]
     assert len(slack.posts) == 2
     assert TOKEN not in json.dumps(store.outbox_rows(), default=str)
 
@@ -133,7 +75,7 @@ def test_reminder_after_interval_unless_acknowledged(slack, store):
                                            renotify_after=timedelta(minutes=30))]
     assert kinds == ["remind"]
     deliver_outbox(store, sender, T0 + timedelta(minutes=31))
-    assert len(slack.posts) == 2 and slack.posts[-1]["thread_ts"] == "1001.0001"  # a reply in the alert's thread
+    assert len(slack.posts) == 2 and slack.posts[-1]["thread_ts"] == slack.posts[0]["answered_ts"]
     assert "Still LATE" in slack.posts[-1]["text"]
     opened = store.open_alerts()[0]
     acknowledge(store, opened["alert_id"][:8], "oncall")

@@ -100,3 +100,17 @@ def check_command(ctx: click.Context, client: AirflowClient, as_json: bool) -> N
         ctx.exit(int(ExitCode.SLA_LATE))
     if board.invalid:
         ctx.exit(int(ExitCode.BAD_INPUT))
+
+
+@sla.command("ack")
+@click.argument("alert", metavar="ALERT_ID")
+@click.option("--by", "who", default=None, help="Who acknowledges (default: $USER).")
+def ack_command(alert: str, who: str | None) -> None:
+    """Acknowledge an open alert (by id or a unique prefix): no more reminders until it recovers."""
+    import getpass
+
+    from toolkit.alerting import acknowledge
+    from toolkit.state import StateStore
+
+    found = acknowledge(StateStore(), alert, who or getpass.getuser())
+    click.echo(f"acknowledged alert {found['alert_id']} ({found['sla_key']}, {found['breach_key']})")

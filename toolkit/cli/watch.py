@@ -1,4 +1,4 @@
-"""``afkit watch``: the long-running service that keeps governing backfills when no terminal is open."""
+"""``afkit watch``: the long-running service that governs backfills and delivers SLA alerts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from toolkit.airflow import AirflowClient
 from toolkit.cli.options import with_client
 from toolkit.governor import Governor
 from toolkit.service_config import load_service_config
+from toolkit.slack import SlackSender, target_from_env
 from toolkit.state import StateStore
+from toolkit.watch import Watcher
 
 
 @click.command()
@@ -21,25 +23,44 @@ from toolkit.state import StateStore
 @click.option("--once", is_flag=True, help="Make one pass and exit (for cron or scripts).")
 @with_client
 def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
-    """Govern running afkit backfills: pause them when production waits for a pool, resume them after.
+    """Govern running afkit backfills and evaluate freshness SLAs, alerting owners in Slack.
 
-    Several watchers may run at once: a lease in afkit's state database lets only one act on a backfill.
+    Slack: AFKIT_SLACK_TOKEN and AFKIT_SLACK_CHANNEL (threads), or AFKIT_SLACK_WEBHOOK_URL. Without either, alerts
+    are still recorded and wait in the outbox. Several watchers may run at once: leases in afkit's state database
+    let only one act on a backfill, and only one evaluate SLAs, at a time.
     """
     config = load_service_config().require_valid()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    governor = Governor(client, StateStore(), resume_after=timedelta(seconds=config.governor_resume_after_seconds))
+    target = target_from_env()
+    store = StateStore()
+    governor = Governor(client, store, resume_after=timedelta(seconds=config.governor_resume_after_seconds))
+    watcher = Watcher(client, store, governor, SlackSender(target) if target else None,
+                      renotify_after=timedelta(minutes=config.renotify_after_minutes))
     pause = interval or config.governor_poll_seconds
     stop = {"now": False}
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.update(now=True))
-    click.echo(f"afkit watch as {governor.holder}: every {pause:g}s against {client.url}")
-    while not stop["now"]:
-        for event in governor.tick():
-            if event.action != "none":
-                click.echo(f"backfill {event.backfill_id}: {event.action}: {event.reason}")
-        if once:
-            return
-        deadline = time.monotonic() + pause
-        while not stop["now"] and time.monotonic() < deadline:
-            time.sleep(0.2)
+    slack = "no Slack configured (alerts wait in the outbox)" if target is None else (
+        f"Slack channel {target.channel}" if target.token else "a Slack webhook")
+    click.echo(f"afkit watch as {governor.holder}: every {pause:g}s against {client.url}; {slack}")
+    try:
+        while not stop["now"]:
+            report = watcher.run_once()
+            for event in report.governor:
+                if event.action != "none":
+                    click.echo(f"backfill {event.backfill_id}: {event.action}: {event.reason}")
+            for item in report.queued:
+                click.echo(f"alert: {item}")
+            if report.delivery and (report.delivery.sent or report.delivery.errors):
+                click.echo(f"slack: {report.delivery.sent} sent, {report.delivery.waiting} waiting"
+                           + (f" ({report.delivery.errors[-1]})" if report.delivery.errors else ""))
+            for error in report.errors:
+                click.echo(f"error: {error}", err=True)
+            if once:
+                return
+            deadline = time.monotonic() + pause
+            while not stop["now"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+    finally:
+        watcher.close()
     click.echo("afkit watch stopped.")

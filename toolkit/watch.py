@@ -1,0 +1,63 @@
+"""One pass of ``afkit watch``: govern running backfills, evaluate SLAs, record alerts, deliver Slack messages.
+
+Each part fails on its own: an unreachable Airflow or Slack is reported and the pass goes on. Evaluation takes the
+``sla-evaluator`` lease, so two watchers never evaluate (and alert) at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from toolkit.airflow import AirflowClient
+from toolkit.alerting import record_alerts
+from toolkit.errors import AfkitError
+from toolkit.governor import Governor, GovernorEvent
+from toolkit.slack import DeliveryReport, SlackSender, deliver_outbox
+from toolkit.sla_status import sla_board
+from toolkit.state import StateStore
+
+log = logging.getLogger(__name__)
+EVALUATOR_LEASE = "sla-evaluator"
+
+
+@dataclass
+class PassReport:
+    governor: list[GovernorEvent] = field(default_factory=list)
+    evaluated: bool = False
+    late: int = 0
+    queued: list[str] = field(default_factory=list)
+    delivery: DeliveryReport | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Watcher:
+    def __init__(self, client: AirflowClient, store: StateStore, governor: Governor, sender: SlackSender | None,
+                 renotify_after: timedelta, lease_seconds: float = 120) -> None:
+        self.client, self.store, self.governor, self.sender = client, store, governor, sender
+        self.renotify_after, self.lease_seconds = renotify_after, lease_seconds
+
+    def run_once(self, now: datetime | None = None) -> PassReport:
+        now = now or datetime.now(timezone.utc)
+        report = PassReport()
+        try:
+            report.governor = self.governor.tick(now)
+        except AfkitError as exc:
+            report.errors.append(f"governor: {exc}")
+        if self.store.acquire_lease(EVALUATOR_LEASE, self.governor.holder, self.lease_seconds, now):
+            try:
+                board = sla_board(self.client, now)
+                report.evaluated, report.late = True, board.count("late")
+                queued = record_alerts(self.store, list(board.statuses), now, self.client.url, self.renotify_after)
+                report.queued = [f"{n.kind} {n.sla_key}" for n in queued]
+            except AfkitError as exc:
+                report.errors.append(f"SLA evaluation: {exc}")
+        if self.sender is not None:
+            report.delivery = deliver_outbox(self.store, self.sender, now)
+        for error in report.errors:
+            log.error("watch: %s", error)
+        return report
+
+    def close(self) -> None:
+        self.store.release_lease(EVALUATOR_LEASE, self.governor.holder)
