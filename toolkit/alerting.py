@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from toolkit.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert, plan_notifications
+from toolkit.errors import BadInput, NotFound
 from toolkit.freshness import FreshnessStatus
 from toolkit.slack import queue_notification
 from toolkit.state import StateStore
@@ -44,8 +45,6 @@ def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datet
 
 def acknowledge(store: StateStore, prefix: str, who: str) -> dict:
     """Silence reminders for one open alert, named by its id or an unambiguous prefix of it."""
-    from toolkit.errors import BadInput, NotFound
-
     found = [a for a in store.find_alerts(prefix) if a["status"] != "resolved"]
     if not found:
         raise NotFound(f"no open alert whose id starts with {prefix!r}")

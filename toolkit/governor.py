@@ -120,5 +120,6 @@ class Governor:
         if decision.action != "none":
             self.store.log_action(backfill_id, decision.action, reason, self.holder)
             log.info("governor: %s backfill %s of %s: %s", decision.action, backfill_id, dag_id, reason)
-        return GovernorEvent(backfill_id, decision.action if not problems or decision.action != "none" else "error",
-                             reason)
+        # Nothing to do, but a pool could not be governed: report that as an error so it is seen.
+        action = "error" if problems and decision.action == "none" else decision.action
+        return GovernorEvent(backfill_id, action, reason)
