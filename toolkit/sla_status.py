@@ -6,25 +6,15 @@ database, which is far cheaper for thousands of assets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from toolkit.airflow import AirflowClient
-from toolkit.freshness import FreshnessStatus, ProducerRun, evaluate_all
+from toolkit.freshness import ProducerRun, evaluate_all
 from toolkit.planning import AssetGraph, estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
+from toolkit.sla_board import SLABoard, sorted_statuses
 
 EVENTS_PER_ASSET = 50
-
-
-@dataclass(frozen=True)
-class SLABoard:
-    evaluated_at: datetime
-    statuses: tuple[FreshnessStatus, ...]
-    invalid: tuple[InvalidSLA, ...]
-
-    def count(self, status: str) -> int:
-        return sum(s.status == status for s in self.statuses)
 
 
 def producer_run(client: AirflowClient, dag_id: str, graph: AssetGraph) -> ProducerRun:
@@ -71,5 +61,4 @@ def sla_board(client: AirflowClient, now: datetime | None = None) -> SLABoard:
             producers[name] = runs_cache[dags[0]]
     known_since = {name: by_name[name].created_at for name in needed if by_name[name].created_at}
     statuses = evaluate_all(slas, events, now, producers, known_since)
-    order = {"late": 0, "at_risk": 1, "unknown": 2, "fresh": 3}
-    return SLABoard(now, tuple(sorted(statuses, key=lambda s: (order[s.status], s.sla.key))), tuple(invalid))
+    return SLABoard(now, sorted_statuses(statuses), tuple(invalid))

@@ -64,3 +64,21 @@ def test_check_exits_with_the_late_code(admin_env):
     result = run_cli(["sla", "check"], env=admin_env)
     assert result.exit_code == ExitCode.SLA_LATE == 8
     assert "test.stale" in result.output
+
+
+def test_plugin_endpoint_serves_the_same_board_from_the_database(admin_env, airflow):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(airflow.url + "/afkit/api/v1/sla", timeout=30)
+    assert denied.value.code == 401
+    from_db = raw_get(airflow, "/afkit/api/v1/sla")
+    from_rest = json.loads(run_cli(["sla", "status", "--json"], env=admin_env).output)
+    assert set(by_asset(from_db)) == set(by_asset(from_rest))
+    assert {(i["asset"], i["sla"]) for i in from_db["invalid"]} == {(i["asset"], i["sla"]) for i in from_rest["invalid"]}
+    stable = [k for k in by_asset(from_rest) if k[0].startswith("test.") and k != ("test.alerting", "max lag 40s")]
+    for key in stable:
+        db, rest = by_asset(from_db)[key], by_asset(from_rest)[key]
+        assert (db["status"], db["culprit"], db["expected"]) == (rest["status"], rest["culprit"], rest["expected"]), key
+        assert (db["last_event"] or {}).get("row_count") == (rest["last_event"] or {}).get("row_count"), key

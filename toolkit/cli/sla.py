@@ -11,7 +11,8 @@ from toolkit.cli.options import json_option, with_client
 from toolkit.cli.render import table, when
 from toolkit.errors import ExitCode
 from toolkit.freshness import FreshnessStatus
-from toolkit.sla_status import SLABoard, sla_board
+from toolkit.sla_board import SLABoard, board_to_dict
+from toolkit.sla_status import sla_board
 
 
 def _lag(status: FreshnessStatus) -> str:
@@ -19,38 +20,6 @@ def _lag(status: FreshnessStatus) -> str:
         return "-"
     minutes = int(status.lag.total_seconds() // 60)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
-
-
-def board_to_dict(board: SLABoard) -> dict:
-    return {
-        "evaluated_at": board.evaluated_at.isoformat(),
-        "counts": {s: board.count(s) for s in ("fresh", "at_risk", "late", "unknown")},
-        "slas": [
-            {
-                "asset": s.sla.asset,
-                "sla": s.sla.name,
-                "kind": s.sla.kind,
-                "status": s.status,
-                "reason": s.reason,
-                "expected": s.expected,
-                "last_event": None if s.last_event is None else {
-                    "timestamp": s.last_event.timestamp.isoformat(),
-                    "partition_key": s.last_event.partition_key,
-                    "run_id": s.last_event.source_run_id,
-                    "row_count": s.last_event.row_count,
-                },
-                "lag_seconds": s.lag.total_seconds() if s.lag is not None else None,
-                "previous_deadline": s.previous_deadline.isoformat() if s.previous_deadline else None,
-                "next_deadline": s.next_deadline.isoformat() if s.next_deadline else None,
-                "culprit": s.culprit,
-                "owners": list(s.sla.owners),
-                "severity": s.sla.severity,
-                "runbook": s.sla.runbook,
-            }
-            for s in board.statuses
-        ],
-        "invalid": [{"asset": i.asset, "sla": i.name, "reason": i.reason} for i in board.invalid],
-    }
 
 
 def render_board(board: SLABoard) -> str:

@@ -1,6 +1,8 @@
 """The plugin's FastAPI app, mounted by Airflow under ``/afkit``. Every route requires Airflow authentication."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI must see the real dependency types of the routes.
+
+from datetime import datetime, timezone
 
 from fastapi import Depends, FastAPI
 
@@ -24,7 +26,11 @@ def policy_status() -> dict:
 
 def create_app() -> FastAPI:
     # Imported here so that importing the plugin module stays cheap and cannot fail on Airflow internals.
-    from airflow.api_fastapi.core_api.security import requires_authenticated
+    from airflow.api_fastapi.common.db.common import SessionDep
+    from airflow.api_fastapi.core_api.security import requires_access_asset, requires_authenticated
+
+    from toolkit.plugin.freshness_db import board_from_db
+    from toolkit.sla_board import board_to_dict
 
     config = load_service_config()
     app = FastAPI(title="afkit", version=__version__, description="afkit plugin API")
@@ -42,5 +48,10 @@ def create_app() -> FastAPI:
                 "errors": list(config.errors),
             },
         }
+
+    @app.get("/api/v1/sla", dependencies=[Depends(requires_access_asset(method="GET"))])
+    def sla_board(session: SessionDep) -> dict:
+        """Every declared SLA's status, computed from the metadata database (same shape as `afkit sla status --json`)."""
+        return board_to_dict(board_from_db(session, datetime.now(timezone.utc)))
 
     return app

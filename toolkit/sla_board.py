@@ -1,0 +1,58 @@
+"""The SLA board: every status of one evaluation, in the one JSON shape the CLI, the plugin and the TUI share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from toolkit.freshness import FreshnessStatus
+from toolkit.sla import InvalidSLA
+
+ORDER = {"late": 0, "at_risk": 1, "unknown": 2, "fresh": 3}
+
+
+@dataclass(frozen=True)
+class SLABoard:
+    evaluated_at: datetime
+    statuses: tuple[FreshnessStatus, ...]
+    invalid: tuple[InvalidSLA, ...]
+
+    def count(self, status: str) -> int:
+        return sum(s.status == status for s in self.statuses)
+
+
+def sorted_statuses(statuses: list[FreshnessStatus]) -> tuple[FreshnessStatus, ...]:
+    """Worst first, then by SLA, so the board reads top-down by urgency."""
+    return tuple(sorted(statuses, key=lambda s: (ORDER[s.status], s.sla.key)))
+
+
+def board_to_dict(board: SLABoard) -> dict:
+    return {
+        "evaluated_at": board.evaluated_at.isoformat(),
+        "counts": {s: board.count(s) for s in ("fresh", "at_risk", "late", "unknown")},
+        "slas": [
+            {
+                "asset": s.sla.asset,
+                "sla": s.sla.name,
+                "kind": s.sla.kind,
+                "status": s.status,
+                "reason": s.reason,
+                "expected": s.expected,
+                "last_event": None if s.last_event is None else {
+                    "timestamp": s.last_event.timestamp.isoformat(),
+                    "partition_key": s.last_event.partition_key,
+                    "run_id": s.last_event.source_run_id,
+                    "row_count": s.last_event.row_count,
+                },
+                "lag_seconds": s.lag.total_seconds() if s.lag is not None else None,
+                "previous_deadline": s.previous_deadline.isoformat() if s.previous_deadline else None,
+                "next_deadline": s.next_deadline.isoformat() if s.next_deadline else None,
+                "culprit": s.culprit,
+                "owners": list(s.sla.owners),
+                "severity": s.sla.severity,
+                "runbook": s.sla.runbook,
+            }
+            for s in board.statuses
+        ],
+        "invalid": [{"asset": i.asset, "sla": i.name, "reason": i.reason} for i in board.invalid],
+    }
