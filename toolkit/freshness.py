@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -68,8 +69,11 @@ def _localize(naive: datetime, zone: ZoneInfo) -> datetime:
     return naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def deadlines_around(cron: str, tz: str, now: datetime) -> tuple[datetime, datetime]:
-    """The last deadline at or before ``now`` and the next one after it, both in UTC."""
+    """The last deadline at or before ``now`` and the next one after it, both in UTC.
+
+    Cached: thousands of SLAs usually share a handful of (cron, zone) pairs, and one evaluation uses one ``now``."""
     zone = ZoneInfo(tz)
     local = now.astimezone(zone).replace(tzinfo=None)
     previous = _localize(croniter(cron, local + timedelta(seconds=1)).get_prev(datetime), zone)
@@ -82,12 +86,17 @@ def deadlines_around(cron: str, tz: str, now: datetime) -> tuple[datetime, datet
 
 
 def expectation_for(sla: SLA, deadline: datetime) -> Expectation:
-    if sla.max_age is not None:
-        since = deadline - sla.max_age
+    return _expectation(sla.max_age, sla.timezone, sla.expect, deadline)
+
+
+@lru_cache(maxsize=4096)
+def _expectation(max_age: timedelta | None, tz: str, expect: str | None, deadline: datetime) -> Expectation:
+    if max_age is not None:
+        since = deadline - max_age
         return Expectation(f"an update since {since.isoformat(timespec='minutes')}", updated_since=since)
-    zone = ZoneInfo(sla.timezone)
+    zone = ZoneInfo(tz)
     local = deadline.astimezone(zone)
-    if sla.expect == "previous_hour":
+    if expect == "previous_hour":
         start = local.replace(minute=0, second=0, microsecond=0)
         period = (start.replace(tzinfo=None) - timedelta(hours=1))
         key = period.strftime("%Y-%m-%dT%H")

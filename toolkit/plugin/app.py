@@ -4,7 +4,9 @@
 
 from datetime import datetime, timezone
 
-from fastapi import Depends, FastAPI
+import json
+
+from fastapi import Depends, FastAPI, Response
 
 from toolkit import __version__
 from toolkit.service_config import load_service_config
@@ -50,8 +52,11 @@ def create_app() -> FastAPI:
         }
 
     @app.get("/api/v1/sla", dependencies=[Depends(requires_access_asset(method="GET"))])
-    def sla_board(session: SessionDep) -> dict:
-        """Every declared SLA's status, computed from the metadata database (same shape as `afkit sla status --json`)."""
-        return board_to_dict(board_from_db(session, datetime.now(timezone.utc)))
+    def sla_board(session: SessionDep) -> Response:
+        """Every declared SLA's status, computed from the metadata database (same shape as `afkit sla status --json`).
+
+        Serialised here with ``json.dumps``: FastAPI's generic encoder is the slow part for 10,000 assets."""
+        board = board_to_dict(board_from_db(session, datetime.now(timezone.utc)))
+        return Response(content=json.dumps(board), media_type="application/json")
 
     return app

@@ -26,7 +26,7 @@ from toolkit.planning import estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
 from toolkit.sla_board import SLABoard, sorted_statuses
 
-EVENTS_PER_ASSET = 50
+EVENTS_PER_ASSET = 10  # the newest events decide; older ones only matter when the newest fail the checks
 DURATION_SAMPLES = 30
 
 
@@ -86,9 +86,13 @@ class _Run:
 
 
 def board_from_db(session: Session, now: datetime) -> SLABoard:
-    from airflow.models.asset import AssetModel, DagScheduleAssetReference, TaskOutletAssetReference
+    from airflow.models.asset import AssetActive, AssetModel, DagScheduleAssetReference, TaskOutletAssetReference
 
-    assets = session.execute(select(AssetModel.id, AssetModel.name, AssetModel.extra, AssetModel.created_at)).all()
+    # Active assets only, as GET /api/v2/assets lists them by default.
+    assets = session.execute(
+        select(AssetModel.id, AssetModel.name, AssetModel.extra, AssetModel.created_at)
+        .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
+    ).all()
     slas: list[SLA] = []
     invalid: list[InvalidSLA] = []
     for asset in assets:
