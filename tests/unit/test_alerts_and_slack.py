@@ -129,3 +129,19 @@ def test_webhook_gets_the_same_content_without_threads(slack, store):
 
 def test_alert_ids_are_stable():
     assert alert_id("a#x", "deadline:1") == alert_id("a#x", "deadline:1") != alert_id("a#x", "deadline:2")
+
+
+def test_two_processes_creating_a_new_state_database_at_once(tmp_path):
+    """Two watchers started together on a new database both create its tables; neither may fail."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = f"from toolkit.state import StateStore; StateStore({url!r}).open_alerts()"
+    for _ in range(5):
+        procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+        assert all(rc == 0 for rc, _ in results), [err for _, err in results if err]
+        (tmp_path / "race.db").unlink()
+        for extra in tmp_path.glob("race.db-*"):
+            extra.unlink()
