@@ -85,9 +85,7 @@ def main() -> int:
               f"in {time.monotonic() - started:.0f}s")
         user, password = running.admin
         client = AirflowClient(ConnectionSettings(url=running.url, username=user, password=password, timeout=300))
-        client.check_server()
-        token = client._api.configuration.access_token or ""
-        client.pools.list()  # obtains the token
+        client.pools.list()  # the first call exchanges the password for a token, reused by the endpoint requests
         token = client._token
         api_pid = running.processes["api-server"].pid
         before = rss_kib(api_pid)

@@ -223,6 +223,22 @@ def evaluate(sla: SLA, events: list[AssetEvent], now: datetime, producer: Produc
                            expected=upcoming.description, last_event=met[-1], **base)
 
 
+def assets_to_read(watched: list[str], known: set[str], producers: dict[str, list[str]] | dict[str, tuple[str, ...]],
+                   inputs_of: dict[str, list[str]] | dict[str, tuple[str, ...]]) -> set[str]:
+    """The watched assets and everything upstream of them (needed for the culprit walk).
+
+    ``producers`` maps an asset to the DAGs producing it, ``inputs_of`` a DAG to the assets it is scheduled on."""
+    needed, queue = set(), list(watched)
+    while queue:
+        name = queue.pop()
+        if name in needed or name not in known:
+            continue
+        needed.add(name)
+        for dag_id in producers.get(name, ()):
+            queue.extend(inputs_of.get(dag_id, ()))
+    return needed
+
+
 def evaluate_all(slas: list[SLA], events: dict[str, list[AssetEvent]], now: datetime,
                  producers: dict[str, ProducerRun] | None = None,
                  known_since: dict[str, datetime] | None = None) -> list[FreshnessStatus]:

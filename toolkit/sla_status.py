@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from toolkit.airflow import AirflowClient
-from toolkit.freshness import ProducerRun, evaluate_all
+from toolkit.freshness import ProducerRun, assets_to_read, evaluate_all
 from toolkit.planning import AssetGraph, estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
 from toolkit.sla_board import SLABoard, sorted_statuses
@@ -39,17 +39,10 @@ def sla_board(client: AirflowClient, now: datetime | None = None) -> SLABoard:
     for asset in assets:
         for found in parse_slas(asset.name, asset.extra):
             (slas if isinstance(found, SLA) else invalid).append(found)
-    watched = {s.asset for s in slas}
     by_name = {a.name: a for a in assets}
-    # Producers of watched assets and of everything upstream of them (for the culprit walk).
-    needed, queue = set(), list(watched)
-    while queue:
-        name = queue.pop()
-        if name in needed or name not in by_name:
-            continue
-        needed.add(name)
-        for dag_id in by_name[name].producing_dags:
-            queue.extend(graph.schedule_assets(dag_id))
+    producers_of = {a.name: a.producing_dags for a in assets}
+    inputs_of = {d: graph.schedule_assets(d) for a in assets for d in a.producing_dags}
+    needed = assets_to_read([s.asset for s in slas], set(by_name), producers_of, inputs_of)
     events = {name: client.assets.events(by_name[name].id, EVENTS_PER_ASSET) for name in needed}
     producers = {}
     runs_cache: dict[str, ProducerRun] = {}

@@ -156,3 +156,13 @@ def test_culprit_walks_to_the_late_upstream_asset():
     assert statuses["finance.daily_close"].status == "late"
     assert statuses["finance.daily_close"].culprit == (
         "upstream asset stripe.payments is late: stripe_ingest run scheduled__s failed")
+
+
+def test_assets_to_read_follows_producers_upstream_and_ignores_unknown_assets():
+    from toolkit.freshness import assets_to_read
+
+    producers = {"finance.close": ["close_dag"], "stripe.payments": ["ingest"]}
+    inputs_of = {"close_dag": ["stripe.payments", "gone.asset"], "ingest": []}
+    known = {"finance.close", "stripe.payments", "web.sessions"}
+    assert assets_to_read(["finance.close"], known, producers, inputs_of) == {"finance.close", "stripe.payments"}
+    assert assets_to_read(["web.sessions"], known, producers, inputs_of) == {"web.sessions"}

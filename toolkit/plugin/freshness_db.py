@@ -20,8 +20,9 @@ from datetime import datetime
 from sqlalchemy import and_, func, select, true
 from sqlalchemy.orm import Session
 
-from toolkit.freshness import ProducerRun, evaluate_all
+from toolkit.freshness import ProducerRun, assets_to_read, evaluate_all
 from toolkit.models import AssetEvent as Event
+from toolkit.models import DagRun as DagRunModel
 from toolkit.planning import estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
 from toolkit.sla_board import SLABoard, sorted_statuses
@@ -66,7 +67,8 @@ def _producer_runs(session: Session, dag_ids: set[str], upstream: dict[str, tupl
     runs = {}
     for dag_id in dag_ids:
         row = newest.get(dag_id)
-        p90 = estimate_durations([_Run(d.start_date, d.end_date) for d in durations[dag_id]]).p90
+        p90 = estimate_durations([DagRunModel(dag_id, "", "success", "", None, start_date=d.start_date,
+                                              end_date=d.end_date) for d in durations[dag_id]]).p90
         runs[dag_id] = ProducerRun(
             dag_id=dag_id,
             state=str(getattr(row.state, "value", row.state)) if row else None,
@@ -76,13 +78,6 @@ def _producer_runs(session: Session, dag_ids: set[str], upstream: dict[str, tupl
             upstream_assets=upstream.get(dag_id, ()),
         )
     return runs
-
-
-class _Run:
-    """The two fields ``estimate_durations`` reads."""
-
-    def __init__(self, start: datetime | None, end: datetime | None) -> None:
-        self.duration_seconds = (end - start).total_seconds() if start and end else None
 
 
 def board_from_db(session: Session, now: datetime) -> SLABoard:
@@ -106,14 +101,7 @@ def board_from_db(session: Session, now: datetime) -> SLABoard:
     scheduled_on: dict[str, list[str]] = defaultdict(list)
     for ref in session.execute(select(DagScheduleAssetReference.asset_id, DagScheduleAssetReference.dag_id)):
         scheduled_on[ref.dag_id].append(name_of.get(ref.asset_id, ""))
-    needed, queue = set(), [s.asset for s in slas]
-    while queue:  # watched assets and everything upstream of them (for the culprit walk)
-        name = queue.pop()
-        if name in needed or name not in id_of:
-            continue
-        needed.add(name)
-        for dag_id in producers_of.get(name, []):
-            queue.extend(scheduled_on.get(dag_id, []))
+    needed = assets_to_read([s.asset for s in slas], set(id_of), producers_of, scheduled_on)
     events: dict[str, list[Event]] = defaultdict(list)
     for row in _latest_events(session, [id_of[n] for n in needed]):
         name = name_of[row.asset_id]
