@@ -48,3 +48,12 @@ WEB_SESSIONS = Asset(
         deadline("0 3 * * *", "UTC", owners=["#web-analytics"], severity="warning"),
     ),
 )
+PARTNER_FX_RATES = Asset(
+    name="partner.fx_rates",
+    extra=with_slas(
+        {"owner": "treasury-data", "description": "FX rates pulled from a partner's API; quotes depend on them."},
+        # The demo's broken upstream: the partner is down, so this SLA goes at risk after 1 minute and late after 3.
+        max_lag(warn_after="1m", fail_after="3m", owners=["#treasury-data"],
+                runbook="https://runbooks.example.com/partner-fx"),
+    ),
+)

@@ -33,6 +33,7 @@ from airflow_client.client.api.version_api import VersionApi
 from airflow_client.client.exceptions import ApiException, OpenApiException
 from airflow_client.client.models.backfill_collection_response import BackfillCollectionResponse
 from airflow_client.client.models.backfill_post_body import BackfillPostBody
+from airflow_client.client.models.create_asset_events_body import CreateAssetEventsBody
 from airflow_client.client.models.dag_patch_body import DAGPatchBody
 from airflow_client.client.models.pool_body import PoolBody
 from airflow_client.client.models.pool_patch_body import PoolPatchBody
@@ -730,6 +731,17 @@ class AssetOperations(_Operations):
             )
             for e in (page.asset_events or [])
         ]
+
+
+    def create_event(self, asset_id: int, extra: dict | None = None) -> AssetEvent:
+        """Record an update of the asset by hand, as the UI's "Create Asset Event" does (never retried)."""
+        api = AssetApi(self.api_client)
+        call = Call(f"create an event for asset {asset_id}", resource=f"asset {asset_id}",
+                    permission="write access to assets", idempotent=False)
+        e = self.client.call(call, api.create_asset_event,
+                             CreateAssetEventsBody(asset_id=asset_id, extra=dict(extra or {})))
+        return AssetEvent(asset=e.name or e.uri, timestamp=e.timestamp, partition_key=e.partition_key,
+                          source_dag_id=e.source_dag_id, source_run_id=e.source_run_id, row_count=_row_count(e.extra))
 
 
 class TaskInstanceOperations(_Operations):

@@ -15,7 +15,9 @@ from toolkit.airflow import AirflowClient
 from toolkit.errors import AfkitError, Conflict
 from toolkit.models import Backfill
 
-DEMO_DAGS = ("stripe_ingest", "daily_finance_close", "daily_revenue", "revenue_report", "web_sessions")
+DEMO_DAGS = ("stripe_ingest", "daily_finance_close", "daily_revenue", "revenue_report", "web_sessions",
+             "partner_fx_rates")
+GOES_LATE = "partner.fx_rates"  # its producer always fails: the SLA the demo shows going late
 DEMO_POOLS = {"warehouse": (3, "Shared warehouse connections: production and backfills compete here")}
 CADENCE_VARIABLE = "stripe_ingest_cadence_minutes"
 TAG = {"afkit": {"seeded_by": "afkit demo"}}
@@ -79,6 +81,14 @@ def seed_history(client: AirflowClient, now: datetime | None = None) -> list[Bac
         except Conflict:
             continue  # a backfill for this DAG is already running
     return created
+
+
+def last_good_drop(client: AirflowClient) -> datetime:
+    """Record the partner's last good FX drop now (as the UI's "Create Asset Event" would). From here on its producer
+    only fails, so the SLA goes at risk after a minute and late after three: the demo shows a breach happen."""
+    asset = next(a for a in client.assets.list() if a.name == GOES_LATE)
+    return client.assets.create_event(asset.id, {"row_count": 160, "note": "last drop before the partner went down"}
+                                      ).timestamp
 
 
 def wait_for_backfills(client: AirflowClient, backfills: list[Backfill], timeout: float = 600) -> None:

@@ -246,6 +246,12 @@ def evaluate_all(slas: list[SLA], events: dict[str, list[AssetEvent]], now: date
     producers = producers or {}
     statuses = [evaluate(s, events.get(s.asset, []), now, producers.get(s.asset), (known_since or {}).get(s.asset))
                 for s in slas]
+    return with_upstream_culprits(statuses, producers)
+
+
+def with_upstream_culprits(statuses: list[FreshnessStatus],
+                           producers: dict[str, ProducerRun]) -> list[FreshnessStatus]:
+    """Name the first late upstream asset as the culprit of a late or at-risk one (the walk needs every status)."""
     late = {s.sla.asset: s for s in statuses if s.status == "late"}
     resolved = []
     for status in statuses:
@@ -256,6 +262,24 @@ def evaluate_all(slas: list[SLA], events: dict[str, list[AssetEvent]], now: date
                 status = FreshnessStatus(**{**status.__dict__, "culprit": chain})
         resolved.append(status)
     return resolved
+
+
+def decided_by_newest(status: FreshnessStatus, newest: list[AssetEvent], limit: int) -> bool:
+    """Whether ``status``, judged on only the ``limit`` newest events, would stay the same with older ones too.
+
+    This lets the database path read one event per asset and go back further only where it can matter: a fresh
+    status never changes (older events are never the newest satisfying one), nor does a lag judged without a volume
+    check; a deadline judged on update times (``max_age``) stays missed when the oldest event read already predates
+    what it asks for. A partition expectation always reads further: any older event may carry the partition."""
+    sla = status.sla
+    if status.status == "fresh" or len(newest) < limit:
+        return True
+    if sla.kind == "max_lag":
+        return sla.min_rows is None or any((e.row_count or 0) >= sla.min_rows for e in newest)
+    if sla.max_age is None or status.previous_deadline is None:
+        return False
+    due = expectation_for(sla, status.previous_deadline)
+    return due.updated_since is not None and min(e.timestamp for e in newest) < due.updated_since
 
 
 def _upstream_culprit(asset: str, producers: dict[str, ProducerRun], late: dict[str, FreshnessStatus],

@@ -282,6 +282,31 @@ class RunningAirflow:
             time.sleep(1)
         raise LaunchError(f"Airflow at {self.url} not healthy after {timeout:.0f}s: {last}")
 
+    def start_component(self, component: str) -> None:
+        """Start one Airflow component (again), in its own process group, logging to ``logs/<component>.log``."""
+        args = [sys.executable, "-m", "airflow", component]
+        if component == "api-server":
+            port = self.url.rsplit(":", 1)[1]
+            args += ["--host", "127.0.0.1", "--port", port, "--workers", str(self.spec.api_workers)]
+        with open(self.log_path(component), "ab") as logfile:
+            self.processes[component] = subprocess.Popen(
+                args, env=self.env, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.spec.home,  # not the caller's directory: a source checkout there would register the plugin twice
+                start_new_session=True,  # its own process group: stop() signals the whole group
+            )
+
+    def stop_component(self, component: str, timeout: float = 30) -> None:
+        """Stop one component (SIGTERM to its group, SIGKILL for whatever outlives ``timeout``), as an outage would."""
+        proc = self.processes.pop(component)
+        pids = ([proc.pid] if proc.poll() is None else []) + descendants(proc.pid)
+        self.seen_pids.update(pids)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        _kill_all(_wait_gone(pids, timeout), signal.SIGKILL)
+        proc.wait(timeout=10)
+
     def stop(self, timeout: float = 30) -> list[int]:
         """Stop every process; returns the pids still alive afterwards (empty when the stop was clean)."""
         self.all_pids()  # remember the database server's pids too, for the final check
@@ -447,16 +472,7 @@ def start_airflow(spec: AirflowSpec, *, wait: bool = True, timeout: float = 240)
             if result.returncode != 0:
                 raise LaunchError(f"`airflow db migrate` failed:\n{_tail(spec.home / 'logs' / 'db-migrate.log')}")
         for component in spec.components:
-            args = [*airflow_bin, component]
-            if component == "api-server":
-                args += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(spec.api_workers)]
-            logfile = open(running.log_path(component), "ab")
-            running.processes[component] = subprocess.Popen(
-                args, env=running.env, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=spec.home,  # not the caller's directory: a source checkout there would register the plugin twice
-                start_new_session=True,  # its own process group: stop() signals the whole group
-            )
-            logfile.close()
+            running.start_component(component)
         if wait:
             running.wait_healthy(timeout)
     except BaseException:

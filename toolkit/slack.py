@@ -99,6 +99,11 @@ class SlackTarget:
         return bool(self.token)
 
 
+API_CONNECTION = "slack_api_default"  # the Slack provider's default connection ids, bot token and webhook
+WEBHOOK_CONNECTION = "slack_default"
+WEBHOOK_HOST = "hooks.slack.com/services"  # what the provider prefixes to a webhook connection's bare token
+
+
 def target_from_env(env: Mapping[str, str] | None = None) -> SlackTarget | None:
     """``AFKIT_SLACK_TOKEN`` + ``AFKIT_SLACK_CHANNEL``, or ``AFKIT_SLACK_WEBHOOK_URL``; None when neither is set."""
     env = os.environ if env is None else env
@@ -109,6 +114,96 @@ def target_from_env(env: Mapping[str, str] | None = None) -> SlackTarget | None:
         return None
     return SlackTarget(channel=env.get("AFKIT_SLACK_CHANNEL"), token=token, webhook_url=webhook,
                        base_url=env.get("AFKIT_SLACK_BASE_URL"))
+
+
+@dataclass(frozen=True)
+class SlackConnection:
+    """The fields of an Airflow connection that afkit reads (``repr`` hides the password)."""
+
+    conn_id: str
+    conn_type: str | None
+    password: str | None = field(default=None, repr=False)
+    host: str | None = None
+    schema: str | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+def target_from_connection(conn: SlackConnection, channel: str | None = None) -> SlackTarget:
+    """A Slack provider connection as the provider reads it.
+
+    - ``slack`` (bot token in the password): the channel comes from ``AFKIT_SLACK_CHANNEL`` or the extra field
+      ``channel``; ``base_url`` in the extra points at a Slack-compatible server;
+    - ``slackwebhook``: the password is the whole webhook URL, or only its token part, which is then appended to
+      the host (default the provider's) with the schema (default https).
+    """
+    secret = (conn.password or "").strip()
+    extra = dict(conn.extra or {})
+    if conn.conn_type == "slack":
+        if not secret:
+            raise ConfigError(f"Airflow connection {conn.conn_id!r} has no bot token in its password field")
+        channel = channel or extra.get("channel")
+        if not isinstance(channel, str) or not channel:
+            raise ConfigError(f"Airflow connection {conn.conn_id!r} names no channel: set AFKIT_SLACK_CHANNEL or "
+                              "the connection's extra field \"channel\"")
+        base_url = extra.get("base_url") or extra.get("extra__slack__base_url")
+        return SlackTarget(channel=channel, token=secret, base_url=str(base_url) if base_url else None)
+    if conn.conn_type == "slackwebhook":
+        if not secret:
+            raise ConfigError(f"Airflow connection {conn.conn_id!r} has no webhook in its password field")
+        if "://" in secret:
+            return SlackTarget(webhook_url=secret)
+        host = (conn.host or WEBHOOK_HOST).strip().rstrip("/")
+        url = host if "://" in host else f"{conn.schema or 'https'}://{host}"
+        return SlackTarget(webhook_url=f"{url}/{secret.lstrip('/')}")
+    raise ConfigError(f"Airflow connection {conn.conn_id!r} has type {conn.conn_type!r}; afkit reads Slack "
+                      "connections of type slack (bot token) or slackwebhook (incoming webhook)")
+
+
+def airflow_connection(conn_id: str) -> SlackConnection | None:
+    """The connection through Airflow's own secrets lookup (``AIRFLOW_CONN_*`` variables, a configured secrets
+    backend, then the metadata database), as a task would see it. None when it does not exist or Airflow is not
+    installed here."""
+    try:
+        from airflow.exceptions import AirflowNotFoundException
+        from airflow.models.connection import Connection
+    except ImportError:
+        return None
+    try:
+        conn = Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a broken backend must not take the watcher down; the reason is named
+        raise ConfigError(f"could not read Airflow connection {conn_id!r} ({type(exc).__name__})") from None
+    return SlackConnection(conn_id, conn.conn_type, conn.password, conn.host, conn.schema, conn.extra_dejson)
+
+
+def resolve_target(env: Mapping[str, str] | None = None,
+                   lookup=airflow_connection) -> tuple[SlackTarget | None, str]:
+    """Where alerts go, and a line saying where that came from (never the secret itself).
+
+    In order: the connection named by ``AFKIT_SLACK_CONN_ID`` (it must exist); the ``AFKIT_SLACK_*`` variables; inside
+    an Airflow deployment (``AIRFLOW_HOME`` or ``AIRFLOW_CONN_*`` set), the provider's default connections
+    ``slack_api_default`` then ``slack_default``; otherwise none, and alerts wait in the outbox."""
+    env = os.environ if env is None else env
+    named = env.get("AFKIT_SLACK_CONN_ID")
+    if named:
+        conn = lookup(named)
+        if conn is None:
+            raise ConfigError(f"AFKIT_SLACK_CONN_ID names Airflow connection {named!r}, which does not exist here "
+                              "(or Airflow is not installed in this environment)")
+        return target_from_connection(conn, env.get("AFKIT_SLACK_CHANNEL")), f"Airflow connection {named}"
+    target = target_from_env(env)
+    if target is not None:
+        return target, "AFKIT_SLACK_* environment variables"
+    if env.get("AIRFLOW_HOME") or any(k.startswith("AIRFLOW_CONN_SLACK") for k in env):
+        for conn_id in (API_CONNECTION, WEBHOOK_CONNECTION):
+            try:
+                conn = lookup(conn_id)
+            except ConfigError as exc:  # nobody asked for this one by name: say so, and carry on without Slack
+                return None, f"no Slack configured ({exc})"
+            if conn is not None:
+                return target_from_connection(conn, env.get("AFKIT_SLACK_CHANNEL")), f"Airflow connection {conn_id}"
+    return None, "no Slack configured"
 
 
 class SlackSendError(Exception):

@@ -21,11 +21,14 @@ BROKEN = Asset(name="test.invalid_sla", extra=with_slas(
 
 ALERTING = Asset(name="test.alerting", extra=with_slas(
     {"owner": "afkit-tests"}, max_lag(warn_after="20s", fail_after="40s", owners=["#tests"])))
+# Fed by hand while the scheduler is stopped: it goes stale exactly the way an outage makes data stale.
+HEARTBEAT = Asset(name="test.heartbeat", extra=with_slas(
+    {"owner": "afkit-tests"}, max_lag(warn_after="3s", fail_after="6s", owners=["#tests"])))
 
 with DAG(dag_id="afkit_sla_probe", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
          catchup=False, tags=["afkit-test"]):
 
-    @task(outlets=[STALE, RECOVERING, BROKEN, ALERTING])
+    @task(outlets=[STALE, RECOVERING, BROKEN, ALERTING, HEARTBEAT])
     def produce() -> None:
         pass
 

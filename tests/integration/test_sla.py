@@ -82,3 +82,28 @@ def test_plugin_endpoint_serves_the_same_board_from_the_database(admin_env, airf
         db, rest = by_asset(from_db)[key], by_asset(from_rest)[key]
         assert (db["status"], db["culprit"], db["expected"]) == (rest["status"], rest["culprit"], rest["expected"]), key
         assert (db["last_event"] or {}).get("row_count") == (rest["last_event"] or {}).get("row_count"), key
+
+
+def test_the_demo_sla_goes_at_risk_then_late_on_schedule(admin_env, airflow, client):
+    """The demo's broken upstream: after its last good drop, partner.fx_rates is fresh, then (judged by the same
+    declaration read back from Airflow) at risk after 1 minute and late after 3, naming the failing producer."""
+    from toolkit import demo
+    from toolkit.freshness import ProducerRun, evaluate
+    from toolkit.sla import parse_slas
+
+    dropped = demo.last_good_drop(client)
+    report = json.loads(run_cli(["sla", "status", "--json"], env=admin_env).output)
+    fx = next(s for s in report["slas"] if s["asset"] == demo.GOES_LATE)
+    assert fx["status"] == "fresh" and fx["owners"] == ["#treasury-data"]
+    assert fx["last_event"]["row_count"] == 160
+    assert datetime.fromisoformat(fx["last_event"]["timestamp"]) == dropped
+
+    asset = next(a for a in client.assets.list() if a.name == demo.GOES_LATE)
+    (sla,) = parse_slas(asset.name, asset.extra)
+    events = client.assets.events(asset.id, 10)
+    producer = ProducerRun("partner_fx_rates", "failed", run_id="scheduled__x")
+    assert asset.producing_dags == ("partner_fx_rates",)
+    states = [evaluate(sla, events, dropped + timedelta(seconds=s), producer).status for s in (59, 61, 179, 181)]
+    assert states == ["fresh", "at_risk", "at_risk", "late"]
+    late = evaluate(sla, events, dropped + timedelta(minutes=4), producer)
+    assert late.culprit == "partner_fx_rates run scheduled__x failed"

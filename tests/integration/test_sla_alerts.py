@@ -51,3 +51,53 @@ def test_watch_alerts_once_per_breach_and_recovers_in_the_thread(airflow, admin_
         recovery = [p for p in slack.posts if "test.alerting" in p["text"]][1:]
         assert len(recovery) == 1 and recovery[0]["text"].startswith("Recovered: test.alerting")
         assert recovery[0]["thread_ts"] == mine[0]["answered_ts"]  # a reply in the alert's own thread
+
+
+@pytest.mark.parametrize("kind", ["slack", "slackwebhook"])
+def test_watch_finds_slack_through_an_airflow_connection(airflow, admin_env, tmp_path, kind):
+    """Configured the Airflow way: the provider's default connection, stored in Airflow's metadata database and
+    read through Airflow's own secrets lookup, with no AFKIT_SLACK_* variable set."""
+    with running_fake_slack() as slack:
+        if kind == "slack":
+            conn = {"connection_id": "slack_api_default", "conn_type": "slack", "password": TOKEN,
+                    "extra": json.dumps({"channel": "#from-connection", "base_url": slack.base_url})}
+        else:
+            conn = {"connection_id": "slack_default", "conn_type": "slackwebhook", "schema": "http",
+                    "host": f"127.0.0.1:{slack.server_address[1]}/services", "password": "T000/B000/secretpart"}
+        raw_send(airflow, "POST", "/api/v2/connections", conn)
+        try:
+            env = {**airflow.env, **admin_env, "AFKIT_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+            output = finished(watch_once(env))
+        finally:
+            raw_send(airflow, "DELETE", f"/api/v2/connections/{conn['connection_id']}")
+    assert f"Airflow connection {conn['connection_id']}" in output
+    late = [p for p in slack.posts if p["text"].startswith("LATE: test.stale")]
+    assert len(late) == 1, (output, [p["text"] for p in slack.posts])
+    if kind == "slack":
+        assert late[0]["path"] == "chat.postMessage" and late[0]["channel"] == "#from-connection"
+    else:
+        assert late[0]["path"] == "webhook"
+    assert TOKEN not in output and "secretpart" not in output
+
+
+def test_a_breach_is_alerted_while_the_scheduler_is_down(airflow, admin_env, tmp_path):
+    """Staleness is exactly what a dead scheduler causes: with the scheduler stopped, an asset that was fresh goes
+    late and the watcher still alerts, once."""
+    heartbeat = next(a for a in raw_get(airflow, "/api/v2/assets?limit=100")["assets"] if a["name"] == "test.heartbeat")
+    airflow.stop_component("scheduler")
+    try:
+        with running_fake_slack() as slack:
+            env = {**admin_env, "AFKIT_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}", "AFKIT_SLACK_TOKEN": TOKEN,
+                   "AFKIT_SLACK_CHANNEL": "#alerts", "AFKIT_SLACK_BASE_URL": slack.base_url}
+            assert "scheduler" not in airflow.processes
+            raw_send(airflow, "POST", "/api/v2/assets/events", {"asset_id": heartbeat["id"], "extra": {}})
+            finished(watch_once(env))
+            assert not [p for p in slack.posts if "test.heartbeat" in p["text"]]  # fresh: nothing to say yet
+            time.sleep(7)  # past fail_after (6s), with no scheduler to produce anything
+            output = finished(watch_once(env))
+            finished(watch_once(env))
+            late = [p for p in slack.posts if "test.heartbeat" in p["text"]]
+            assert len(late) == 1 and late[0]["text"].startswith("LATE: test.heartbeat"), output
+    finally:
+        airflow.start_component("scheduler")
+        airflow.wait_healthy(120)

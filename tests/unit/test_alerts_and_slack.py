@@ -145,3 +145,73 @@ def test_two_processes_creating_a_new_state_database_at_once(tmp_path):
         (tmp_path / "race.db").unlink()
         for extra in tmp_path.glob("race.db-*"):
             extra.unlink()
+
+
+# -- configured the Airflow way: Slack provider connections ----------------------------------------------------------
+
+
+def test_slack_connections_are_read_as_the_provider_reads_them():
+    from toolkit.slack import SlackConnection, target_from_connection
+
+    api = target_from_connection(SlackConnection("slack_api_default", "slack", "xoxb-1", extra={
+        "channel": "#data-alerts", "base_url": "http://127.0.0.1:9/api/"}))
+    assert (api.token, api.channel, api.base_url, api.threads) == ("xoxb-1", "#data-alerts", "http://127.0.0.1:9/api/",
+                                                                   True)
+    assert target_from_connection(SlackConnection("c", "slack", "xoxb-1"), "#override").channel == "#override"
+    full = target_from_connection(SlackConnection("slack_default", "slackwebhook", "https://example.test/hook/T/B/x"))
+    assert full.webhook_url == "https://example.test/hook/T/B/x" and not full.threads
+    bare = target_from_connection(SlackConnection("slack_default", "slackwebhook", "T0/B0/secret"))
+    assert bare.webhook_url == "https://hooks.slack.com/services/T0/B0/secret"
+    hosted = target_from_connection(SlackConnection("w", "slackwebhook", "T0/B0/s", host="proxy.internal/slack/",
+                                                    schema="http"))
+    assert hosted.webhook_url == "http://proxy.internal/slack/T0/B0/s"
+
+
+@pytest.mark.parametrize(("conn", "message"), [
+    (("c", "slack", None, {"channel": "#a"}), "has no bot token in its password field"),
+    (("c", "slack", "xoxb-secret", {}), "names no channel"),
+    (("c", "slackwebhook", "  ", {}), "has no webhook in its password field"),
+    (("c", "http", "xoxb-secret", {}), "has type 'http'"),
+])
+def test_unusable_slack_connections_are_named_without_their_secret(conn, message):
+    from toolkit.errors import ConfigError
+    from toolkit.slack import SlackConnection, target_from_connection
+
+    conn_id, conn_type, password, extra = conn
+    with pytest.raises(ConfigError) as raised:
+        target_from_connection(SlackConnection(conn_id, conn_type, password, extra=extra))
+    assert message in str(raised.value) and "'c'" in str(raised.value)
+    assert "xoxb-secret" not in str(raised.value)
+    assert "xoxb-secret" not in repr(SlackConnection(conn_id, conn_type, password))
+
+
+def test_where_the_slack_target_comes_from():
+    from toolkit.errors import ConfigError
+    from toolkit.slack import SlackConnection, resolve_target
+
+    stored = {"slack_api_default": SlackConnection("slack_api_default", "slack", "xoxb-a", extra={"channel": "#a"}),
+              "team_hook": SlackConnection("team_hook", "slackwebhook", "https://example.test/h")}
+    asked: list[str] = []
+
+    def lookup(conn_id):
+        asked.append(conn_id)
+        return stored.get(conn_id)
+
+    target, source = resolve_target({"AFKIT_SLACK_CONN_ID": "team_hook", "AFKIT_SLACK_TOKEN": "xoxb-env",
+                                     "AFKIT_SLACK_CHANNEL": "#env"}, lookup)
+    assert target.webhook_url == "https://example.test/h" and source == "Airflow connection team_hook"
+    target, source = resolve_target({"AFKIT_SLACK_TOKEN": "xoxb-env", "AFKIT_SLACK_CHANNEL": "#env",
+                                     "AIRFLOW_HOME": "/x"}, lookup)
+    assert target.token == "xoxb-env" and "environment" in source
+    target, source = resolve_target({"AIRFLOW_HOME": "/x"}, lookup)
+    assert (target.token, target.channel, source) == ("xoxb-a", "#a", "Airflow connection slack_api_default")
+    asked.clear()
+    assert resolve_target({}, lookup) == (None, "no Slack configured") and asked == []  # outside Airflow: no lookup
+    with pytest.raises(ConfigError, match="'missing', which does not exist"):
+        resolve_target({"AFKIT_SLACK_CONN_ID": "missing"}, lookup)
+
+    def broken(conn_id):
+        raise ConfigError(f"could not read Airflow connection {conn_id!r} (OperationalError)")
+
+    target, source = resolve_target({"AIRFLOW_HOME": "/x"}, broken)  # not asked for by name: carry on without Slack
+    assert target is None and "OperationalError" in source

@@ -166,3 +166,44 @@ def test_assets_to_read_follows_producers_upstream_and_ignores_unknown_assets():
     known = {"finance.close", "stripe.payments", "web.sessions"}
     assert assets_to_read(["finance.close"], known, producers, inputs_of) == {"finance.close", "stripe.payments"}
     assert assets_to_read(["web.sessions"], known, producers, inputs_of) == {"web.sessions"}
+
+
+# -- reading only the newest event where older ones cannot change the verdict ---------------------------------------
+
+
+def _random_history(rng, now: datetime) -> list[AssetEvent]:
+    """A few events over the last three days: some partitioned, some with too few rows, some with no row count."""
+    events = []
+    for _ in range(rng.randint(0, 8)):
+        at = now - timedelta(minutes=rng.randint(0, 3 * 24 * 60))
+        key = (at - timedelta(days=rng.choice([0, 1, 2]))).strftime("%Y-%m-%d") if rng.random() < 0.3 else None
+        events.append(AssetEvent("a", at, key, "producer", "run", rng.choice([None, 0, 5, 50])))
+    return sorted(events, key=lambda e: e.timestamp)
+
+
+def test_a_status_decided_by_the_newest_event_is_the_status_of_the_whole_history():
+    """The database path reads one event per asset and more only where ``decided_by_newest`` says so: whenever it
+    says the newest is enough, judging the whole history must give exactly the same status."""
+    import random
+
+    from toolkit.freshness import decided_by_newest
+
+    rng = random.Random(7)
+    slas = [six_am(), six_am(min_rows=10), six_am(max_age="12h", min_rows=1),
+            *parse_slas("a", with_slas({}, max_lag(warn_after="2h", fail_after="6h", owners=["#a"]),
+                                       max_lag(warn_after="2h", fail_after="6h", owners=["#a"], min_rows=10)))]
+    decided = undecided = 0
+    for _ in range(3000):
+        now = z("2026-11-03T10:00") + timedelta(minutes=rng.randint(0, 5000))
+        events = _random_history(rng, now)
+        for sla in slas:
+            newest = events[-1:]
+            first = evaluate(sla, newest, now, known_since=now - timedelta(days=30))
+            if decided_by_newest(first, newest, 1):
+                decided += 1
+                whole = evaluate(sla, events, now, known_since=now - timedelta(days=30))
+                assert (first.status, first.last_event, first.lag, first.reason) == \
+                       (whole.status, whole.last_event, whole.lag, whole.reason), (sla, events, now)
+            else:
+                undecided += 1
+    assert decided > 5000 and undecided > 500  # both branches were exercised, not just one

@@ -59,6 +59,9 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
                 created = demo_lib.seed_history(client)
                 if created:
                     click.echo("Seeding history: " + ", ".join(f"backfill {b.id} of {b.dag_id}" for b in created))
+                dropped = demo_lib.last_good_drop(client)
+                click.echo(f"{demo_lib.GOES_LATE}: last update {dropped:%H:%M:%S} UTC and its partner is down; watch "
+                           "its SLA go at risk in 1 minute and late in 3:  afkit --profile demo sla status")
         click.echo(
             f"\n  Airflow UI   {running.url}\n  user         {user}\n  password     {password}\n"
             f"  viewer user  viewer / {running.passwords['viewer']}\n\n"

@@ -13,7 +13,7 @@ from toolkit.airflow import AirflowClient
 from toolkit.cli.options import with_client
 from toolkit.governor import Governor
 from toolkit.service_config import load_service_config
-from toolkit.slack import SlackSender, target_from_env
+from toolkit.slack import SlackSender, resolve_target
 from toolkit.state import StateStore
 from toolkit.watch import Watcher
 
@@ -25,13 +25,14 @@ from toolkit.watch import Watcher
 def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
     """Govern running afkit backfills and evaluate freshness SLAs, alerting owners in Slack.
 
-    Slack: AFKIT_SLACK_TOKEN and AFKIT_SLACK_CHANNEL (threads), or AFKIT_SLACK_WEBHOOK_URL. Without either, alerts
-    are still recorded and wait in the outbox. Several watchers may run at once: leases in afkit's state database
-    let only one act on a backfill, and only one evaluate SLAs, at a time.
+    Slack: the Airflow connection named by AFKIT_SLACK_CONN_ID; or AFKIT_SLACK_TOKEN and AFKIT_SLACK_CHANNEL
+    (threads), or AFKIT_SLACK_WEBHOOK_URL; or, inside an Airflow deployment, the connection slack_api_default or
+    slack_default. Without any, alerts are still recorded and wait in the outbox. Several watchers may run at once:
+    leases in afkit's state database let only one act on a backfill, and only one evaluate SLAs, at a time.
     """
     config = load_service_config().require_valid()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    target = target_from_env()
+    target, source = resolve_target()
     store = StateStore()
     governor = Governor(client, store, resume_after=timedelta(seconds=config.governor_resume_after_seconds))
     watcher = Watcher(client, store, governor, SlackSender(target) if target else None,
@@ -40,8 +41,8 @@ def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
     stop = {"now": False}
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.update(now=True))
-    slack = "no Slack configured (alerts wait in the outbox)" if target is None else (
-        f"Slack channel {target.channel}" if target.token else "a Slack webhook")
+    slack = f"{source}: alerts wait in the outbox" if target is None else (
+        f"Slack channel {target.channel} ({source})" if target.token else f"a Slack webhook ({source})")
     click.echo(f"afkit watch as {governor.holder}: every {pause:g}s against {client.url}; {slack}")
     try:
         while not stop["now"]:

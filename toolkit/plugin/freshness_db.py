@@ -1,54 +1,113 @@
 """The SLA board computed inside Airflow's api-server from the metadata database, in a few set-based queries.
 
-Paging the public REST API costs one request per asset (events) and two per producing DAG. Here it is four queries
-whatever the number of assets:
+Paging the public REST API costs one request per asset (events) and two per producing DAG. Here it is a handful of
+queries whatever the number of assets:
 
-1. assets and their ``extra``;
-2. the latest events of every watched asset (``LATERAL … LIMIT`` on the ``(asset_id, timestamp)`` index on
-   PostgreSQL; a window function elsewhere);
-3. producers, and the assets their DAGs are scheduled on;
-4. the latest run and the recent successful durations of each producing DAG.
+1. assets and their ``extra`` (as text: SLA declarations are parsed once and cached until they change);
+2. the newest event of every watched asset (``LATERAL … LIMIT`` on the ``(asset_id, timestamp)`` index on
+   PostgreSQL; a window function elsewhere), its row count read by the database rather than decoding each ``extra``;
+3. only for the statuses older events could still change (``freshness.decided_by_newest``), up to
+   ``EVENTS_PER_ASSET`` events of those assets;
+4. producers, and the assets their DAGs are scheduled on;
+5. the latest run and the recent successful durations of each producing DAG.
 
-The judging is the same pure ``toolkit.freshness`` the CLI uses.
+The judging is the same pure ``toolkit.freshness`` the CLI uses, on the same events.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import Text, and_, case, cast, func, select, true
 from sqlalchemy.orm import Session
 
-from toolkit.freshness import ProducerRun, assets_to_read, evaluate_all
+from toolkit.freshness import (ProducerRun, assets_to_read, decided_by_newest, evaluate,
+                               with_upstream_culprits)
 from toolkit.models import AssetEvent as Event
 from toolkit.models import DagRun as DagRunModel
 from toolkit.planning import estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
 from toolkit.sla_board import SLABoard, sorted_statuses
 
-EVENTS_PER_ASSET = 10  # the newest events decide; older ones only matter when the newest fail the checks
+EVENTS_PER_ASSET = 10  # as the REST path reads: both judge the same events
+FIRST_LOOK = 1  # the newest event decides almost every status
 DURATION_SAMPLES = 30
+_WHOLE_NUMBER = re.compile(r"-?\d+")
+_declared: dict[tuple[str, str], list[SLA | InvalidSLA]] = {}  # (asset, extra as text) -> its parsed SLAs
 
 
-def _row_count(extra: object) -> int | None:
-    value = extra.get("row_count") if isinstance(extra, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _row_count(value: object) -> int | None:
+    """``extra["row_count"]`` when it is a whole number (the database hands it over as a number or as text)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+        return int(value)
+    if isinstance(value, dict):  # dialects without JSON functions hand over the whole extra
+        count = value.get("row_count")
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+    return None
 
 
-def _latest_events(session: Session, asset_ids: list[int]) -> list:
+def _declared_slas(name: str, extra_text: str | None) -> list[SLA | InvalidSLA]:
+    key = (name, extra_text or "")
+    found = _declared.get(key)
+    if found is None:
+        try:
+            extra = json.loads(extra_text) if extra_text else {}
+        except ValueError:
+            extra = {}
+        found = parse_slas(name, extra if isinstance(extra, dict) else {})
+        if len(_declared) > 200_000:  # declarations that changed leave stale keys behind: start afresh
+            _declared.clear()
+        _declared[key] = found
+    return found
+
+
+def _row_count_column(dialect: str):
+    from airflow.models.asset import AssetEvent
+
+    if dialect == "postgresql":
+        value = AssetEvent.extra.op("->")("row_count")
+        return case((func.json_typeof(value) == "number", AssetEvent.extra.op("->>")("row_count")))
+    if dialect == "sqlite":
+        return case((func.json_type(AssetEvent.extra, "$.row_count") == "integer",
+                     func.json_extract(AssetEvent.extra, "$.row_count")))
+    return AssetEvent.extra
+
+
+def _latest_events(session: Session, asset_ids: list[int], limit: int) -> list:
     from airflow.models.asset import AssetEvent, AssetModel
 
+    dialect = session.get_bind().dialect.name
     columns = (AssetEvent.asset_id, AssetEvent.timestamp, AssetEvent.partition_key, AssetEvent.source_dag_id,
-               AssetEvent.source_run_id, AssetEvent.extra)
-    if session.get_bind().dialect.name == "postgresql":
+               AssetEvent.source_run_id, _row_count_column(dialect).label("row_count"))
+    connection = session.connection()  # Core rows: the ORM's per-row bookkeeping costs more than the query
+    if dialect == "postgresql":
         recent = (select(*columns).where(AssetEvent.asset_id == AssetModel.id)
-                  .order_by(AssetEvent.timestamp.desc()).limit(EVENTS_PER_ASSET).lateral())
+                  .order_by(AssetEvent.timestamp.desc()).limit(limit).lateral())
         query = select(recent).select_from(AssetModel).join(recent, true()).where(AssetModel.id.in_(asset_ids))
-        return session.execute(query).all()
+        return connection.execute(query).all()
     rank = func.row_number().over(partition_by=AssetEvent.asset_id, order_by=AssetEvent.timestamp.desc()).label("rn")
     ranked = select(*columns, rank).where(AssetEvent.asset_id.in_(asset_ids)).subquery()
-    return session.execute(select(*[ranked.c[c.key] for c in columns]).where(ranked.c.rn <= EVENTS_PER_ASSET)).all()
+    keys = ("asset_id", "timestamp", "partition_key", "source_dag_id", "source_run_id", "row_count")
+    return connection.execute(select(*[ranked.c[k] for k in keys]).where(ranked.c.rn <= limit)).all()
+
+
+def _events_by_asset(session: Session, name_of: dict[int, str], asset_ids: list[int],
+                     limit: int) -> dict[str, list[Event]]:
+    """Each asset's newest events, oldest first (the order ``freshness`` reads them in)."""
+    events: dict[str, list[Event]] = defaultdict(list)
+    for row in _latest_events(session, asset_ids, limit):
+        name = name_of[row.asset_id]
+        # Airflow hands back its own UTC zone object; the standard one makes every comparison and isoformat cheap.
+        events[name].append(Event(name, row.timestamp.astimezone(timezone.utc), row.partition_key,
+                                  row.source_dag_id, row.source_run_id, _row_count(row.row_count)))
+    for found in events.values():
+        found.reverse()
+    return events
 
 
 def _producer_runs(session: Session, dag_ids: set[str], upstream: dict[str, tuple[str, ...]]) -> dict[str, ProducerRun]:
@@ -84,14 +143,15 @@ def board_from_db(session: Session, now: datetime) -> SLABoard:
     from airflow.models.asset import AssetActive, AssetModel, DagScheduleAssetReference, TaskOutletAssetReference
 
     # Active assets only, as GET /api/v2/assets lists them by default.
-    assets = session.execute(
-        select(AssetModel.id, AssetModel.name, AssetModel.extra, AssetModel.created_at)
+    # Active assets only, as GET /api/v2/assets lists them by default.
+    assets = session.connection().execute(
+        select(AssetModel.id, AssetModel.name, cast(AssetModel.extra, Text).label("extra"), AssetModel.created_at)
         .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
     ).all()
     slas: list[SLA] = []
     invalid: list[InvalidSLA] = []
     for asset in assets:
-        for found in parse_slas(asset.name, asset.extra):
+        for found in _declared_slas(asset.name, asset.extra):
             (slas if isinstance(found, SLA) else invalid).append(found)
     name_of = {a.id: a.name for a in assets}
     id_of = {a.name: a.id for a in assets}
@@ -102,15 +162,19 @@ def board_from_db(session: Session, now: datetime) -> SLABoard:
     for ref in session.execute(select(DagScheduleAssetReference.asset_id, DagScheduleAssetReference.dag_id)):
         scheduled_on[ref.dag_id].append(name_of.get(ref.asset_id, ""))
     needed = assets_to_read([s.asset for s in slas], set(id_of), producers_of, scheduled_on)
-    events: dict[str, list[Event]] = defaultdict(list)
-    for row in _latest_events(session, [id_of[n] for n in needed]):
-        name = name_of[row.asset_id]
-        events[name].append(Event(name, row.timestamp, row.partition_key, row.source_dag_id, row.source_run_id,
-                                  _row_count(row.extra)))
     first_producer = {name: sorted(producers_of[name])[0] for name in needed if producers_of.get(name)}
     runs = _producer_runs(session, set(first_producer.values()),
                           {d: tuple(sorted(a)) for d, a in scheduled_on.items()}) if first_producer else {}
     producers = {name: runs[dag_id] for name, dag_id in first_producer.items()}
     known_since = {a.name: a.created_at for a in assets if a.name in needed}
-    statuses = evaluate_all(slas, dict(events), now, producers, known_since)
-    return SLABoard(now, sorted_statuses(statuses), tuple(invalid))
+
+    events = _events_by_asset(session, name_of, [id_of[n] for n in needed], FIRST_LOOK)
+    statuses = [evaluate(s, events.get(s.asset, []), now, producers.get(s.asset), known_since.get(s.asset))
+                for s in slas]
+    undecided = {s.sla.asset for s in statuses if not decided_by_newest(s, events.get(s.sla.asset, []), FIRST_LOOK)}
+    if undecided:
+        events.update(_events_by_asset(session, name_of, [id_of[n] for n in undecided], EVENTS_PER_ASSET))
+        statuses = [evaluate(st.sla, events[st.sla.asset], now, producers.get(st.sla.asset),
+                             known_since.get(st.sla.asset)) if st.sla.asset in undecided else st
+                    for st in statuses]
+    return SLABoard(now, sorted_statuses(with_upstream_culprits(statuses, producers)), tuple(invalid))
