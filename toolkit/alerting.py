@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from toolkit.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert, plan_notifications
+from toolkit.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert, alert_id, plan_notifications
+from toolkit.cadence_impact import CadenceReport
 from toolkit.errors import BadInput, NotFound
 from toolkit.freshness import FreshnessStatus
-from toolkit.slack import queue_notification
+from toolkit.slack import build_cadence_message, queue_notification
 from toolkit.state import StateStore
+
+CADENCE_ALERT_WINDOW = timedelta(days=7)  # older changes are history: a new watcher does not announce them
 
 
 def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datetime, airflow_url: str | None = None,
@@ -40,6 +43,30 @@ def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datet
             store.update_alert(note.alert_id, status=note.status.status, last_notified_at=now)
         if queue_notification(store, note, now, airflow_url, sequence):
             queued.append(note)
+    return queued
+
+
+def record_cadence_alerts(store: StateStore, reports: list[CadenceReport], now: datetime,
+                          airflow_url: str | None = None) -> list[str]:
+    """One message per confirmed cadence change, to the producer's and the consumers' owners. Returns the assets.
+
+    A change is an event, not a state: its alert is stored already resolved, only to remember it was announced. The
+    change point of a young regime may still move by an event or two as data arrives, so an alert for the same asset
+    within a few intervals of an earlier one counts as the same change."""
+    queued = []
+    for report in reports:
+        change = report.change
+        if change is None or not change.confirmed or now - change.at > CADENCE_ALERT_WINDOW:
+            continue
+        subject = f"cadence:{report.asset}"
+        tolerance = 3 * max(change.before, change.after)
+        if any(abs(datetime.fromisoformat(a["breach_key"]) - change.at) <= tolerance for a in store.alerts_for(subject)):
+            continue
+        identity = alert_id(subject, change.at.isoformat())
+        if not store.insert_alert(identity, subject, change.at.isoformat(), "resolved", now):
+            continue
+        if store.enqueue(f"{identity}:cadence", identity, "open", build_cadence_message(report, airflow_url), now):
+            queued.append(report.asset)
     return queued
 
 

@@ -110,6 +110,7 @@ class DagRun:
     start_date: datetime | None = None
     end_date: datetime | None = None
     conf: dict = field(default_factory=dict)
+    run_after: datetime | None = None  # set for every run, asset-triggered ones included (their logical_date is None)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -166,3 +167,9 @@ class AssetEvent:
     source_dag_id: str | None = None
     source_run_id: str | None = None
     row_count: int | None = None
+    consumed_by: tuple[tuple[str, str], ...] = ()  # (dag_id, run_id) of the runs that consumed this event
+
+    @property
+    def from_backfill(self) -> bool:
+        """Emitted by a backfill run: history being redone, not the asset's live cadence."""
+        return bool(self.source_run_id and self.source_run_id.startswith("backfill__"))

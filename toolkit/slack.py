@@ -29,6 +29,8 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from toolkit.alerts import Notification
+from toolkit.cadence import human_interval
+from toolkit.cadence_impact import CadenceReport
 from toolkit.errors import ConfigError
 from toolkit.freshness import human
 from toolkit.state import StateStore
@@ -45,13 +47,17 @@ MAX_BACKOFF = timedelta(minutes=10)
 # -- the message (pure) -------------------------------------------------------------------------------------------
 
 
+def _mention(owner: str) -> str:
+    return f"<{owner}>" if owner.startswith(("@U", "!", "#C")) else owner
+
+
 def build_message(note: Notification, airflow_url: str | None = None) -> dict:
     """Text and Block Kit blocks for one notification: asset, owners, expected vs last, lag, culprit, run, links."""
     status = note.status
     sla = status.sla
     label = status.status.replace("_", " ")
     title = TITLE[note.kind].format(status=label.upper(), asset=sla.asset)
-    owners = " ".join(f"<{o}>" if o.startswith(("@U", "!", "#C")) else o for o in sla.owners)
+    owners = " ".join(_mention(o) for o in sla.owners)
     last = status.last_event
     fields = [
         f"*SLA*\n{sla.name} ({sla.severity})",
@@ -80,6 +86,31 @@ def build_message(note: Notification, airflow_url: str | None = None) -> dict:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]})
     text = f"{title} — {status.reason} (owners: {', '.join(sla.owners)})"
     return {"text": text, "blocks": blocks}
+
+
+def build_cadence_message(report: CadenceReport, airflow_url: str | None = None) -> dict:
+    """A cadence change, addressed to the producer's owners and every consumer's owners, with the seam report."""
+    change = report.change
+    assert change is not None, "only a changed asset has a message"
+    title = f"Cadence change: {report.asset}"
+    producer = " ".join(_mention(o) for o in report.owners) or "-"
+    consumers = "\n".join(f"{c.dag_id}: {' '.join(_mention(o) for o in c.owners) or '-'}" for c in report.consumers)
+    fields = [
+        f"*Before*\nevery {human_interval(change.before)}",
+        f"*After*\n{'irregular, ~' if change.kind == 'irregular' else 'every '}{human_interval(change.after)}",
+        f"*Since*\n{change.at:%Y-%m-%d %H:%M UTC}",
+        f"*Producer owners*\n{producer}",
+        f"*Consumers*\n{consumers or 'none asset-triggered'}",
+    ]
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f":arrows_counterclockwise: *{title}*\n{report.message}"}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    if airflow_url:
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"<{airflow_url.rstrip('/')}/assets|Assets in Airflow>"}]})
+    everyone = list(dict.fromkeys([*report.owners, *(o for c in report.consumers for o in c.owners)]))
+    return {"text": f"{title} — {report.message} (owners: {', '.join(everyone)})", "blocks": blocks}
 
 
 # -- configuration and sending --------------------------------------------------------------------------------------

@@ -330,6 +330,12 @@ class StateStore:
         with self.engine.begin() as conn:
             conn.execute(update(alerts).where(alerts.c.alert_id == alert_id).values(**values))
 
+    def alerts_for(self, sla_key: str) -> list[dict]:
+        """Every alert, open or resolved, about one subject (an SLA, or ``cadence:<asset>``)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alerts).where(alerts.c.sla_key == sla_key)).mappings().all()
+        return [{k: _aware(v) for k, v in dict(r).items()} for r in rows]
+
     def find_alerts(self, prefix: str) -> list[dict]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(alerts).where(alerts.c.alert_id.startswith(prefix))).mappings().all()

@@ -1,7 +1,9 @@
-"""One pass of ``afkit watch``: govern running backfills, evaluate SLAs, record alerts, deliver Slack messages.
+"""One pass of ``afkit watch``: govern running backfills, evaluate SLAs and cadences, record alerts, deliver Slack
+messages.
 
 Each part fails on its own: an unreachable Airflow or Slack is reported and the pass goes on. Evaluation takes the
-``sla-evaluator`` lease, so two watchers never evaluate (and alert) at the same time.
+``sla-evaluator`` lease, so two watchers never evaluate (and alert) at the same time. Cadences are scanned less often
+than SLAs (``cadence_every``): a change needs several events to show, and a scan reads every asset's history.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from toolkit.airflow import AirflowClient
-from toolkit.alerting import record_alerts
+from toolkit.alerting import record_alerts, record_cadence_alerts
+from toolkit.cadence_scan import cadence_reports
 from toolkit.errors import AfkitError
 from toolkit.governor import Governor, GovernorEvent
 from toolkit.slack import DeliveryReport, SlackSender, deliver_outbox
@@ -34,9 +37,11 @@ class PassReport:
 
 class Watcher:
     def __init__(self, client: AirflowClient, store: StateStore, governor: Governor, sender: SlackSender | None,
-                 renotify_after: timedelta, lease_seconds: float = 120) -> None:
+                 renotify_after: timedelta, lease_seconds: float = 120,
+                 cadence_every: timedelta = timedelta(minutes=1)) -> None:
         self.client, self.store, self.governor, self.sender = client, store, governor, sender
-        self.renotify_after, self.lease_seconds = renotify_after, lease_seconds
+        self.renotify_after, self.lease_seconds, self.cadence_every = renotify_after, lease_seconds, cadence_every
+        self._cadence_scanned: datetime | None = None
 
     def run_once(self, now: datetime | None = None) -> PassReport:
         now = now or datetime.now(timezone.utc)
@@ -53,6 +58,14 @@ class Watcher:
                 report.queued = [f"{n.kind} {n.sla_key}" for n in queued]
             except AfkitError as exc:
                 report.errors.append(f"SLA evaluation: {exc}")
+            if self._cadence_scanned is None or now - self._cadence_scanned >= self.cadence_every:
+                try:
+                    changed = record_cadence_alerts(self.store, cadence_reports(self.client, now=now), now,
+                                                    self.client.url)
+                    report.queued += [f"cadence change {asset}" for asset in changed]
+                    self._cadence_scanned = now
+                except AfkitError as exc:
+                    report.errors.append(f"cadence scan: {exc}")
         if self.sender is not None:
             report.delivery = deliver_outbox(self.store, self.sender, now)
         for error in report.errors:

@@ -1,0 +1,144 @@
+"""The seam report, pure: what an upstream cadence change does to the asset-triggered DAGs downstream of it.
+
+A producer that moves from every 30 minutes to every 5 is a good change upstream; downstream it multiplies how often
+each asset-triggered consumer runs, changes how many events each run batches, and can push a consumer's own SLA past
+its deadline. This module takes the change, the consumer runs and the asset's events, and says so in one message.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from toolkit.cadence import CadenceChange, CadenceModel, human_interval
+from toolkit.models import AssetEvent, DagRun
+
+DAY = timedelta(days=1)
+BASELINE = timedelta(days=7)  # how far before the change the "before" figures look, at most
+
+
+@dataclass(frozen=True)
+class ConsumerImpact:
+    """One asset-triggered consumer, before and after the change (rates per day; durations in seconds)."""
+
+    dag_id: str
+    owners: tuple[str, ...]
+    runs_per_day_before: float | None
+    runs_per_day_after: float | None
+    events_per_run_before: float | None
+    events_per_run_after: float | None
+    queued_events: int  # events of the asset that no run of this consumer has consumed yet
+    duration_before: float | None  # median run duration
+    duration_after: float | None
+    slas_at_risk: tuple[str, ...] = ()  # "asset (status)" of assets this consumer produces
+
+
+@dataclass(frozen=True)
+class CadenceReport:
+    """An asset's cadence and, when it changed, the consumers' side of the seam."""
+
+    asset: str
+    owners: tuple[str, ...]  # the producer's side: the asset's owner(s)
+    model: CadenceModel
+    consumers: tuple[ConsumerImpact, ...] = ()
+    backfill_events_excluded: int = 0
+
+    @property
+    def change(self) -> CadenceChange | None:
+        return self.model.last_change
+
+    @property
+    def message(self) -> str:
+        return describe_change(self.asset, self.change, self.consumers) if self.change else ""
+
+
+def _per_day(count: int, span: timedelta) -> float | None:
+    return count / (span / DAY) if span > timedelta(0) else None
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def consumer_impact(dag_id: str, owners: tuple[str, ...], change_at: datetime, now: datetime,
+                    runs: list[DagRun], events: list[AssetEvent], first_event: datetime | None,
+                    slas_at_risk: tuple[str, ...] = ()) -> ConsumerImpact:
+    """Before/after figures for one consumer. ``runs`` are its runs since shortly before the change (backfills are
+    ignored), ``events`` the changed asset's events (with the runs that consumed each)."""
+    live = [r for r in runs if r.run_type != "backfill" and r.run_after is not None]
+    start = max(change_at - BASELINE, first_event or change_at - BASELINE)
+    before = [r for r in live if start <= r.run_after < change_at]
+    after = [r for r in live if r.run_after >= change_at]
+    consumed: dict[str, int] = {}
+    for event in events:
+        for consumer, run_id in event.consumed_by:
+            if consumer == dag_id:
+                consumed[run_id] = consumed.get(run_id, 0) + 1
+    latest = max((r.run_after for r in live), default=None)
+    queued = sum(1 for e in events if not any(c == dag_id for c, _ in e.consumed_by)
+                 and (latest is None or e.timestamp > latest))
+
+    def batch(group: list[DagRun]) -> float | None:
+        counts = [consumed[r.run_id] for r in group if r.run_id in consumed]
+        return sum(counts) / len(counts) if counts else None
+
+    def durations(group: list[DagRun]) -> float | None:
+        return _median([r.duration_seconds for r in group if r.duration_seconds is not None])
+
+    return ConsumerImpact(
+        dag_id=dag_id,
+        owners=owners,
+        runs_per_day_before=_per_day(len(before), change_at - start),
+        runs_per_day_after=_per_day(len(after), now - change_at),
+        events_per_run_before=batch(before),
+        events_per_run_after=batch(after),
+        queued_events=queued,
+        duration_before=durations(before),
+        duration_after=durations(after),
+        slas_at_risk=slas_at_risk,
+    )
+
+
+def _rate(per_day: float | None) -> str:
+    if per_day is None:
+        return "?"
+    return f"{per_day:.0f}×/day" if per_day >= 10 else f"{per_day:.1f}×/day".replace(".0×", "×")
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else human_interval(timedelta(seconds=value))
+
+
+def describe_change(asset: str, change: CadenceChange, consumers: tuple[ConsumerImpact, ...] = ()) -> str:
+    """One plain paragraph, e.g. "stripe.payments moved from every 30 min to every 5 min on 2026-11-02 14:05 UTC;
+    daily_finance_close now runs 96×/day instead of 1×/day, each run takes 4 min instead of 2 min"."""
+    if change.kind == "irregular":
+        head = (f"{asset} moved from every {human_interval(change.before)} to irregular arrivals "
+                f"(typically {human_interval(change.after)} apart)")
+    elif change.kind == "regular":
+        head = f"{asset} moved from irregular arrivals to every {human_interval(change.after)}"
+    else:
+        head = f"{asset} moved from every {human_interval(change.before)} to every {human_interval(change.after)}"
+    parts = [f"{head} on {change.at:%Y-%m-%d %H:%M} UTC"]
+    for impact in consumers:
+        words = [f"{impact.dag_id} now runs {_rate(impact.runs_per_day_after)} instead of "
+                 f"{_rate(impact.runs_per_day_before)}"]
+        if impact.events_per_run_before is not None or impact.events_per_run_after is not None:
+            words.append(f"batching {_batch(impact.events_per_run_after)} event(s) per run instead of "
+                         f"{_batch(impact.events_per_run_before)}")
+        if impact.duration_after is not None:
+            words.append(f"each run takes {_seconds(impact.duration_after)} instead of "
+                         f"{_seconds(impact.duration_before)}")
+        if impact.queued_events:
+            words.append(f"{impact.queued_events} event(s) queued now")
+        if impact.slas_at_risk:
+            words.append(f"SLA at risk: {', '.join(impact.slas_at_risk)}")
+        parts.append(", ".join(words))
+    if not consumers:
+        parts.append("no asset-triggered DAG consumes it")
+    return "; ".join(parts) + "."
+
+
+def _batch(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f}".removesuffix(".0")

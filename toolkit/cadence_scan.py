@@ -1,0 +1,84 @@
+"""Every asset's cadence, gathered through the REST API and judged by the pure ``toolkit.cadence``.
+
+This is the path of ``afkit cadence`` and of ``afkit watch``. For a changed asset it also gathers the seam report:
+the runs of each asset-triggered consumer around the change, how many events each consumed, and the freshness SLAs
+of what those consumers produce. Events emitted by backfill runs are left out: a backfill redoes history, it is not
+the asset's live rhythm.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+from toolkit.airflow import AirflowClient
+from toolkit.cadence import describe
+from toolkit.cadence_impact import BASELINE, CadenceReport, ConsumerImpact, consumer_impact
+from toolkit.errors import NotFound
+from toolkit.models import Asset, AssetEvent
+from toolkit.sla import SLA, parse_slas
+from toolkit.sla_board import SLABoard
+from toolkit.sla_status import sla_board
+
+EVENTS_PER_ASSET = 200  # enough for a baseline and the new regime; the plugin reads the same depth from the database
+FETCH_WORKERS = 4
+
+
+def asset_owners(asset: Asset) -> tuple[str, ...]:
+    """Who hears about the asset: its SLAs' owners (Slack handles or channels), then its ``owner`` in ``extra``."""
+    owners = [o for s in parse_slas(asset.name, asset.extra) if isinstance(s, SLA) for o in s.owners]
+    if isinstance(asset.extra.get("owner"), str):
+        owners.append(asset.extra["owner"])
+    return tuple(dict.fromkeys(owners))
+
+
+def find_asset(assets: list[Asset], wanted: str) -> Asset:
+    for asset in assets:
+        if wanted in (asset.name, asset.uri):
+            return asset
+    raise NotFound(f"no active asset named {wanted!r} (afkit cadence scan lists them)")
+
+
+def cadence_reports(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
+                    now: datetime | None = None, events_per_asset: int = EVENTS_PER_ASSET,
+                    with_impact: bool = True) -> list[CadenceReport]:
+    """One report per asset (or for ``asset`` only), changed assets first."""
+    now = now or datetime.now(timezone.utc)
+    assets = client.assets.list()
+    chosen = [find_asset(assets, asset)] if asset else assets
+    with ThreadPoolExecutor(FETCH_WORKERS) as pool:
+        histories = list(pool.map(lambda a: client.assets.events(a.id, events_per_asset, since), chosen))
+    produced_by: dict[str, list[Asset]] = {}
+    for a in assets:
+        for dag_id in a.producing_dags:
+            produced_by.setdefault(dag_id, []).append(a)
+    board: list[SLABoard] = []  # computed once, and only when some asset changed
+
+    def at_risk(dag_id: str) -> tuple[str, ...]:
+        if not board:
+            board.append(sla_board(client, now))
+        names = {a.name for a in produced_by.get(dag_id, [])}
+        return tuple(f"{s.sla.asset} ({s.status.replace('_', ' ')})" for s in board[0].statuses
+                     if s.sla.asset in names and s.status in ("at_risk", "late"))
+
+    reports = []
+    for item, events in zip(chosen, histories):
+        live = [e for e in events if not e.from_backfill]
+        model = describe([e.timestamp for e in live], now=now)
+        consumers: tuple[ConsumerImpact, ...] = ()
+        if with_impact and model.last_change is not None:
+            consumers = tuple(_impact(client, dag_id, model.last_change.at, now, live, produced_by, at_risk)
+                              for dag_id in item.scheduled_dags)
+        reports.append(CadenceReport(item.name, asset_owners(item), model, consumers, len(events) - len(live)))
+    return sorted(reports, key=lambda r: (r.change is None, r.asset))
+
+
+def _impact(client: AirflowClient, dag_id: str, change_at: datetime, now: datetime, events: list[AssetEvent],
+            produced_by: dict[str, list[Asset]], at_risk) -> ConsumerImpact:
+    runs = client.dag_runs.since(dag_id, change_at - BASELINE)
+    owners = tuple(dict.fromkeys(o for a in produced_by.get(dag_id, []) for o in asset_owners(a)))
+    if not owners:
+        dag = client.dags.get(dag_id)
+        owners = tuple(dag.owners)
+    first = min((e.timestamp for e in events), default=None)
+    return consumer_impact(dag_id, owners, change_at, now, runs, events, first, at_risk(dag_id))
