@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from toolkit.cadence import CadenceChange, CadenceModel, human_interval
-from toolkit.models import AssetEvent, DagRun
+from toolkit.models import Asset, AssetEvent, DagRun
+from toolkit.sla import SLA, parse_slas
 
 DAY = timedelta(days=1)
 BASELINE = timedelta(days=7)  # how far before the change the "before" figures look, at most
+EVENTS_PER_ASSET = 100  # the history judged per asset, by the REST path and the plugin alike
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,14 @@ class CadenceReport:
     @property
     def message(self) -> str:
         return describe_change(self.asset, self.change, self.consumers) if self.change else ""
+
+
+def asset_owners(asset: Asset) -> tuple[str, ...]:
+    """Who hears about the asset: its SLAs' owners (Slack handles or channels), then its ``owner`` in ``extra``."""
+    owners = [o for s in parse_slas(asset.name, asset.extra) if isinstance(s, SLA) for o in s.owners]
+    if isinstance(asset.extra.get("owner"), str):
+        owners.append(asset.extra["owner"])
+    return tuple(dict.fromkeys(owners))
 
 
 def _per_day(count: int, span: timedelta) -> float | None:
@@ -142,3 +152,38 @@ def describe_change(asset: str, change: CadenceChange, consumers: tuple[Consumer
 
 def _batch(value: float | None) -> str:
     return "?" if value is None else f"{value:.1f}".removesuffix(".0")
+
+
+def report_to_dict(report: CadenceReport, intervals: bool = True) -> dict:
+    """The one JSON shape of a cadence report: ``afkit cadence scan --json``, the plugin endpoint and the TUI.
+
+    ``intervals=False`` leaves the interval history out (``null``): it is most of the size of a 10,000-asset board."""
+    model, change = report.model, report.change
+    return {
+        "asset": report.asset,
+        "owners": list(report.owners),
+        "events": model.events,
+        "backfill_events_excluded": report.backfill_events_excluded,
+        "typical_interval_seconds": model.typical_interval.total_seconds() if model.typical_interval else None,
+        "spread": model.spread,
+        "pattern": model.pattern,
+        "last_event": model.last_event.isoformat() if model.last_event else None,
+        "change": None if change is None else {
+            "at": change.at.isoformat(),
+            "before_seconds": change.before.total_seconds(),
+            "after_seconds": change.after.total_seconds(),
+            "kind": change.kind,
+            "ratio": change.ratio,
+            "confirmed": change.confirmed,
+        },
+        "consumers": [
+            {"dag_id": c.dag_id, "owners": list(c.owners), "runs_per_day_before": c.runs_per_day_before,
+             "runs_per_day_after": c.runs_per_day_after, "events_per_run_before": c.events_per_run_before,
+             "events_per_run_after": c.events_per_run_after, "queued_events": c.queued_events,
+             "duration_seconds_before": c.duration_before, "duration_seconds_after": c.duration_after,
+             "slas_at_risk": list(c.slas_at_risk)}
+            for c in report.consumers
+        ],
+        "message": report.message or None,
+        "intervals_seconds": list(report.model.intervals) if intervals else None,
+    }

@@ -13,23 +13,14 @@ from datetime import datetime, timezone
 
 from toolkit.airflow import AirflowClient
 from toolkit.cadence import describe
-from toolkit.cadence_impact import BASELINE, CadenceReport, ConsumerImpact, consumer_impact
+from toolkit.cadence_impact import (BASELINE, EVENTS_PER_ASSET, CadenceReport, ConsumerImpact, asset_owners,
+                                    consumer_impact)
 from toolkit.errors import NotFound
 from toolkit.models import Asset, AssetEvent
-from toolkit.sla import SLA, parse_slas
 from toolkit.sla_board import SLABoard
 from toolkit.sla_status import sla_board
 
-EVENTS_PER_ASSET = 200  # enough for a baseline and the new regime; the plugin reads the same depth from the database
 FETCH_WORKERS = 4
-
-
-def asset_owners(asset: Asset) -> tuple[str, ...]:
-    """Who hears about the asset: its SLAs' owners (Slack handles or channels), then its ``owner`` in ``extra``."""
-    owners = [o for s in parse_slas(asset.name, asset.extra) if isinstance(s, SLA) for o in s.owners]
-    if isinstance(asset.extra.get("owner"), str):
-        owners.append(asset.extra["owner"])
-    return tuple(dict.fromkeys(owners))
 
 
 def find_asset(assets: list[Asset], wanted: str) -> Asset:

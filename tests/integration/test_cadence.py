@@ -12,7 +12,7 @@ import pytest
 from toolkit.cadence_scan import cadence_reports
 
 from ..slack_server import TOKEN, running_fake_slack
-from .conftest import run_cli
+from .conftest import raw_get, run_cli
 from .test_sla_alerts import finished, watch_once
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def test_a_producer_made_6x_faster_is_reported_with_its_consumer_impact(client, admin_env, tmp_path):
+def test_a_producer_made_6x_faster_is_reported_with_its_consumer_impact(airflow, client, admin_env, tmp_path):
     client.variables.set("afkit_pulse_seconds", str(SLOW))
     for dag_id in ("afkit_pulse", "afkit_pulse_digest"):
         client.dags.set_paused(dag_id, False)
@@ -81,12 +81,24 @@ def test_a_producer_made_6x_faster_is_reported_with_its_consumer_impact(client, 
     shown = run_cli(["cadence", "show", "test.pulse"], env=admin_env)
     assert shown.exit_code == 0 and "^ changed" in shown.output and "afkit_pulse_digest" in shown.output
 
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(airflow.url + "/afkit/api/v1/cadence", timeout=30)
+    assert denied.value.code == 401
+    from_db = next(r for r in raw_get(airflow, "/afkit/api/v1/cadence?changed_only=true") if r["asset"] == "test.pulse")
+    assert from_db["change"]["at"] == pulse["change"]["at"] and from_db["change"]["kind"] == "faster"
+    assert [c["dag_id"] for c in from_db["consumers"]] == ["afkit_pulse_digest"]
+    assert from_db["consumers"][0]["runs_per_day_after"] > 2 * from_db["consumers"][0]["runs_per_day_before"]
+    assert from_db["owners"] == pulse["owners"] == ["pulse-team"]
+
     with running_fake_slack() as slack:  # one alert per change, to the producer's and the consumer's owners
         env = {**admin_env, "AFKIT_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}", "AFKIT_SLACK_TOKEN": TOKEN,
                "AFKIT_SLACK_CHANNEL": "#alerts", "AFKIT_SLACK_BASE_URL": slack.base_url}
         outputs = [finished(p) for p in [watch_once(env), watch_once(env)]]
         finished(watch_once(env))
-        posts = [p for p in slack.posts if p["text"].startswith("Cadence change: test.pulse")]
+        posts = [p for p in slack.posts if p["text"].startswith("Cadence change: test.pulse —")]
         assert len(posts) == 1, (outputs, [p["text"] for p in slack.posts])
         assert "pulse-team" in posts[0]["text"] and "#digest-team" in posts[0]["text"]
         assert "afkit_pulse_digest now runs" in json.dumps(posts[0]["blocks"])

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import sys
+import types
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit.cadence import CadenceChange, CadenceModel, describe, detect_changes, human_interval
+from toolkit.cadence import (CadenceChange, CadenceModel, describe, describe_many, describe_seconds, detect_changes,
+                             human_interval)
 
 UTC = timezone.utc
 MONDAY = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -403,3 +409,123 @@ def test_describe_refuses_a_naive_now() -> None:
 )
 def test_human_interval(interval: timedelta, text: str) -> None:
     assert human_interval(interval) == text
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# describe_many() and describe_seconds(): epoch seconds in, exactly describe()'s models out
+# ----------------------------------------------------------------------------------------------------------------
+
+NOW = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def benchmark() -> types.ModuleType:
+    """The benchmark script, for its corpus generators."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "cadence_benchmark.py"
+    spec = importlib.util.spec_from_file_location("cadence_benchmark_for_tests", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return module
+
+
+def seconds_of(times: list[datetime]) -> np.ndarray:
+    return np.array([t.timestamp() for t in times])
+
+
+def as_datetimes(seconds: np.ndarray) -> list[datetime]:
+    return [datetime.fromtimestamp(s, UTC) for s in np.asarray(seconds, dtype=float).tolist()]
+
+
+def assert_same_as_describe(series: dict[str, np.ndarray], now: datetime | None = NOW) -> dict[str, CadenceModel]:
+    models = describe_many(series, now=now)
+    assert list(models) == list(series)
+    for key, seconds in series.items():
+        expected = describe(as_datetimes(seconds), now=now)
+        assert models[key] == expected, key
+        assert describe_seconds(seconds, now=now) == expected, key
+    return models
+
+
+def varied_series(rng: random.Random) -> dict[str, np.ndarray]:
+    """One of each: schedules with noise, event-driven, calendar schedules, changes; some short or duplicated."""
+    times = {
+        "jitter": scheduled(MONDAY, 5 * MIN, 100, rng, jitter=0.2),
+        "drift": scheduled(MONDAY, timedelta(hours=1), 100, rng, drift=0.3),
+        "missed-runs": [t for k, t in enumerate(scheduled(MONDAY, 15 * MIN, 110, rng)) if k % 9 != 4],
+        "retries": sorted(t + d for t in scheduled(MONDAY, 30 * MIN, 100, rng)
+                          for d in ([timedelta(0), timedelta(seconds=40)] if rng.random() < 0.2 else [timedelta(0)])),
+        "burst": sorted(scheduled(MONDAY, timedelta(hours=1), 100, rng)
+                        + [MONDAY + timedelta(hours=50, seconds=20 * k) for k in range(1, 30)]),
+        "outage": (lambda s: s[:50] + [t + timedelta(days=2) for t in s[50:]])(scheduled(MONDAY, 10 * MIN, 100, rng)),
+        "event-driven": random_arrivals(MONDAY, timedelta(hours=2), 100, rng),
+        "business-hours": business_hours("Europe/Berlin", 3, rng)[:100],
+        "weekday-daily": local_daily("America/New_York", 7, 0, MONDAY, MONDAY + timedelta(days=140), rng, True)[:100],
+        "dst-daily": local_daily("America/Los_Angeles", 6, 0, datetime(2026, 2, 1, tzinfo=UTC),
+                                 datetime(2026, 5, 31, tzinfo=UTC), rng)[:100],
+        "faster": changed(30 * MIN, 5 * MIN, before=60, after=40, seed=rng.randrange(1000))[0],
+        "slower": changed(5 * MIN, 30 * MIN, before=60, after=40, seed=rng.randrange(1000))[0],
+        "irregular": (lambda s: s + random_arrivals(s[-1], timedelta(hours=1), 40, rng))(
+            scheduled(MONDAY, timedelta(hours=1), 60, rng)),
+        "regular": (lambda s: s + scheduled(s[-1] + 20 * MIN, 20 * MIN, 50, rng))(
+            random_arrivals(MONDAY, timedelta(hours=1), 50, rng)),
+    }
+    series = {name: seconds_of(values) for name, values in times.items()}
+    for name in list(series):
+        series[f"{name} (first 20)"] = series[name][:20]
+        series[f"{name} (first 40)"] = series[name][:40]
+    series["with duplicates"] = np.sort(np.concatenate([series["jitter"], series["jitter"][::7]]))
+    series["unsorted"] = series["faster"][rng.sample(range(len(series["faster"])), len(series["faster"]))]
+    return series
+
+
+def test_describe_many_equals_describe_on_varied_series() -> None:
+    assert_same_as_describe(varied_series(random.Random(41)))
+
+
+def test_describe_many_equals_describe_on_the_benchmark_corpus(benchmark: types.ModuleType) -> None:
+    cases = benchmark.build_corpus(20260501, 6, 12)
+    rng = random.Random(42)
+    series = {}
+    for number, case in enumerate(cases):
+        seconds = seconds_of(case.times)
+        series[f"{case.category} {number}"] = seconds
+        series[f"{case.category} {number} (newest 100)"] = seconds[-100:]
+        series[f"{case.category} {number} (growing)"] = seconds[: rng.randrange(1, len(seconds))]
+    assert_same_as_describe(series)
+
+
+def test_describe_many_equals_describe_on_the_plugin_workload(benchmark: types.ModuleType) -> None:
+    """The speed benchmark's fleet: mostly schedules, a few changed, event-driven or business-hours assets."""
+    fleet = benchmark.fleet(random.Random(43), assets=400, other_share=0.25)
+    assert_same_as_describe(fleet)
+    assert_same_as_describe(dict(list(fleet.items())[:50]), now=None)
+
+
+def test_describe_many_on_empty_and_short_series() -> None:
+    assert describe_many({}) == {}
+    series = {"empty": np.empty(0), "one": np.array([1.78e9]), "two": np.array([1.78e9, 1.78e9 + 60]),
+              "three": np.array([1.78e9, 1.78e9 + 60, 1.78e9 + 61]), "same twice": np.array([1.78e9, 1.78e9]),
+              "list": [1.78e9 + 60 * k for k in range(5)]}
+    models = assert_same_as_describe(series)  # type: ignore[arg-type]
+    assert models["empty"].events == 0 and models["empty"].last_event is None
+    assert models["one"].events == 1 and models["one"].typical_interval is None and models["one"].intervals == ()
+    assert models["two"].intervals == (60.0,) and models["same twice"].events == 1
+
+
+def test_describe_seconds_rounds_to_the_microsecond_as_datetimes_do() -> None:
+    """Half microseconds round to even, like datetime.fromtimestamp; before 1970 too."""
+    values = np.array([-86400.5000005, 1.0000005, 1.0000015, 1767225600.0000005, 1767225600.1234565,
+                       1767225600.9999996, 1767225700.25])
+    for value in values:
+        assert describe_seconds(np.array([value])).last_event == datetime.fromtimestamp(value, UTC)
+    assert_same_as_describe({"tricky": values})
+
+
+def test_describe_many_refuses_bad_input() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        describe_many({"a": np.arange(5.0)}, now=datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="'b': epoch seconds must be finite"):
+        describe_many({"a": np.arange(5.0), "b": np.array([1.0, np.nan, 3.0, 4.0, 5.0])})
+    with pytest.raises(ValueError, match="1-D"):
+        describe_many({"a": np.zeros((2, 3))})

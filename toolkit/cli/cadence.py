@@ -10,7 +10,7 @@ import click
 
 from toolkit.airflow import AirflowClient
 from toolkit.cadence import human_interval
-from toolkit.cadence_impact import CadenceReport
+from toolkit.cadence_impact import CadenceReport, report_to_dict
 from toolkit.cadence_scan import cadence_reports
 from toolkit.cli.options import json_option, with_client
 from toolkit.cli.render import table, when
@@ -27,38 +27,6 @@ def sparkline(intervals: tuple[float, ...] | list[float], width: int = 60) -> st
     low, high = min(values), max(values)
     span = (high - low) or 1.0
     return "".join(BARS[round((v - low) / span * (len(BARS) - 1))] for v in values)
-
-
-def report_to_dict(report: CadenceReport) -> dict:
-    model, change = report.model, report.change
-    return {
-        "asset": report.asset,
-        "owners": list(report.owners),
-        "events": model.events,
-        "backfill_events_excluded": report.backfill_events_excluded,
-        "typical_interval_seconds": model.typical_interval.total_seconds() if model.typical_interval else None,
-        "spread": model.spread,
-        "pattern": model.pattern,
-        "last_event": model.last_event.isoformat() if model.last_event else None,
-        "change": None if change is None else {
-            "at": change.at.isoformat(),
-            "before_seconds": change.before.total_seconds(),
-            "after_seconds": change.after.total_seconds(),
-            "kind": change.kind,
-            "ratio": change.ratio,
-            "confirmed": change.confirmed,
-        },
-        "consumers": [
-            {"dag_id": c.dag_id, "owners": list(c.owners), "runs_per_day_before": c.runs_per_day_before,
-             "runs_per_day_after": c.runs_per_day_after, "events_per_run_before": c.events_per_run_before,
-             "events_per_run_after": c.events_per_run_after, "queued_events": c.queued_events,
-             "duration_seconds_before": c.duration_before, "duration_seconds_after": c.duration_after,
-             "slas_at_risk": list(c.slas_at_risk)}
-            for c in report.consumers
-        ],
-        "message": report.message or None,
-        "intervals_seconds": list(report.model.intervals),
-    }
 
 
 def _change_cell(report: CadenceReport) -> str:

@@ -38,6 +38,8 @@ def create_app() -> FastAPI:
     from airflow.api_fastapi.common.db.common import SessionDep
     from airflow.api_fastapi.core_api.security import requires_access_asset, requires_authenticated
 
+    from toolkit.cadence_impact import report_to_dict
+    from toolkit.plugin.cadence_db import cadence_from_db
     from toolkit.plugin.freshness_db import board_from_db
     from toolkit.sla_board import board_to_dict
 
@@ -66,5 +68,18 @@ def create_app() -> FastAPI:
         part for 10,000 assets."""
         board = board_to_dict(board_from_db(session, datetime.now(timezone.utc)))
         return Response(content=encode_json(board), media_type="application/json")
+
+    @app.get("/api/v1/cadence", dependencies=[Depends(requires_access_asset(method="GET"))])
+    def cadence(session: SessionDep, changed_only: bool = False, intervals: bool = False) -> Response:
+        """Every active asset's cadence (typical interval, pattern, last change) and, for changed assets, the seam
+        report (same shape as `afkit cadence scan --json`), computed from the metadata database.
+
+        The interval history (for sparklines) comes with changed assets only, unless ``intervals=true``."""
+        now = datetime.now(timezone.utc)
+        reports = cadence_from_db(session, now, sla_board=lambda: board_from_db(session, now))
+        if changed_only:
+            reports = [r for r in reports if r.change is not None]
+        body = [report_to_dict(r, intervals=intervals or r.change is not None) for r in reports]
+        return Response(content=encode_json(body), media_type="application/json")
 
     return app

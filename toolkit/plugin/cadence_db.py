@@ -1,0 +1,232 @@
+"""Every asset's cadence, computed inside Airflow's api-server from the metadata database.
+
+Reading a million event rows through SQLAlchemy costs seconds. On PostgreSQL each active asset's newest
+``EVENTS_PER_ASSET`` event times are streamed with binary ``COPY`` instead: fixed 22-byte rows holding the asset id and
+the timestamp as int64 microseconds, so PostgreSQL formats nothing and numpy parses everything in one call. Two
+connections each stream half of the assets. Elsewhere (SQLite) a window-function query does the same, row by row.
+Events of backfill runs are left out in SQL, as the REST path leaves them out.
+
+All series are then judged at once by the pure ``toolkit.cadence.describe_many``. Only changed assets cost more: their
+consumers, those consumers' runs, and which runs consumed which events (the seam report), in three small queries.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import Text, and_, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from toolkit.cadence import describe_many
+from toolkit.cadence_impact import BASELINE, EVENTS_PER_ASSET, CadenceReport, asset_owners, consumer_impact
+from toolkit.models import Asset, AssetEvent
+from toolkit.models import DagRun as DagRunModel
+from toolkit.sla_board import SLABoard
+
+COPY_CONNECTIONS = 2
+BACKFILL_RUNS = "backfill\\_\\_%"  # run ids of backfill runs (LIKE pattern)
+_PG_EPOCH = 946_684_800.0  # 2000-01-01 in Unix seconds: PostgreSQL's binary timestamps count from there
+_COPY_ROW = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("asset_id", ">i4"), ("ts_len", ">i4"), ("ts", ">i8")])
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+class CopyFormatError(ValueError):
+    """The binary COPY stream is not the fixed layout expected; the caller falls back to plain rows."""
+
+
+def parse_binary_copy(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(asset ids, epoch seconds) from a binary ``COPY`` of ``(int4, timestamptz)`` rows with no NULLs."""
+    if not data.startswith(_COPY_SIGNATURE) or len(data) < 21:
+        raise CopyFormatError("not a binary COPY stream")
+    extension = int.from_bytes(data[15:19], "big")
+    body = data[19 + extension:-2]
+    if data[-2:] != b"\xff\xff" or len(body) % _COPY_ROW.itemsize:
+        raise CopyFormatError("unexpected COPY trailer or row size")
+    rows = np.frombuffer(body, dtype=_COPY_ROW)
+    if len(rows) and not ((rows["fields"] == 2).all() and (rows["id_len"] == 4).all() and (rows["ts_len"] == 8).all()):
+        raise CopyFormatError("unexpected COPY row layout")
+    return rows["asset_id"].astype(np.int64), rows["ts"] / 1e6 + _PG_EPOCH
+
+
+def _group(ids: np.ndarray, seconds: np.ndarray) -> dict[int, np.ndarray]:
+    """One ascending array of event times per asset id.
+
+    The lateral query already sends each asset's events together, newest first, so reversing the whole stream makes
+    every block ascending without a sort; anything else (another dialect, another plan) is sorted."""
+    if not len(ids):
+        return {}
+    ids, seconds = ids[::-1], seconds[::-1]
+    cuts = np.flatnonzero(np.diff(ids)) + 1
+    starts = ids[np.r_[0, cuts]].tolist()
+    boundary = np.zeros(len(ids) - 1, dtype=bool)
+    boundary[cuts - 1] = True
+    if len(set(starts)) != len(starts) or (np.diff(seconds)[~boundary] < 0).any():
+        order = np.lexsort((seconds, ids))
+        ids, seconds = ids[order], seconds[order]
+        cuts = np.flatnonzero(np.diff(ids)) + 1
+        starts = ids[np.r_[0, cuts]].tolist()
+    return dict(zip(starts, np.split(seconds, cuts)))
+
+
+def _copy_sql(part: int, parts: int, limit: int) -> str:
+    return (
+        "COPY (SELECT a.id, e.timestamp FROM asset a "
+        "JOIN asset_active aa ON aa.name = a.name AND aa.uri = a.uri "
+        "CROSS JOIN LATERAL (SELECT ev.timestamp FROM asset_event ev WHERE ev.asset_id = a.id "
+        f"AND (ev.source_run_id IS NULL OR ev.source_run_id NOT LIKE '{BACKFILL_RUNS}') "
+        f"ORDER BY ev.timestamp DESC LIMIT {int(limit)}) e WHERE a.id % {int(parts)} = {int(part)}"
+        ") TO STDOUT WITH (FORMAT binary)"
+    )
+
+
+def _series_postgres(session: Session, limit: int) -> dict[int, np.ndarray]:
+    engine = session.get_bind()
+
+    def stream(part: int) -> bytes:
+        raw = engine.raw_connection()
+        try:
+            buffer = io.BytesIO()
+            raw.cursor().copy_expert(_copy_sql(part, COPY_CONNECTIONS, limit), buffer)
+            return buffer.getvalue()
+        finally:
+            raw.close()
+
+    with ThreadPoolExecutor(COPY_CONNECTIONS) as pool:
+        chunks = [parse_binary_copy(data) for data in pool.map(stream, range(COPY_CONNECTIONS))]
+    return _group(np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
+
+
+def _series_rows(session: Session, limit: int) -> dict[int, np.ndarray]:
+    from airflow.models.asset import AssetActive, AssetEvent as EventRow, AssetModel
+
+    rank = func.row_number().over(partition_by=EventRow.asset_id, order_by=EventRow.timestamp.desc()).label("rn")
+    ranked = (
+        select(EventRow.asset_id, EventRow.timestamp, rank)
+        .join(AssetModel, AssetModel.id == EventRow.asset_id)
+        .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
+        .where(or_(EventRow.source_run_id.is_(None), EventRow.source_run_id.not_like(BACKFILL_RUNS, escape="\\")))
+        .subquery()
+    )
+    rows = session.connection().execute(select(ranked.c.asset_id, ranked.c.timestamp).where(ranked.c.rn <= limit))
+    ids, seconds = [], []
+    for asset_id, timestamp in rows:
+        ids.append(asset_id)
+        seconds.append(timestamp.timestamp())
+    return _group(np.asarray(ids, dtype=np.int64), np.asarray(seconds, dtype=np.float64))
+
+
+def event_series(session: Session, limit: int = EVENTS_PER_ASSET) -> dict[int, np.ndarray]:
+    """Each active asset's newest ``limit`` live (non-backfill) event times, ascending epoch seconds, by asset id."""
+    if session.get_bind().dialect.name == "postgresql":
+        try:
+            return _series_postgres(session, limit)
+        except CopyFormatError:
+            pass
+    return _series_rows(session, limit)
+
+
+def _extra(text: str | None) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def cadence_from_db(session: Session, now: datetime, sla_board=None) -> list[CadenceReport]:
+    """One report per active asset, changed assets first, with the seam report for those.
+
+    ``sla_board`` (a callable returning an :class:`SLABoard`) names downstream SLAs at risk; it is only called when a
+    changed asset has consumers."""
+    from airflow.models.asset import AssetActive, AssetModel
+
+    names = dict(session.execute(
+        select(AssetModel.id, AssetModel.name)
+        .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
+    ).all())
+    series = event_series(session)
+    models = describe_many({names[i]: series.get(i, np.empty(0)) for i in names}, now=now)
+    changed = {i for i, name in names.items() if models[name].last_change is not None}
+    impacts = _seam_reports(session, now, changed, names, models, series, sla_board) if changed else {}
+    reports = [CadenceReport(name, impacts.get(i, ((), ()))[0], models[name], impacts.get(i, ((), ()))[1])
+               for i, name in names.items()]
+    return sorted(reports, key=lambda r: (r.change is None, r.asset))
+
+
+def _seam_reports(session: Session, now: datetime, changed: set[int], names: dict[int, str], models: dict,
+                  series: dict[int, np.ndarray], sla_board) -> dict[int, tuple[tuple[str, ...], tuple]]:
+    """Owners and consumer impacts of the changed assets (a handful, normally), in a few small queries."""
+    from airflow.models.asset import AssetModel, DagScheduleAssetReference, TaskOutletAssetReference
+    from airflow.models.asset import AssetEvent as EventRow
+    from airflow.models.asset import association_table as consumed
+    from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+
+    consumers: dict[int, list[str]] = defaultdict(list)
+    for asset_id, dag_id in session.execute(select(DagScheduleAssetReference.asset_id, DagScheduleAssetReference.dag_id)
+                                            .where(DagScheduleAssetReference.asset_id.in_(changed))):
+        consumers[asset_id].append(dag_id)
+    consumed_assets = set(consumers)  # only these need runs and consumed events
+    dag_ids = {d for ds in consumers.values() for d in ds}
+    outputs: dict[str, list[int]] = defaultdict(list)
+    for asset_id, dag_id in session.execute(select(TaskOutletAssetReference.asset_id, TaskOutletAssetReference.dag_id)
+                                            .where(TaskOutletAssetReference.dag_id.in_(dag_ids)).distinct()):
+        outputs[dag_id].append(asset_id)
+    wanted = changed | {a for ids in outputs.values() for a in ids}
+    assets = {row.id: Asset(row.name, row.name, extra=_extra(row.extra), id=row.id) for row in session.execute(
+        select(AssetModel.id, AssetModel.name, cast(AssetModel.extra, Text).label("extra"))
+        .where(AssetModel.id.in_(wanted)))}
+    dag_owners = {d: tuple(o.strip() for o in (owners or "").split(",") if o.strip()) for d, owners in
+                  session.execute(select(DagModel.dag_id, DagModel.owners).where(DagModel.dag_id.in_(dag_ids)))}
+    earliest = min((models[names[i]].last_change.at for i in consumed_assets), default=now) - BASELINE
+    runs: dict[str, list[DagRunModel]] = defaultdict(list)
+    for row in session.execute(select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.run_type, DagRun.start_date,
+                                      DagRun.end_date, DagRun.run_after)
+                               .where(DagRun.dag_id.in_(dag_ids), DagRun.run_after >= earliest)):
+        runs[row.dag_id].append(DagRunModel(row.dag_id, row.run_id, str(getattr(row.state, "value", row.state)),
+                                            str(getattr(row.run_type, "value", row.run_type)), None,
+                                            start_date=row.start_date, end_date=row.end_date,
+                                            run_after=row.run_after))
+    events: dict[int, dict[int, AssetEvent]] = defaultdict(dict)
+    query = (select(EventRow.id, EventRow.asset_id, EventRow.timestamp, EventRow.source_run_id, DagRun.dag_id,
+                    DagRun.run_id)
+             .outerjoin(consumed, consumed.c.event_id == EventRow.id)
+             .outerjoin(DagRun, DagRun.id == consumed.c.dag_run_id)
+             .where(EventRow.asset_id.in_(consumed_assets), EventRow.timestamp >= earliest))
+    for row in session.execute(query) if consumed_assets else ():
+        if row.source_run_id and row.source_run_id.startswith("backfill__"):
+            continue
+        known = events[row.asset_id].get(row.id) or AssetEvent(names[row.asset_id], row.timestamp,
+                                                               source_run_id=row.source_run_id)
+        by = known.consumed_by + (((row.dag_id, row.run_id),) if row.dag_id else ())
+        events[row.asset_id][row.id] = AssetEvent(known.asset, known.timestamp, source_run_id=known.source_run_id,
+                                                  consumed_by=by)
+    board: list[SLABoard] = []
+
+    def at_risk(dag_id: str) -> tuple[str, ...]:
+        if sla_board is None:
+            return ()
+        if not board:
+            board.append(sla_board())
+        produced = {assets[a].name for a in outputs.get(dag_id, []) if a in assets}
+        return tuple(f"{s.sla.asset} ({s.status.replace('_', ' ')})" for s in board[0].statuses
+                     if s.sla.asset in produced and s.status in ("at_risk", "late"))
+
+    found = {}
+    for asset_id in changed:
+        change = models[names[asset_id]].last_change
+        history = sorted(events[asset_id].values(), key=lambda e: e.timestamp)
+        first = datetime.fromtimestamp(float(series[asset_id][0]), timezone.utc) if len(series[asset_id]) else None
+        impacts = tuple(
+            consumer_impact(dag_id, tuple(dict.fromkeys(
+                o for a in outputs.get(dag_id, []) if a in assets for o in asset_owners(assets[a])))
+                or dag_owners.get(dag_id, ()), change.at, now, runs[dag_id], history, first, at_risk(dag_id))
+            for dag_id in sorted(consumers[asset_id]))
+        owners = asset_owners(assets[asset_id]) if asset_id in assets else ()
+        found[asset_id] = (owners, impacts)
+    return found
