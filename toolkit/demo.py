@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from toolkit.airflow import AirflowClient
-from toolkit.errors import AfkitError, Conflict
+from toolkit.errors import AfkitError, AirflowServerError, Conflict
 from toolkit.models import Backfill
 
 DEMO_DAGS = ("stripe_ingest", "daily_finance_close", "daily_revenue", "revenue_report", "web_sessions",
@@ -87,8 +87,15 @@ def last_good_drop(client: AirflowClient) -> datetime:
     """Record the partner's last good FX drop now (as the UI's "Create Asset Event" would). From here on its producer
     only fails, so the SLA goes at risk after a minute and late after three: the demo shows a breach happen."""
     asset = next(a for a in client.assets.list() if a.name == GOES_LATE)
-    return client.assets.create_event(asset.id, {"row_count": 160, "note": "last drop before the partner went down"}
-                                      ).timestamp
+    for attempt in range(3):
+        try:
+            return client.assets.create_event(asset.id, {"row_count": 160,
+                                                          "note": "last drop before the partner went down"}).timestamp
+        except AirflowServerError:  # SQLite "database is locked" while the seed backfills write: nothing was stored
+            if attempt == 2:
+                raise
+            time.sleep(3)
+    raise AssertionError("unreachable")
 
 
 def wait_for_backfills(client: AirflowClient, backfills: list[Backfill], timeout: float = 600) -> None:

@@ -23,7 +23,7 @@ ALERTING = Asset(name="test.alerting", extra=with_slas(
     {"owner": "afkit-tests"}, max_lag(warn_after="20s", fail_after="40s", owners=["#tests"])))
 # Fed by hand while the scheduler is stopped: it goes stale exactly the way an outage makes data stale.
 HEARTBEAT = Asset(name="test.heartbeat", extra=with_slas(
-    {"owner": "afkit-tests"}, max_lag(warn_after="3s", fail_after="6s", owners=["#tests"])))
+    {"owner": "afkit-tests"}, max_lag(warn_after="12s", fail_after="20s", owners=["#tests"])))
 
 with DAG(dag_id="afkit_sla_probe", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
          catchup=False, tags=["afkit-test"]):

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from toolkit import __version__
-from toolkit.cli import backfill, cadence, demo, profile, sla, status, watch
+from toolkit.cli import backfill, cadence, demo, profile, sla, status, tui, watch
 from toolkit.errors import AfkitError
 
 
@@ -50,7 +50,7 @@ def cli(ctx: click.Context, **flags: str | None) -> None:
     ctx.obj = flags
 
 
-for command in (status.status, backfill.backfill, sla.sla, cadence.cadence, watch.watch, demo.demo,
+for command in (status.status, backfill.backfill, sla.sla, cadence.cadence, watch.watch, tui.tui, demo.demo,
                 profile.profile):
     cli.add_command(command)
 
