@@ -81,3 +81,46 @@ def test_wrong_password_is_a_notification_with_the_cli_wording(airflow):
             assert app.query_one("#dags-table", DataTable).row_count == 0
 
     asyncio.run(scenario())
+
+
+def test_plan_confirm_launch_pause_resume_and_follow_to_completion(airflow, client, monkeypatch, tmp_path):
+    """Pick a DAG, plan a range, confirm, launch; pause and resume from the keyboard; the progress reaches done."""
+    from toolkit.tui.backfill import BackfillScreen, ConfirmLaunch
+
+    monkeypatch.setenv("AFKIT_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    client.dags.set_paused("afkit_quick", False)
+
+    async def scenario() -> None:
+        app = create_app(admin_settings(airflow), refresh_seconds=600)
+        async with app.run_test(size=(160, 45)) as pilot:
+            dags = app.query_one("#dags-table", DataTable)
+            await until(pilot, lambda: "afkit_quick" in column(dags, 0))
+            dags.focus()
+            dags.move_cursor(row=column(dags, 0).index("afkit_quick"))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, BackfillScreen))
+            screen = app.screen
+            screen.query_one("#from").value = "2026-10-05"
+            screen.query_one("#to").value = "2026-10-10"
+            screen.query_one("#to").focus()
+            await pilot.press("enter")
+            await until(pilot, lambda: screen.plan is not None or app._notifications)
+            assert screen.plan is not None, [n.message for n in app._notifications]
+            assert sum(d.run_count for d in screen.plan.dags) == 6
+            assert "afkit_quick" in str(screen.query_one("#plan-text").render())
+            await pilot.press("l")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmLaunch))
+            assert "Create 1 backfill(s) with 6 run(s)" in str(app.screen.query_one(Static).render())
+            await pilot.press("y")
+            await until(pilot, lambda: getattr(screen, "progress", None) and screen.progress[0].backfill_ids)
+            (backfill_id,) = screen.progress[0].backfill_ids
+            await pilot.press("space")
+            await until(pilot, lambda: client.backfills.get(backfill_id).is_paused)
+            await until(pilot, lambda: screen.paused)  # the progress shows it too
+            await pilot.press("space")
+            await until(pilot, lambda: not client.backfills.get(backfill_id).is_paused)
+            await until(pilot, lambda: screen.progress[0].status == "completed", timeout=240)
+            assert screen.progress[0].done == 6
+            assert "6/6 done" in str(screen.query_one("#progress-text").render())
+
+    asyncio.run(scenario())

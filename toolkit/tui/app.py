@@ -209,6 +209,14 @@ class AfkitApp(App[None]):
         self._render_tables()
         self.query_one("#dags-table", DataTable).focus()
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a DAG opens its backfill screen (plan, launch, follow)."""
+        if event.data_table.id != "dags-table" or event.row_key.value is None:
+            return
+        from toolkit.tui.backfill import BackfillScreen
+
+        self.push_screen(BackfillScreen(self._get_client(), str(event.row_key.value)))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
