@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from toolkit.airflow import AirflowClient  # noqa: E402
 from toolkit.config import ConnectionSettings  # noqa: E402
 from toolkit.launcher import AirflowSpec, PostgresCluster, start_airflow  # noqa: E402
+
+from sla_benchmark import rss_kib, run_sql  # noqa: E402 - the benchmarks' shared seeding and memory helpers
 
 ASSETS = 10_000
 EVENTS = 100
@@ -51,13 +52,6 @@ ANALYZE asset; ANALYZE asset_event;
 """
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def main() -> int:
     ok, why = PostgresCluster.available()
     if not ok:
@@ -68,11 +62,8 @@ def main() -> int:
     running = start_airflow(AirflowSpec(home=work / "home", dags_folder=work / "dags", database="postgres",
                                         components=("api-server",)))
     try:
-        port = running.database_url.split("@127.0.0.1:")[1].split("/")[0]
-        prefix = ["runuser", "-u", running.postgres.run_as, "--"] if running.postgres.run_as else []
         started = time.monotonic()
-        subprocess.run([*prefix, "psql", "-h", "127.0.0.1", "-p", port, "-U", "airflow", "-d", "airflow", "-q",
-                        "-v", "ON_ERROR_STOP=1", "-c", SEED], check=True, capture_output=True, timeout=900)
+        run_sql(running, SEED)
         print(f"seeded {ASSETS} assets x {EVENTS} events = {ASSETS * EVENTS} events "
               f"in {time.monotonic() - started:.0f}s")
         user, password = running.admin

@@ -51,7 +51,6 @@ def rss_kib(pid: int) -> int:
 
 
 def seed(running) -> None:
-    port = running.database_url.split("@127.0.0.1:")[1].split("/")[0]
     sql = f"""
     INSERT INTO asset (name, uri, "group", extra, created_at, updated_at)
       SELECT 'bench.asset_' || g, 'bench.asset_' || g, 'asset',
@@ -65,6 +64,12 @@ def seed(running) -> None:
       FROM asset a CROSS JOIN generate_series(1, {EVENTS_PER_ASSET}) AS g WHERE a.name LIKE 'bench.asset_%';
     ANALYZE asset; ANALYZE asset_event;
     """
+    run_sql(running, sql)
+
+
+def run_sql(running, sql: str) -> None:
+    """Run SQL as one transaction in the launch's PostgreSQL through psql (the benchmarks' bulk seeding)."""
+    port = running.database_url.split("@127.0.0.1:")[1].split("/")[0]
     prefix = ["runuser", "-u", running.postgres.run_as, "--"] if running.postgres.run_as else []
     subprocess.run([*prefix, "psql", "-h", "127.0.0.1", "-p", port, "-U", "airflow", "-d", "airflow", "-q",
                     "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True, timeout=900)
