@@ -2,6 +2,8 @@
 
 # No `from __future__ import annotations` here: FastAPI must see the real dependency types of the routes.
 
+import contextlib
+import gc
 import json
 from datetime import datetime, timezone
 
@@ -9,6 +11,19 @@ from fastapi import Depends, FastAPI, Response
 
 from toolkit import __version__
 from toolkit.service_config import load_service_config
+
+
+@contextlib.contextmanager
+def allocation_burst():
+    """Pause the cyclic garbage collector while a board is built: its tens of thousands of short-lived objects
+    otherwise trigger full collections mid-request (measured: 0.6 s requests became 1.0 s every other time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def encode_json(payload: dict) -> bytes:
@@ -66,8 +81,9 @@ def create_app() -> FastAPI:
 
         Serialised here, with msgspec (an Airflow dependency) when present: FastAPI's generic encoder is the slow
         part for 10,000 assets."""
-        board = board_to_dict(board_from_db(session, datetime.now(timezone.utc)))
-        return Response(content=encode_json(board), media_type="application/json")
+        with allocation_burst():
+            board = board_to_dict(board_from_db(session, datetime.now(timezone.utc)))
+            return Response(content=encode_json(board), media_type="application/json")
 
     @app.get("/api/v1/cadence", dependencies=[Depends(requires_access_asset(method="GET"))])
     def cadence(session: SessionDep, changed_only: bool = False, intervals: bool = False) -> Response:
