@@ -13,7 +13,6 @@ consumers, those consumers' runs, and which runs consumed which events (the seam
 from __future__ import annotations
 
 import io
-import json
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session
 from toolkit.cadence import describe_many
 from toolkit.cadence_impact import BASELINE, EVENTS_PER_ASSET, CadenceReport, asset_owners, consumer_impact
 from toolkit.models import Asset, AssetEvent
+from toolkit.plugin.freshness_db import extra_from_text
 from toolkit.models import DagRun as DagRunModel
 from toolkit.sla_board import SLABoard
 
@@ -130,14 +130,6 @@ def event_series(session: Session, limit: int = EVENTS_PER_ASSET) -> dict[int, n
     return _series_rows(session, limit)
 
 
-def _extra(text: str | None) -> dict:
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def cadence_from_db(session: Session, now: datetime, sla_board=None) -> list[CadenceReport]:
     """One report per active asset, changed assets first, with the seam report for those.
 
@@ -178,7 +170,7 @@ def _seam_reports(session: Session, now: datetime, changed: set[int], names: dic
                                             .where(TaskOutletAssetReference.dag_id.in_(dag_ids)).distinct()):
         outputs[dag_id].append(asset_id)
     wanted = changed | {a for ids in outputs.values() for a in ids}
-    assets = {row.id: Asset(row.name, row.name, extra=_extra(row.extra), id=row.id) for row in session.execute(
+    assets = {row.id: Asset(row.name, row.name, extra=extra_from_text(row.extra), id=row.id) for row in session.execute(
         select(AssetModel.id, AssetModel.name, cast(AssetModel.extra, Text).label("extra"))
         .where(AssetModel.id.in_(wanted)))}
     dag_owners = {d: tuple(o.strip() for o in (owners or "").split(",") if o.strip()) for d, owners in

@@ -51,15 +51,20 @@ def _row_count(value: object) -> int | None:
     return None
 
 
+def extra_from_text(text: str | None) -> dict:
+    """An asset's ``extra`` read as text from the database; anything that is not a JSON object counts as empty."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _declared_slas(name: str, extra_text: str | None) -> list[SLA | InvalidSLA]:
     key = (name, extra_text or "")
     found = _declared.get(key)
     if found is None:
-        try:
-            extra = json.loads(extra_text) if extra_text else {}
-        except ValueError:
-            extra = {}
-        found = parse_slas(name, extra if isinstance(extra, dict) else {})
+        found = parse_slas(name, extra_from_text(extra_text))
         if len(_declared) > 200_000:  # declarations that changed leave stale keys behind: start afresh
             _declared.clear()
         _declared[key] = found
