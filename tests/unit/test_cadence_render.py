@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from toolkit.cadence import describe
 from toolkit.cadence_impact import CadenceReport, report_to_dict
-from toolkit.cli.cadence import render_scan, render_show, sparkline
+from toolkit.render import render_scan, render_show, sparkline
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

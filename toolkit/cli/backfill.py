@@ -15,24 +15,20 @@ import click
 from toolkit import backfills
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import json_option, with_client
-from toolkit.cli.render import table, when
 from toolkit.errors import BadInput
+from toolkit.governor import Governor
+from toolkit.plan_options import build_options
 from toolkit.planfile import load_plan, plan_to_dict, save_plan
 from toolkit.planning import (
     DEFAULT_MAX_ACTIVE_RUNS,
     ORDERS,
     REPROCESS_BEHAVIOURS,
-    DagPlan,
     Plan,
-    PlanOptions,
-    format_duration,
     request_key,
 )
-from toolkit.governor import Governor
+from toolkit.render import render_plan, render_progress, table, when
 from toolkit.service_config import load_service_config
 from toolkit.state import StateStore
-from toolkit.throttle import ThrottlePolicy, parse_amount, parse_assignments
-from toolkit.timeparse import parse_instant, parse_partitions, selection_bounds
 
 
 def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,108 +51,6 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         func = option(func)
     return func
-
-
-def throttle_policy(reserve: tuple[str, ...], backfill_cap: tuple[str, ...]) -> ThrottlePolicy:
-    """afkit.toml's [pools] policy with this command's --reserve/--backfill-cap on top."""
-    configured = load_service_config().require_valid().throttle
-    reserves = {pool: parse_amount(value, f"--reserve {pool}")
-                for pool, value in parse_assignments(reserve, "--reserve").items()}
-    caps = {}
-    for pool, value in parse_assignments(backfill_cap, "--backfill-cap").items():
-        amount = parse_amount(value, f"--backfill-cap {pool}")
-        if amount.percent:
-            raise BadInput(f"--backfill-cap {pool}={value}: give a number of slots")
-        caps[pool] = int(amount.value)
-    return configured.overridden(reserves, caps)
-
-
-def build_options(from_: str | None, to: str | None, partitions: str | None, downstream: bool, reprocess: str,
-                  order: str, max_active_runs: int, now: datetime, reserve: tuple[str, ...] = (),
-                  backfill_cap: tuple[str, ...] = ()) -> PlanOptions:
-    policy = throttle_policy(reserve, backfill_cap)
-    selection = parse_partitions(partitions) if partitions else None
-    if from_ is None:
-        bounds = selection_bounds(selection) if selection else None
-        if bounds is None:
-            raise BadInput("--from is required (or --partitions with date-like keys)")
-        start, end = bounds
-        return PlanOptions(start, parse_instant(to, now, option="--to") if to else end, reprocess, order,
-                           max_active_runs, downstream, selection, policy)
-    start = parse_instant(from_, now, option="--from")
-    end = parse_instant(to, now, option="--to") if to else now
-    return PlanOptions(start, end, reprocess, order, max_active_runs, downstream, selection, policy)
-
-
-# -- rendering -----------------------------------------------------------------------------------------------------
-
-
-def _grouped(dag: DagPlan) -> list[tuple[str, str, int, str, str, str]]:
-    """Consecutive partitions with the same state and action, as one line each."""
-    groups: list[list] = []
-    for row in dag.partitions:
-        if groups and groups[-1][3:] == [row.state, row.action, row.reason]:
-            groups[-1][1] = row.label
-            groups[-1][2] += 1
-        else:
-            groups.append([row.label, row.label, 1, row.state, row.action, row.reason])
-    return [tuple(g) for g in groups]
-
-
-def render_plan(plan: Plan) -> str:
-    o = plan.options
-    lines = [
-        f"Backfill plan {plan.plan_id} for {plan.airflow_url} (Airflow {plan.airflow_version}), "
-        f"made {when(plan.created_at)}",
-        f"Range {o.from_date.isoformat()} … {o.to_date.isoformat()}  reprocess={o.reprocess}  order={o.order}"
-        + (f"  partitions={o.partitions.to_dict()}" if o.partitions else ""),
-        "",
-        table(
-            ["dag", "runs", "create", "rerun", "skip", "p50", "p90", "pools (slots/run)", "concurrency", "ETA p50/p90",
-             "after"],
-            [
-                (d.dag_id + (" (paused)" if d.is_paused else ""), d.run_count, d.count("create"), d.count("rerun"),
-                 d.count("skip"),
-                 format_duration(d.estimate.p50) if d.estimate.known else "no history",
-                 format_duration(d.estimate.p90) if d.estimate.known else "-",
-                 ", ".join(f"{k}:{v}" for k, v in d.pool_demand.items()), d.concurrency,
-                 f"{format_duration(d.eta_p50)} / {format_duration(d.eta_p90)}", ", ".join(d.upstream) or "-")
-                for d in plan.dags
-            ],
-        ),
-    ]
-    if plan.budgets:
-        lines += ["", table(["pool", "slots", "reserved for production", "backfill cap", "backfill budget"],
-                            [(b.pool, "unlimited" if b.slots < 0 else b.slots, b.reserve,
-                              "-" if b.cap is None else b.cap, b.budget) for b in plan.budgets])]
-    for dag in plan.dags:
-        lines += ["", f"{dag.dag_id} — {dag.added_by}; concurrency {dag.concurrency} ({dag.concurrency_reason})"]
-        lines.append(table(
-            ["partitions", "count", "state", "action", "why"],
-            [(first if first == last else f"{first} … {last}", n, state, action, reason)
-             for first, last, n, state, action, reason in _grouped(dag)],
-        ))
-    if plan.impacts:
-        lines += ["", "Asset-triggered consumers (Airflow cannot backfill them; this is what they will do):"]
-        lines += [f"  - {i.summary}" for i in plan.impacts]
-    if plan.warnings:
-        lines += ["", "Warnings:"] + [f"  ! {w}" for w in plan.warnings]
-    lines += ["", f"Verified: for every DAG the runs to create equal Airflow's dry run ({len(plan.steps)} backfill "
-                  f"step(s), {sum(d.run_count for d in plan.dags)} run(s))."]
-    return "\n".join(lines)
-
-
-def _bar(done: int, total: int, width: int = 24) -> str:
-    filled = int(width * done / total) if total else width
-    return "[" + "#" * filled + "-" * (width - filled) + "]"
-
-
-def render_progress(progress: list[backfills.DagProgress]) -> str:
-    return "\n".join(
-        f"{p.dag_id:<24} {_bar(p.done, p.total)} {p.done}/{p.total} done  failed {p.failed}  running {p.running}  "
-        f"queued {p.queued}  {p.status}  ETA {format_duration(p.eta_seconds)}"
-        for p in progress
-    )
 
 
 # -- commands ------------------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from toolkit.cli.render import table
 from toolkit.config import load_profiles, normalise_url, profiles_path, save_profile
+from toolkit.render import table
 
 
 @click.group()

@@ -8,9 +8,9 @@ import click
 
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import json_option, with_client
-from toolkit.cli.render import table, when
 from toolkit.errors import ExitCode
 from toolkit.freshness import FreshnessStatus
+from toolkit.render import table, when
 from toolkit.sla_board import SLABoard, board_to_dict
 from toolkit.sla_status import sla_board
 

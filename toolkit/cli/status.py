@@ -8,7 +8,7 @@ import click
 
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import json_option, with_client
-from toolkit.cli.render import table, when
+from toolkit.render import table, when
 from toolkit.service_config import load_service_config
 from toolkit.status import StatusReport, build_status
 

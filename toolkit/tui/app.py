@@ -23,11 +23,11 @@ from toolkit.airflow import AirflowClient
 from toolkit.cadence import human_interval
 from toolkit.cadence_impact import CadenceReport
 from toolkit.cadence_scan import cadence_reports
-from toolkit.cli.cadence import sparkline
 from toolkit.config import ConnectionSettings
 from toolkit.errors import AfkitError
 from toolkit.freshness import human
 from toolkit.models import Dag, Pool
+from toolkit.render import sparkline
 from toolkit.sla_board import SLABoard
 from toolkit.sla_status import sla_board
 

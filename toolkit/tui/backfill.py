@@ -18,9 +18,10 @@ from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from toolkit import backfills
 from toolkit.airflow import AirflowClient
-from toolkit.cli.backfill import build_options, render_plan, render_progress
 from toolkit.errors import AfkitError
+from toolkit.plan_options import build_options
 from toolkit.planning import Plan
+from toolkit.render import render_plan, render_progress
 from toolkit.state import StateStore
 
 

@@ -1,0 +1,177 @@
+"""Plain-text renderings shared by the CLI and the terminal app: tables, plans, progress, cadence sparklines.
+
+Stable, readable text: the CLI prints it, the terminal app shows it in its panes, and the tests compare it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from toolkit.cadence import human_interval
+from toolkit.cadence_impact import CadenceReport
+from toolkit.planning import DagPlan, Plan, format_duration
+
+if TYPE_CHECKING:  # the REST-facing module is not needed to render its results
+    from toolkit.backfills import DagProgress
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+# -- backfill plans and progress --------------------------------------------------------------------------------------
+
+
+def _grouped(dag: DagPlan) -> list[tuple[str, str, int, str, str, str]]:
+    """Consecutive partitions with the same state and action, as one line each."""
+    groups: list[list] = []
+    for row in dag.partitions:
+        if groups and groups[-1][3:] == [row.state, row.action, row.reason]:
+            groups[-1][1] = row.label
+            groups[-1][2] += 1
+        else:
+            groups.append([row.label, row.label, 1, row.state, row.action, row.reason])
+    return [tuple(g) for g in groups]
+
+
+def render_plan(plan: Plan) -> str:
+    o = plan.options
+    lines = [
+        f"Backfill plan {plan.plan_id} for {plan.airflow_url} (Airflow {plan.airflow_version}), "
+        f"made {when(plan.created_at)}",
+        f"Range {o.from_date.isoformat()} … {o.to_date.isoformat()}  reprocess={o.reprocess}  order={o.order}"
+        + (f"  partitions={o.partitions.to_dict()}" if o.partitions else ""),
+        "",
+        table(
+            ["dag", "runs", "create", "rerun", "skip", "p50", "p90", "pools (slots/run)", "concurrency", "ETA p50/p90",
+             "after"],
+            [
+                (d.dag_id + (" (paused)" if d.is_paused else ""), d.run_count, d.count("create"), d.count("rerun"),
+                 d.count("skip"),
+                 format_duration(d.estimate.p50) if d.estimate.known else "no history",
+                 format_duration(d.estimate.p90) if d.estimate.known else "-",
+                 ", ".join(f"{k}:{v}" for k, v in d.pool_demand.items()), d.concurrency,
+                 f"{format_duration(d.eta_p50)} / {format_duration(d.eta_p90)}", ", ".join(d.upstream) or "-")
+                for d in plan.dags
+            ],
+        ),
+    ]
+    if plan.budgets:
+        lines += ["", table(["pool", "slots", "reserved for production", "backfill cap", "backfill budget"],
+                            [(b.pool, "unlimited" if b.slots < 0 else b.slots, b.reserve,
+                              "-" if b.cap is None else b.cap, b.budget) for b in plan.budgets])]
+    for dag in plan.dags:
+        lines += ["", f"{dag.dag_id} — {dag.added_by}; concurrency {dag.concurrency} ({dag.concurrency_reason})"]
+        lines.append(table(
+            ["partitions", "count", "state", "action", "why"],
+            [(first if first == last else f"{first} … {last}", n, state, action, reason)
+             for first, last, n, state, action, reason in _grouped(dag)],
+        ))
+    if plan.impacts:
+        lines += ["", "Asset-triggered consumers (Airflow cannot backfill them; this is what they will do):"]
+        lines += [f"  - {i.summary}" for i in plan.impacts]
+    if plan.warnings:
+        lines += ["", "Warnings:"] + [f"  ! {w}" for w in plan.warnings]
+    lines += ["", f"Verified: for every DAG the runs to create equal Airflow's dry run ({len(plan.steps)} backfill "
+                  f"step(s), {sum(d.run_count for d in plan.dags)} run(s))."]
+    return "\n".join(lines)
+
+
+def _bar(done: int, total: int, width: int = 24) -> str:
+    filled = int(width * done / total) if total else width
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def render_progress(progress: list[DagProgress]) -> str:
+    return "\n".join(
+        f"{p.dag_id:<24} {_bar(p.done, p.total)} {p.done}/{p.total} done  failed {p.failed}  running {p.running}  "
+        f"queued {p.queued}  {p.status}  ETA {format_duration(p.eta_seconds)}"
+        for p in progress
+    )
+
+
+# -- cadences --------------------------------------------------------------------------------------------------------
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(intervals: tuple[float, ...] | list[float], width: int = 60) -> str:
+    """Intervals as bars on a log scale (a 30 min → 5 min change is as visible as 1 d → 4 h), newest on the right."""
+    values = [math.log(max(v, 1e-3)) for v in intervals[-width:]]
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(BARS[round((v - low) / span * (len(BARS) - 1))] for v in values)
+
+
+def _change_cell(report: CadenceReport) -> str:
+    change = report.change
+    if change is None:
+        return "-"
+    arrow = f"{human_interval(change.before)} → {human_interval(change.after)}"
+    if change.kind in ("irregular", "regular"):
+        arrow += f" ({change.kind})"
+    return f"{arrow} at {when(change.at)}" + ("" if change.confirmed else " (unconfirmed)")
+
+
+def render_scan(reports: list[CadenceReport]) -> str:
+    changed = [r for r in reports if r.change is not None]
+    lines = [f"Cadence of {len(reports)} asset(s): {len(changed)} changed", "",
+             table(["asset", "every", "pattern", "events", "change", "owners"],
+                   [(r.asset, human_interval(r.model.typical_interval) if r.model.typical_interval else "-",
+                     r.model.pattern, r.model.events, _change_cell(r), ", ".join(r.owners) or "-")
+                    for r in reports]) if reports else "No assets."]
+    for report in changed:
+        lines += ["", f"! {report.message}"]
+    return "\n".join(lines)
+
+
+def render_show(report: CadenceReport, width: int = 60) -> str:
+    model = report.model
+    intervals = list(model.intervals)[-width:]
+    lines = [f"{report.asset}: {model.events} events, typically every "
+             f"{human_interval(model.typical_interval) if model.typical_interval else '?'} ({model.pattern})"]
+    if report.backfill_events_excluded:
+        lines.append(f"({report.backfill_events_excluded} event(s) from backfill runs left out)")
+    if not intervals:
+        return "\n".join(lines + ["Not enough events to draw intervals."])
+    lines += ["", f"interval  {sparkline(intervals, width)}"]
+    change = report.change
+    if change is not None:
+        first_new = _first_interval_after(report, change.at) - (len(model.intervals) - len(intervals))
+        if 0 <= first_new < len(intervals):
+            lines.append(" " * (10 + first_new) + "^ " + f"changed {when(change.at)}: "
+                         f"{human_interval(change.before)} → {human_interval(change.after)}")
+        else:
+            lines.append(f"changed {when(change.at)} (before the intervals drawn): "
+                         f"{human_interval(change.before)} → {human_interval(change.after)}")
+        lines += ["", report.message]
+    low, high = min(intervals), max(intervals)
+    lines.append(f"(log scale: ▁ {human_interval_seconds(low)} … █ {human_interval_seconds(high)}; newest right)")
+    return "\n".join(lines)
+
+
+def _first_interval_after(report: CadenceReport, at: datetime) -> int:
+    """Index of the interval that ends at the change's first event (intervals run back from the last event)."""
+    end = report.model.last_event.timestamp() if report.model.last_event else 0.0
+    ends = []
+    for gap in reversed(report.model.intervals):
+        ends.append(end)
+        end -= gap
+    ends.reverse()
+    return min(range(len(ends)), key=lambda i: abs(ends[i] - at.timestamp())) if ends else -1
+
+
+def human_interval_seconds(seconds: float) -> str:
+    return human_interval(timedelta(seconds=seconds))
