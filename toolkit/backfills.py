@@ -28,10 +28,13 @@ from toolkit.planning import (
     check_active_backfills,
     check_depends_on_past,
     check_range,
+    PartitionRow,
     check_root,
+    classify_partitions,
     request_key,
 )
 from toolkit.state import StateStore
+from toolkit.throttle import OCCUPYING, WAITING, PoolOccupancy, ThrottlePolicy, occupancy
 
 TAG = "afkit"
 FETCH_WORKERS = 4  # concurrent requests while planning; Airflow's api-server serves them in parallel
@@ -136,6 +139,32 @@ def make_plan(client: AirflowClient, dag_ids: list[str], options: PlanOptions, n
         consumers=consumer_data,
         graph=graph,
     )
+
+
+def partition_states(client: AirflowClient, dag_id: str, start: datetime, end: datetime) -> list[PartitionRow]:
+    """Every partition of a DAG in a range with the state of its latest run (``missing`` when none), oldest first.
+
+    The terminal app's grid. The partitions are Airflow's own: its dry run with ``completed`` lists every partition
+    it would touch, and runs in flight are added from the runs themselves, as the planner does.
+    """
+    if start > end:
+        raise BadInput(f"from {start.isoformat()} is after to {end.isoformat()}: swap them")
+    details = client.dags.details(dag_id)
+    if details.dag.asset_triggered or not details.dag.is_backfillable:
+        check_root(details, AssetGraph(tuple(client.assets.list())))
+    options = PlanOptions(start, end, reprocess="completed")
+    check_range(details, options)
+    inputs = DagInputs(details=details, tasks=(), runs=runs_in_range(client, details, options),
+                       dry_run=tuple(client.backfills.dry_run(dag_id, start, end, reprocess_behavior="completed")))
+    rows, _ = classify_partitions(inputs, "completed")
+    return rows
+
+
+def pool_occupancy(client: AirflowClient, policy: ThrottlePolicy) -> list[PoolOccupancy]:
+    """Every pool's production and backfill occupancy against the throttling policy (two requests)."""
+    pools = client.pools.list()
+    instances = client.task_instances.list(states=[*OCCUPYING, *WAITING])
+    return occupancy(pools, instances, policy)
 
 
 # -- launching --------------------------------------------------------------------------------------------------------

@@ -26,12 +26,18 @@ from toolkit.errors import AfkitError, BadInput, NotFound
 from toolkit.planfile import plan_from_dict
 from toolkit.planning import Plan
 from toolkit.state import StateStore
-from toolkit.throttle import DEFAULT_RESUME_AFTER, GovernorState, PoolBudget, PoolSample, budget_for, govern
+from toolkit.throttle import (
+    DEFAULT_RESUME_AFTER,
+    OCCUPYING,
+    WAITING,
+    GovernorState,
+    PoolBudget,
+    PoolSample,
+    budget_for,
+    govern,
+)
 
 log = logging.getLogger(__name__)
-
-OCCUPYING = ("running", "queued")
-WAITING = ("scheduled",)
 
 
 @dataclass(frozen=True)

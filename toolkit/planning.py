@@ -450,7 +450,12 @@ def plan_dag(inputs: DagInputs, options: PlanOptions, pools: dict[str, Pool],
     if options.order == "newest":
         all_rows.reverse()
     selection = options.partitions
-    rows = [r for r in all_rows if selection.selects(r.partition_key)] if selection else all_rows
+    if selection is None:
+        rows = all_rows
+    elif dag.is_partitioned:
+        rows = [r for r in all_rows if selection.selects(r.partition_key)]
+    else:  # a time-based DAG's partitions are its logical dates
+        rows = [r for r in all_rows if selection.selects_instant(r.logical_date)]
     steps = split_steps(dag.dag_id, all_rows, rows, dag.is_partitioned)
     estimate = estimate_durations(inputs.recent_successes)
     demand = pool_demand(inputs.tasks)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from toolkit.errors import BadInput
-from toolkit.models import Pool, Task
+from toolkit.models import Pool, Task, TaskInstance
 
 AMOUNT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*$")
 DEFAULT_RESUME_AFTER = timedelta(seconds=20)
@@ -283,3 +283,59 @@ def govern(samples: list[PoolSample], budgets: dict[str, PoolBudget], state: Gov
                                         f"{int(resume_after.total_seconds())}s", calm)
     return GovernorDecision("resume", f"production clear for {int((now - clear_since).total_seconds())}s and backfill "
                                       "within budget", GovernorState(False, clear_since))
+
+
+# -- occupancy ---------------------------------------------------------------------------------------------------------
+
+OCCUPYING = ("running", "queued")  # task instances holding pool slots
+WAITING = ("scheduled",)  # waiting for a slot
+
+
+@dataclass(frozen=True)
+class PoolOccupancy:
+    """Who holds a pool right now, against what the throttling policy keeps for production (the Pools gauge)."""
+
+    pool: str
+    slots: int  # -1: unlimited
+    production: int  # slots held by non-backfill task instances
+    backfill: int  # slots held by backfill task instances
+    waiting: int  # slots asked for by scheduled non-backfill task instances
+    reserve: int
+    budget: int  # slots backfills may hold (slots - reserve, capped)
+    error: str | None = None  # the policy does not fit this pool (a reserve larger than the pool)
+
+    @property
+    def free(self) -> int:
+        return self.slots - self.production - self.backfill if self.slots >= 0 else 10**6
+
+    @property
+    def backfill_share(self) -> float:
+        used = self.production + self.backfill
+        return self.backfill / used if used else 0.0
+
+    @property
+    def over_budget(self) -> bool:
+        return self.backfill > self.budget
+
+
+def occupancy(pools: list[Pool], instances: list[TaskInstance], policy: ThrottlePolicy) -> list[PoolOccupancy]:
+    """Each pool's production and backfill occupancy, from task instances that hold or wait for its slots."""
+    held: dict[str, list[int]] = {p.name: [0, 0, 0] for p in pools}
+    for ti in instances:
+        counts = held.get(ti.pool)
+        if counts is None:
+            continue
+        if ti.state in OCCUPYING:
+            counts[1 if ti.is_backfill else 0] += ti.pool_slots
+        elif ti.state in WAITING and not ti.is_backfill:
+            counts[2] += ti.pool_slots
+    found = []
+    for pool in sorted(pools, key=lambda p: p.name):
+        production, backfill, waiting = held[pool.name]
+        try:
+            budget, error = budget_for(pool, policy.for_pool(pool.name)), None
+        except BadInput as exc:
+            budget, error = PoolBudget(pool.name, pool.slots, pool.slots, None, 0), str(exc)
+        found.append(PoolOccupancy(pool.name, pool.slots, production, backfill, waiting, budget.reserve,
+                                   budget.budget, error))
+    return found

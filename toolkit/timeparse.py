@@ -7,6 +7,7 @@ A datetime without a zone is refused: guessing the zone is how backfills end up 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -66,6 +67,20 @@ class PartitionSelection:
         if self.is_range:
             return self.first <= key <= self.last  # keys of one timetable share a format: string order is time order
         return key in self.keys
+
+    def selects_instant(self, moment: datetime | None) -> bool:
+        """For a DAG without partition keys: the keys are dates (``2026-11-01``, or a logical date in ISO form as the
+        terminal app's grid sends them), compared as instants."""
+        if moment is None:
+            return False
+        if self.is_range:
+            first, last = key_instant(self.first), key_instant(self.last)
+            return first is not None and last is not None and first <= moment <= last
+        return moment in self._instants
+
+    @functools.cached_property
+    def _instants(self) -> frozenset[datetime]:
+        return frozenset(i for i in map(key_instant, self.keys) if i is not None)
 
     def to_dict(self) -> dict:
         return {"keys": list(self.keys), "first": self.first, "last": self.last}

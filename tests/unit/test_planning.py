@@ -139,6 +139,14 @@ def test_selected_keys_become_contiguous_steps():
     assert [(s.from_date.day, s.to_date.day, s.runs) for s in dag.steps] == [(2, 3, 2), (7, 7, 1)]
 
 
+def test_selected_dates_of_a_time_based_dag_become_contiguous_steps():
+    """The terminal app's grid sends a scattered selection of a daily DAG as logical dates."""
+    selection = PartitionSelection(keys=(DAY[1].isoformat(), DAY[2].isoformat(), "2026-11-07"))
+    dag = plan_for(inputs(), partitions=selection).dags[0]
+    assert [p.logical_date for p in dag.partitions] == [DAY[1], DAY[2], DAY[6]]
+    assert [(s.from_date.day, s.to_date.day, s.runs) for s in dag.steps] == [(2, 3, 2), (7, 7, 1)]
+
+
 def test_newest_first_reverses_partitions():
     dag = plan_for(inputs(), order="newest").dags[0]
     assert dag.partitions[0].logical_date == DAY[-1]

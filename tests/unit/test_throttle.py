@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from toolkit.errors import BadInput
-from toolkit.models import Pool, Task
+from toolkit.models import Pool, Task, TaskInstance
 from toolkit.throttle import (
     Amount,
     GovernorState,
@@ -19,6 +19,7 @@ from toolkit.throttle import (
     budgets_for,
     deadlock_warnings,
     govern,
+    occupancy,
     parse_amount,
     parse_assignments,
     parse_policy,
@@ -131,3 +132,24 @@ def test_governor_never_resumes_a_backfill_someone_else_paused():
     decision = govern([sample()], {"shared": budget("2")}, GovernorState(), T0 + timedelta(hours=1),
                       backfill_paused=True)
     assert decision.action == "none" and "paused by someone else" in decision.reason
+
+
+def ti(pool: str, state: str, *, backfill: bool = False, slots: int = 1) -> TaskInstance:
+    run_id = ("backfill__" if backfill else "scheduled__") + "2026-11-01T00:00:00+00:00"
+    return TaskInstance("d", run_id, "t", state, pool, slots)
+
+
+def test_occupancy_splits_production_from_backfill_and_shows_the_reserve():
+    pools = [Pool("warehouse", 6, 1, 5, 0), Pool("default_pool", 128, 128, 0, 0), Pool("tiny", 1, 1, 0, 0)]
+    instances = [ti("warehouse", "running"), ti("warehouse", "queued", slots=2),
+                 ti("warehouse", "running", backfill=True), ti("warehouse", "queued", backfill=True, slots=2),
+                 ti("warehouse", "scheduled"), ti("warehouse", "scheduled", backfill=True),  # backfill waits: not counted
+                 ti("warehouse", "success"), ti("gone", "running")]
+    policy = ThrottlePolicy(Amount(0), (PoolPolicy("warehouse", Amount(2)), PoolPolicy("tiny", Amount(3))))
+    found = {o.pool: o for o in occupancy(pools, instances, policy)}
+    assert list(found) == ["default_pool", "tiny", "warehouse"]
+    w = found["warehouse"]
+    assert (w.production, w.backfill, w.waiting, w.reserve, w.budget, w.free) == (3, 3, 1, 2, 4, 0)
+    assert w.backfill_share == 0.5 and not w.over_budget
+    assert found["default_pool"].backfill_share == 0.0 and found["default_pool"].free == 128
+    assert "more than its 1 slot" in found["tiny"].error and found["tiny"].budget == 0

@@ -36,7 +36,8 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--from", "from_", metavar="DATE", help="Start: YYYY-MM-DD, ISO datetime with zone, or -30d."),
         click.option("--to", "to", metavar="DATE", help="End (inclusive), same forms; default now."),
-        click.option("--partitions", metavar="KEYS", help="Partition keys KEY[,KEY…] or FIRST..LAST (partitioned DAGs)."),
+        click.option("--partitions", metavar="KEYS",
+                     help="Partition keys KEY[,KEY…] or FIRST..LAST (dates for a time-based DAG)."),
         click.option("--downstream", is_flag=True, help="Also plan DAGs fed by these DAGs' assets."),
         click.option("--reprocess", type=click.Choice(REPROCESS_BEHAVIOURS), default="none", show_default=True,
                      help="Which existing runs to run again."),
