@@ -690,6 +690,19 @@ class DagRunOperations(_Operations):
         page = self.client.call(call, api.get_dag_runs, dag_id=dag_id, limit=1, order_by=["-run_after"])
         return _run(page.dag_runs[0]) if page.dag_runs else None
 
+    def newest(self, limit: int = 300) -> list[DagRun]:
+        """The newest ``limit`` runs across every DAG, newest first (a few requests, whatever the number of DAGs)."""
+        api = DagRunApi(self.api_client)
+        call = Call("list the newest runs of every DAG", permission="read access to DAG runs")
+        found: list[DagRun] = []
+        while len(found) < limit:
+            page = self.client.call(call, api.get_dag_runs, dag_id="~", limit=min(PAGE_SIZE, limit - len(found)),
+                                    offset=len(found), order_by=["-run_after"])
+            found += [_run(m) for m in (page.dag_runs or [])]
+            if len(page.dag_runs or []) < min(PAGE_SIZE, limit):
+                break
+        return found
+
     def recent(self, dag_id: str, *, state: str = "success", limit: int = 50) -> list[DagRun]:
         """The latest ``limit`` runs in ``state``, newest first (for duration estimates)."""
         api = DagRunApi(self.api_client)

@@ -83,9 +83,12 @@ def test_wrong_password_is_a_notification_with_the_cli_wording(airflow):
     asyncio.run(scenario())
 
 
-def test_plan_confirm_launch_pause_resume_and_follow_to_completion(airflow, client, monkeypatch, tmp_path):
-    """Pick a DAG, plan a range, confirm, launch; pause and resume from the keyboard; the progress reaches done."""
+def test_grid_select_plan_confirm_launch_pause_resume_and_follow_to_completion(airflow, client, monkeypatch,
+                                                                             tmp_path):
+    """Pick a DAG, load its partitions, select a range with shift+arrows, plan, confirm, launch; pause and resume from
+    the keyboard; the progress reaches done and the grid shows the new runs' states from Airflow."""
     from toolkit.tui.backfill import BackfillScreen, ConfirmLaunch
+    from toolkit.tui.grid import PartitionGrid
 
     monkeypatch.setenv("AFKIT_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
     client.dags.set_paused("afkit_quick", False)
@@ -100,13 +103,25 @@ def test_plan_confirm_launch_pause_resume_and_follow_to_completion(airflow, clie
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, BackfillScreen))
             screen = app.screen
-            screen.query_one("#from").value = "2026-10-05"
-            screen.query_one("#to").value = "2026-10-10"
+            grid = screen.query_one(PartitionGrid)
+            screen.query_one("#from").value = "2026-10-01"
+            screen.query_one("#to").value = "2026-10-12"
             screen.query_one("#to").focus()
+            await pilot.press("enter")  # loads the partitions of the range from Airflow
+            await until(pilot, lambda: len(grid.cells) == 12 or app._notifications)
+            assert [c.key[:10] for c in grid.cells] == [f"2026-10-{d:02}" for d in range(1, 13)]
+            assert {c.state for c in grid.cells} == {"missing"} and grid.has_focus
+            for _ in range(7):  # the cursor starts on the newest partition (12th): back to the 5th …
+                await pilot.press("left")
+            for _ in range(5):  # … and select through the 10th
+                await pilot.press("shift+right")
+            assert "6 of 12 selected: 6 missing" in str(screen.query_one("#selection").render())
             await pilot.press("enter")
             await until(pilot, lambda: screen.plan is not None or app._notifications)
             assert screen.plan is not None, [n.message for n in app._notifications]
-            assert sum(d.run_count for d in screen.plan.dags) == 6
+            dag = screen.plan.dags[0]
+            assert [p.label[:10] for p in dag.partitions] == [f"2026-10-{d:02}" for d in range(5, 11)]
+            assert dag.run_count == 6 and len(dag.steps) == 1
             assert "afkit_quick" in str(screen.query_one("#plan-text").render())
             await pilot.press("l")
             await until(pilot, lambda: isinstance(app.screen, ConfirmLaunch))
@@ -122,5 +137,8 @@ def test_plan_confirm_launch_pause_resume_and_follow_to_completion(airflow, clie
             await until(pilot, lambda: screen.progress[0].status == "completed", timeout=240)
             assert screen.progress[0].done == 6
             assert "6/6 done" in str(screen.query_one("#progress-text").render())
+            await until(pilot, lambda: sum(c.state == "success" for c in grid.cells) == 6, timeout=30)
+            states = {c.key[:10]: c.state for c in grid.cells}
+            assert states["2026-10-04"] == states["2026-10-11"] == "missing" and states["2026-10-07"] == "success"
 
     asyncio.run(scenario())

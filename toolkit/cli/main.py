@@ -6,18 +6,49 @@ bug and is reported as one (exit 1) rather than hidden.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
 from toolkit import __version__
-from toolkit.cli import backfill, cadence, demo, profile, sla, status, tui, watch
 from toolkit.errors import AfkitError
+
+# Subcommands are imported when used: ``afkit tui`` must not wait for the REST client, pandas and SQLAlchemy to load
+# before it paints (they load in its background workers), and ``afkit --help`` lists them from here without importing
+# any (a unit test keeps these lines equal to each command's own first docstring line).
+COMMANDS = {
+    "status": ("toolkit.cli.status:status", "Airflow version, component health, DAG counts, pools and active backfills."),
+    "backfill": ("toolkit.cli.backfill:backfill", "Plan, launch and follow partition-scoped backfills."),
+    "sla": ("toolkit.cli.sla:sla", "Freshness SLAs declared on assets (toolkit.sla helpers in DAG code)."),
+    "cadence": ("toolkit.cli.cadence:cadence", "How often each asset is updated, and the upstream changes that quietly "
+                "break downstream assumptions."),
+    "watch": ("toolkit.cli.watch:watch", "Govern running afkit backfills and evaluate freshness SLAs, alerting owners "
+              "in Slack."),
+    "tui": ("toolkit.cli.tui:tui", "DAGs, freshness SLAs, cadence changes and pools in one terminal screen (press ? "
+            "for keys)."),
+    "demo": ("toolkit.cli.demo:demo", "Boot Airflow 3 with the afkit plugin and the example DAGs; runs until Ctrl-C."),
+    "profile": ("toolkit.cli.profile:profile", "Manage connection profiles."),
+}
 
 
 class AfkitGroup(click.Group):
-    """Turns afkit's errors into one clear line and the exit code defined in ``toolkit.errors``."""
+    """Loads subcommands lazily, and turns afkit's errors into one clear line and the exit code defined in
+    ``toolkit.errors``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, _, attribute = COMMANDS[name][0].partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, short) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -48,11 +79,6 @@ def cli(ctx: click.Context, **flags: str | None) -> None:
       afkit --url http://airflow:8080 --username ops status --json
     """
     ctx.obj = flags
-
-
-for command in (status.status, backfill.backfill, sla.sla, cadence.cadence, watch.watch, tui.tui, demo.demo,
-                profile.profile):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,62 +3,79 @@
 All network work runs in thread workers, so a slow or dead Airflow never freezes the interface; failures appear as
 notifications worded exactly as the CLI words them (they are the same ``toolkit.errors``), and the next refresh
 simply tries again, which is how the app reconnects when Airflow comes back. One factory, :func:`create_app`, serves
-``afkit tui`` and the tests.
+``afkit tui`` and the tests; what the app reads and does goes through a :class:`~toolkit.tui.source.Source`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+import gc
+from typing import Iterable
 
+from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 
-from toolkit.airflow import AirflowClient
-from toolkit.cadence import human_interval
-from toolkit.cadence_impact import CadenceReport
-from toolkit.cadence_scan import cadence_reports
+from toolkit.humanize import human_interval
 from toolkit.config import ConnectionSettings
-from toolkit.errors import AfkitError
 from toolkit.freshness import human
-from toolkit.models import Dag, Pool
 from toolkit.render import sparkline
-from toolkit.sla_board import SLABoard
-from toolkit.sla_status import sla_board
+from toolkit.throttle import PoolOccupancy
+from toolkit.tui.grid import COLOUR, GLYPH, PartitionGrid
+from toolkit.tui.source import AirflowSource, Snapshot, Source
 
 REFRESH_SECONDS = 15.0
 STATUS_STYLE = {"late": "bold red", "at_risk": "bold yellow", "fresh": "green", "unknown": "dim"}
+MAIN_SCREEN_ACTIONS = {"show_tab", "filter_dags", "refresh"}
+GAUGE_WIDTH = 30
 
 
-@dataclass
-class Snapshot:
-    """Everything one refresh read; each part may be missing when its request failed."""
+def calm_garbage_collector() -> None:
+    """Move what exists after the first paint (Textual, the widgets, loaded data) out of the collector's reach.
 
-    dags: list[Dag] | None = None
-    board: SLABoard | None = None
-    cadences: list[CadenceReport] | None = None
-    pools: list[Pool] | None = None
-    errors: list[str] = field(default_factory=list)
-    taken_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    A full collection walks every tracked object; with a ten-year partition grid loaded that took ~100 ms and showed as
+    a stutter on an occasional key press (benchmarks/tui_benchmark.py). Frozen objects are still freed by reference
+    counting; only cycles among them wait until the app exits.
+    """
+    gc.collect()
+    gc.freeze()
 
 
-def read_snapshot(client: AirflowClient) -> Snapshot:
-    """One pass over the REST API; an error in one part does not hide the others."""
-    snapshot = Snapshot()
-    for name, read in (("dags", client.dags.list), ("pools", client.pools.list),
-                       ("board", lambda: sla_board(client)),
-                       ("cadences", lambda: cadence_reports(client, with_impact=False))):
-        try:
-            setattr(snapshot, name, read())
-        except AfkitError as exc:
-            if str(exc) not in snapshot.errors:
-                snapshot.errors.append(str(exc))
-    return snapshot
+def run_states(states: list[str]) -> Text:
+    """A DAG's latest runs, oldest left, as coloured cells (the grid's colours)."""
+    text = Text()
+    for state in reversed(states):
+        known = state if state in COLOUR else "running"
+        text.append(GLYPH[known] + " ", style=COLOUR[known])
+    return text
+
+
+def gauge(pool: PoolOccupancy, width: int = GAUGE_WIDTH) -> Text:
+    """Production (blue) and backfill (magenta) occupancy, free slots, and the reserve kept for production (the
+    yellow part on the right: free slots backfills may not take)."""
+    if pool.slots < 0:
+        return Text("unlimited", style="dim")
+    if pool.slots == 0:
+        return Text("no slots", style="dim")
+    scale = min(1.0, width / pool.slots)
+    cells = max(1, round(pool.slots * scale))
+    production = round(pool.production * scale)
+    backfill = round(pool.backfill * scale)
+    reserve_from = cells - round(pool.reserve * scale)
+    text = Text()
+    for i in range(cells):
+        if i < production:
+            text.append("█", style="dodger_blue2")
+        elif i < production + backfill:
+            text.append("█", style="bold red" if pool.over_budget else "magenta")
+        elif i >= reserve_from:
+            text.append("▒", style="yellow")
+        else:
+            text.append("░", style="grey50")
+    return text
 
 
 class HelpScreen(ModalScreen[None]):
@@ -67,14 +84,25 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
 
     def compose(self) -> ComposeResult:
-        keys = "\n".join(f"  {b.key:<14} {b.description}" for b in AfkitApp.BINDINGS if b.description)
-        yield Vertical(Static("[b]afkit keys[/b]\n\n" + keys + "\n\n  escape         close this help"), id="help")
+        from toolkit.tui.backfill import BackfillScreen
+
+        def keys(bindings: list[Binding]) -> str:
+            return "\n".join(f"  {self.app.get_key_display(b):<22} {b.description}" for b in bindings
+                             if b.description)
+
+        text = ("[b]Everywhere[/b]\n" + keys(AfkitApp.BINDINGS) + "\n  ctrl+p                 command palette"
+                + "\n\n[b]Backfill screen (Enter on a DAG)[/b]\n" + keys(BackfillScreen.BINDINGS)
+                + "\n\n[b]Partition grid[/b]\n  arrows                 move\n  shift+arrows           select a range\n"
+                + keys([b for b in PartitionGrid.BINDINGS if b.show])
+                + "\n\n  escape                 close this help")
+        yield Vertical(Static(text), id="help")
 
 
 class AfkitApp(App[None]):
     TITLE = "afkit"
     CSS = """
-    #help { width: 60; height: auto; border: round $accent; padding: 1 2; background: $panel; }
+    #help { width: 72; height: auto; max-height: 90%; border: round $accent; padding: 1 2; background: $panel;
+            overflow-y: auto; }
     HelpScreen { align: center middle; }
     #dag-filter { dock: top; }
     """
@@ -89,10 +117,9 @@ class AfkitApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, client_factory: Callable[[], AirflowClient], refresh_seconds: float = REFRESH_SECONDS) -> None:
+    def __init__(self, source: Source, refresh_seconds: float = REFRESH_SECONDS) -> None:
         super().__init__()
-        self._client_factory = client_factory
-        self._client: AirflowClient | None = None
+        self.source = source
         self._refresh_seconds = refresh_seconds
         self.snapshot = Snapshot()
         self._dag_filter = ""
@@ -111,31 +138,29 @@ class AfkitApp(App[None]):
                 yield DataTable(id="cadence-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Pools", id="pools"):
                 yield DataTable(id="pools-table", cursor_type="row", zebra_stripes=True)
+                yield Static("[dodger_blue2]█[/] production  [magenta]█[/] backfill  [grey50]░[/] free  "
+                             "[yellow]▒[/] free but reserved for production", id="pools-legend")
         yield Static("connecting …", id="status-line")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#dags-table", DataTable).add_columns("DAG", "schedule", "paused", "owners", "trigger")
+        self.query_one("#dags-table", DataTable).add_columns("DAG", "schedule", "paused", "owners", "pools",
+                                                             "last runs", "trigger")
         self.query_one("#freshness-table", DataTable).add_columns("status", "asset", "SLA", "lag", "owners",
                                                                   "why / culprit")
         self.query_one("#cadence-table", DataTable).add_columns("asset", "every", "pattern", "change", "intervals")
-        self.query_one("#pools-table", DataTable).add_columns("pool", "slots", "running", "queued", "open")
+        self.query_one("#pools-table", DataTable).add_columns("pool", "occupancy", "slots", "production",
+                                                              "backfill", "waiting", "free", "reserve", "budget",
+                                                              "backfill share")
         self.action_refresh()
         self.set_interval(self._refresh_seconds, self.action_refresh)
+        self.call_after_refresh(calm_garbage_collector)
 
     # -- data ----------------------------------------------------------------------------------------------------------
 
-    def _get_client(self) -> AirflowClient:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
-
     @work(thread=True, exclusive=True, group="refresh")
     def action_refresh(self) -> None:
-        try:
-            snapshot = read_snapshot(self._get_client())
-        except AfkitError as exc:  # the client itself could not be built
-            snapshot = Snapshot(errors=[str(exc)])
+        snapshot = self.source.snapshot()
         self.call_from_thread(self.show_snapshot, snapshot)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
@@ -143,6 +168,8 @@ class AfkitApp(App[None]):
         old = self.snapshot
         self.snapshot = Snapshot(
             dags=snapshot.dags if snapshot.dags is not None else old.dags,
+            recent_runs=snapshot.recent_runs if snapshot.recent_runs is not None else old.recent_runs,
+            dag_pools=snapshot.dag_pools or old.dag_pools,
             board=snapshot.board if snapshot.board is not None else old.board,
             cadences=snapshot.cadences if snapshot.cadences is not None else old.cadences,
             pools=snapshot.pools if snapshot.pools is not None else old.pools,
@@ -162,8 +189,10 @@ class AfkitApp(App[None]):
     def _render_tables(self) -> None:
         snap = self.snapshot
         if snap.dags is not None:
+            recent = snap.recent_runs or {}
             self._fill("#dags-table", [
                 (d.dag_id, d.timetable_summary or "-", "yes" if d.is_paused else "no", ", ".join(d.owners) or "-",
+                 ", ".join(snap.dag_pools.get(d.dag_id, [])) or "-", run_states(recent.get(d.dag_id, [])),
                  "asset" if d.asset_triggered else "time")
                 for d in snap.dags if self._dag_filter.lower() in d.dag_id.lower()])
         if snap.board is not None:
@@ -179,8 +208,12 @@ class AfkitApp(App[None]):
                  if r.change else "-", sparkline(r.model.intervals, 30))
                 for r in snap.cadences])
         if snap.pools is not None:
-            self._fill("#pools-table", [(p.name, str(p.slots), str(p.running_slots), str(p.queued_slots),
-                                         str(p.open_slots)) for p in snap.pools])
+            self._fill("#pools-table", [
+                (o.pool, gauge(o), "unlimited" if o.slots < 0 else str(o.slots), str(o.production),
+                 f"[bold red]{o.backfill}[/]" if o.over_budget else str(o.backfill), str(o.waiting),
+                 "-" if o.slots < 0 else str(o.free), str(o.reserve), o.error or str(o.budget),
+                 f"{o.backfill_share:.0%}")
+                for o in snap.pools])
 
     def _fill(self, selector: str, rows: list[tuple]) -> None:
         """Replace a table's rows, keeping the cursor where it was (refreshes must not lose the selection)."""
@@ -194,6 +227,12 @@ class AfkitApp(App[None]):
 
     # -- actions -------------------------------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pane keys belong to the main screen; on the backfill screen the same letters select partitions."""
+        if action in MAIN_SCREEN_ACTIONS and self.screen is not self.screen_stack[0]:
+            return False
+        return True
+
     def action_show_tab(self, tab: str, focus: str | None = None) -> None:
         """Switch pane and put the focus in it (its table by default): a focused widget left in the old pane would
         pull the old pane back."""
@@ -205,26 +244,63 @@ class AfkitApp(App[None]):
         self.action_show_tab("dags", focus="#dag-filter")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "dag-filter":
+            return
         self._dag_filter = event.value.strip()
         self._render_tables()
         self.query_one("#dags-table", DataTable).focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter on a DAG opens its backfill screen (plan, launch, follow)."""
+        """Enter on a DAG opens its backfill screen (partitions, plan, launch, follow)."""
         if event.data_table.id != "dags-table" or event.row_key.value is None:
             return
+        self.open_backfill(str(event.row_key.value))
+
+    def open_backfill(self, dag_id: str) -> None:
         from toolkit.tui.backfill import BackfillScreen
 
-        self.push_screen(BackfillScreen(self._get_client(), str(event.row_key.value)))
+        self.push_screen(BackfillScreen(self.source, dag_id))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """A command palette entry (ctrl+p) for every action of the screen it is opened from."""
+        yield from super().get_system_commands(screen)
+        from toolkit.tui.backfill import BackfillScreen
+
+        if isinstance(screen, BackfillScreen):
+            grid = screen.query_one(PartitionGrid)
+            yield SystemCommand("Plan the selection", "Plan the selected partitions (Enter)", screen.action_plan)
+            yield SystemCommand("Launch the plan", "Confirm, then create the backfills (l)", screen.action_launch)
+            yield SystemCommand("Save the plan file", "Write the plan for afkit backfill launch (s)",
+                                screen.action_save)
+            yield SystemCommand("Pause or resume the backfill", "space", screen.action_pause_or_resume)
+            yield SystemCommand("Cancel the backfill", "x", screen.action_cancel_backfill)
+            yield SystemCommand("Select failed partitions", "f", lambda: grid.action_select_states("failed"))
+            yield SystemCommand("Select missing partitions", "m", lambda: grid.action_select_states("missing"))
+            yield SystemCommand("Select all partitions", "a", grid.action_select_all)
+            yield SystemCommand("Clear the selection", "u", grid.action_clear)
+            yield SystemCommand("Cycle reprocess (none, failed, completed)", "e", screen.action_cycle_reprocess)
+            yield SystemCommand("Toggle order (oldest or newest first)", "o", screen.action_toggle_order)
+            yield SystemCommand("Toggle downstream DAGs", "w", screen.action_toggle_downstream)
+            yield SystemCommand("Back to the DAG list", "escape", self.pop_screen)
+            return
+        yield SystemCommand("Refresh now", "Read Airflow again (r)", self.action_refresh)
+        yield SystemCommand("Filter DAGs", "/", self.action_filter_dags)
+        for tab, title in (("dags", "DAGs"), ("freshness", "Freshness SLAs"), ("cadence", "Cadence changes"),
+                           ("pools", "Pools")):
+            yield SystemCommand(f"Show {title}", f"The {title} pane ({tab[0]})",
+                                lambda tab=tab: self.action_show_tab(tab))
+        for dag in self.snapshot.dags or []:
+            yield SystemCommand(f"Backfill {dag.dag_id}", "Open its partitions, plan and launch",
+                                lambda dag_id=dag.dag_id: self.open_backfill(dag_id), discover=False)
+        yield SystemCommand("Help", "Every key (?)", self.action_help)
+
     def on_unmount(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        self.source.close()
 
 
 def create_app(settings: ConnectionSettings, refresh_seconds: float = REFRESH_SECONDS) -> AfkitApp:
     """The one way to build the app: ``afkit tui`` and the tests both use it."""
-    return AfkitApp(lambda: AirflowClient(settings), refresh_seconds)
+    return AfkitApp(AirflowSource(settings), refresh_seconds)

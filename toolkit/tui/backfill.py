@@ -1,32 +1,46 @@
-"""Plan, confirm, launch and follow a backfill of one DAG from the terminal app.
+"""One DAG's partitions, a plan for the selected ones, its launch and live progress.
 
-Every step calls the same functions as ``afkit backfill``: ``make_plan`` for the plan, ``launch`` (journaled in the
-state database, so the CLI can follow or resume it too), ``plan_progress`` and ``act_on_plan`` for pause, resume and
-cancel. The screens only render and dispatch; network work runs in thread workers.
+Every step goes through the app's :class:`~toolkit.tui.source.Source`, which calls the same functions as
+``afkit backfill``: the partition states come from Airflow's own dry run, the plan from ``make_plan`` (verified against
+the dry run), the launch from the journaled ``launch`` (so ``afkit backfill status/resume`` see it too). The screen
+only renders and dispatches; network work runs in thread workers.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 
-from textual import work
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
-from toolkit import backfills
-from toolkit.airflow import AirflowClient
+from toolkit import partition_grid as pg
 from toolkit.errors import AfkitError
 from toolkit.plan_options import build_options
-from toolkit.planning import Plan
+from toolkit.planning import ORDERS, REPROCESS_BEHAVIOURS, Plan
 from toolkit.render import render_plan, render_progress
-from toolkit.state import StateStore
+from toolkit.timeparse import parse_instant
+from toolkit.tui.app import calm_garbage_collector
+from toolkit.tui.grid import PartitionGrid, legend
+from toolkit.tui.source import Source
+
+DEFAULT_RANGE = ("-30d", "now")
 
 
 class ConfirmLaunch(ModalScreen[bool]):
     """Restates what will be created before anything is."""
+
+    DEFAULT_CSS = """
+    ConfirmLaunch { align: center middle; }
+    ConfirmLaunch #confirm { width: 80; height: auto; border: round $warning; padding: 1 2; background: $panel; }
+    ConfirmLaunch Horizontal { height: auto; margin-top: 1; }
+    """
 
     BINDINGS = [Binding("escape,n", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes, launch")]
 
@@ -38,6 +52,7 @@ class ConfirmLaunch(ModalScreen[bool]):
         runs = sum(d.run_count for d in self.plan.dags)
         lines = [f"Create {len(self.plan.steps)} backfill(s) with {runs} run(s) on {self.plan.airflow_url}?", ""]
         lines += [f"  {d.dag_id}: {d.run_count} run(s), {d.concurrency} at a time" for d in self.plan.dags]
+        lines += [f"  reprocess {self.plan.options.reprocess}, {self.plan.options.order} first"]
         with Vertical(id="confirm"):
             yield Static("\n".join(lines))
             with Horizontal():
@@ -48,54 +63,171 @@ class ConfirmLaunch(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+class SavePlan(ModalScreen[str | None]):
+    """Asks where to write the plan file (a directory gets ``afkit-plan-<id>.json``)."""
+
+    DEFAULT_CSS = """
+    SavePlan { align: center middle; }
+    SavePlan #save { width: 80; height: auto; border: round $accent; padding: 1 2; background: $panel; }
+    """
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="save"):
+            yield Static(f"Save plan {self.plan.plan_id} to (Enter to save, Escape to cancel):")
+            yield Input(value=f"afkit-plan-{self.plan.plan_id}.json", id="save-path")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+
 class BackfillScreen(Screen[None]):
-    """One DAG: a range, its plan, then the launched backfill's live progress."""
+    """Pick partitions on the grid, plan them, launch the plan, follow it."""
 
     CSS = """
     #range { height: 3; }
-    #range Input { width: 30; }
-    #plan-text { padding: 0 1; }
-    ConfirmLaunch { align: center middle; }
-    #confirm { width: 80; height: auto; border: round $warning; padding: 1 2; background: $panel; }
+    #range Input { width: 24; }
+    #range Label { padding: 1 1 0 1; }
+    #options { height: 1; padding: 0 1; }
+    #selection { height: 1; padding: 0 1; }
+    #legend { height: 1; padding: 0 1; }
+    #grid { height: auto; max-height: 50%; border: round $primary-background; }
+    #grid:focus { border: round $accent; }
+    #plan-pane { height: 1fr; border: round $primary-background; overflow-x: auto; }
+    #plan-text, #progress-text { padding: 0 1; width: auto; }
     """
     BINDINGS = [
-        Binding("f5", "plan", "Plan (or Enter in a date)"),
+        Binding("f5,enter", "plan", "Plan"),
+        Binding("e", "cycle_reprocess", "Reprocess"),
+        Binding("o", "toggle_order", "Order"),
+        Binding("w", "toggle_downstream", "Downstream"),
+        Binding("s", "save", "Save plan"),
         Binding("l", "launch", "Launch"),
         Binding("space", "pause_or_resume", "Pause/resume"),
         Binding("x", "cancel_backfill", "Cancel backfill"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
-    def __init__(self, client: AirflowClient, dag_id: str, store: StateStore | None = None) -> None:
+    def __init__(self, source: Source, dag_id: str, start: str = DEFAULT_RANGE[0], end: str = DEFAULT_RANGE[1],
+                 now: datetime | None = None) -> None:
         super().__init__()
-        self.client, self.dag_id = client, dag_id
-        self.store = store or StateStore()
+        self.source, self.dag_id = source, dag_id
+        self._range = (start, end)
+        self._now = now  # fixed in snapshot tests; the clock otherwise
+        self.reprocess, self.order, self.downstream = "none", "oldest", False
         self.plan: Plan | None = None
         self.launched = False
         self.paused = False
+        self.progress: list = []
+
+    def now(self) -> datetime:
+        return self._now or datetime.now(timezone.utc)
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="range"):
-            yield Label(f" {self.dag_id}  from ")
-            yield Input(value="-3d", id="from")
-            yield Label(" to ")
-            yield Input(value="now", id="to")
-        with VerticalScroll():
-            yield Static("Set the range, then press Enter (or F5) to plan.", id="plan-text")
+            yield Label(f"{self.dag_id}  from")
+            yield Input(value=self._range[0], id="from")
+            yield Label("to")
+            yield Input(value=self._range[1], id="to")
+        yield Static("", id="options")
+        yield Static("", id="selection")
+        yield PartitionGrid(id="grid")
+        with VerticalScroll(id="plan-pane"):
+            yield Static("Select partitions (shift+arrows, f failed, m missing, a all), then Enter to plan.",
+                         id="plan-text")
             yield Static("", id="progress-text")
+        yield Static(legend(), id="legend")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self._show_options()
+        self.load_partitions()
+
+    # -- partitions ----------------------------------------------------------------------------------------------------
+
+    def _bounds(self) -> tuple[datetime, datetime]:
+        now = self.now()
+        start = parse_instant(self.query_one("#from", Input).value, now, option="from")
+        end = parse_instant(self.query_one("#to", Input).value, now, option="to")
+        return start, end
+
+    @work(thread=True, exclusive=True, group="partitions")
+    def load_partitions(self) -> None:
+        try:
+            start, end = self._bounds()
+            rows = self.source.partitions(self.dag_id, start, end)
+        except AfkitError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), title="Partitions", severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self._show_partitions, [pg.Cell.from_row(r) for r in rows])
+
+    def _show_partitions(self, cells: list[pg.Cell]) -> None:
+        grid = self.query_one(PartitionGrid)
+        grid.set_cells(cells)
+        self.call_after_refresh(calm_garbage_collector)  # thousands of cells: keep them out of full collections
+        if not self.launched:
+            grid.focus()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.action_plan()
+        self.load_partitions()
+
+    @on(PartitionGrid.SelectionChanged)
+    def _selection_changed(self, event: PartitionGrid.SelectionChanged) -> None:
+        where = f"  ·  cursor {event.cursor.key} ({event.cursor.state})" if event.cursor else ""
+        self.query_one("#selection", Static).update(event.summary + where)
+        grid = event.grid
+        if self.reprocess == "none" and any(grid.cells[i].state == "failed" for i in grid.selection.chosen):
+            # Selecting failed partitions means running them again, which reprocess "none" would skip.
+            self.reprocess = "failed"
+            self._show_options()
+            self.app.notify("Failed partitions selected: reprocess set to 'failed' so they run again (e cycles).",
+                            title="Backfill", timeout=5)
+
+    # -- options -------------------------------------------------------------------------------------------------------
+
+    def _show_options(self) -> None:
+        self.query_one("#options", Static).update(
+            f"reprocess [b]{self.reprocess}[/] (e)  ·  order [b]{self.order} first[/] (o)  ·  "
+            f"downstream [b]{'on' if self.downstream else 'off'}[/] (w)")
+
+    def _options_changed(self) -> None:
+        self._show_options()
+        if self.plan is not None and not self.launched:
+            self.action_plan()  # the plan on screen always matches the options shown
+
+    def action_cycle_reprocess(self) -> None:
+        self.reprocess = REPROCESS_BEHAVIOURS[(REPROCESS_BEHAVIOURS.index(self.reprocess) + 1) % 3]
+        self._options_changed()
+
+    def action_toggle_order(self) -> None:
+        self.order = ORDERS[(ORDERS.index(self.order) + 1) % len(ORDERS)]
+        self._options_changed()
+
+    def action_toggle_downstream(self) -> None:
+        self.downstream = not self.downstream
+        self._options_changed()
+
+    # -- plan ----------------------------------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="plan")
     def action_plan(self) -> None:
-        start, end = self.query_one("#from", Input).value, self.query_one("#to", Input).value
+        grid = self.query_one(PartitionGrid)
         try:
-            now = datetime.now(timezone.utc)
-            options = build_options(start, end, None, False, "none", "oldest", 2, now)
-            plan = backfills.make_plan(self.client, [self.dag_id], options, now)
+            now = self.now()
+            start, end = self._bounds()
+            options = build_options(start.isoformat(), end.isoformat(), None, self.downstream, self.reprocess,
+                                    self.order, 10, now)
+            chosen = pg.chosen_range(grid.cells, grid.selection)
+            if chosen is not None:
+                options = replace(options, from_date=chosen.start or options.from_date,
+                                  to_date=chosen.end or options.to_date, partitions=chosen.partitions)
+            plan = self.source.plan(self.dag_id, options, now)
         except AfkitError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), title="Plan", severity="error", timeout=8)
             return
@@ -103,12 +235,35 @@ class BackfillScreen(Screen[None]):
 
     def _show_plan(self, plan: Plan) -> None:
         self.plan = plan
-        self.query_one("#plan-text", Static).update(render_plan(plan) + "\n\nPress l to launch.")
-        self.query_one(VerticalScroll).focus()  # out of the date inputs, so the keys below act
+        self.query_one("#plan-text", Static).update(Text(render_plan(plan) + "\n\nl launch · s save the plan file"))
+
+    def action_save(self) -> None:
+        if self.plan is None:
+            self.app.notify("Plan first (Enter).", severity="warning")
+            return
+        plan = self.plan
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self._save(plan, Path(path))
+
+        self.app.push_screen(SavePlan(plan), chosen)
+
+    @work(thread=True, group="save")
+    def _save(self, plan: Plan, path: Path) -> None:
+        try:
+            written = self.source.save(plan, path)
+        except AfkitError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), title="Save plan", severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self.app.notify, f"Plan saved to {written} (afkit backfill launch {written})",
+                                  title="Save plan")
+
+    # -- launch and progress ---------------------------------------------------------------------------------------------
 
     def action_launch(self) -> None:
         if self.plan is None:
-            self.app.notify("Plan first (Enter in a date, or F5).", severity="warning")
+            self.app.notify("Plan first (Enter).", severity="warning")
             return
         if self.launched:
             self.app.notify("This plan is already launched.", severity="warning")
@@ -123,42 +278,45 @@ class BackfillScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="launch")
     def _launch(self) -> None:
-        """Runs until the plan completes, as ``launch --follow`` does: later steps are created when earlier ones
-        finish and the journal records completion. Leaving the screen only detaches; the CLI can resume."""
+        """Runs until the plan completes; leaving the screen only detaches (the CLI can resume the journal)."""
         assert self.plan is not None
         self.app.call_from_thread(self.set_interval, 2.0, self.refresh_progress)
+        self.app.call_from_thread(self.set_interval, 10.0, self.load_partitions)
         try:
-            backfills.launch(self.client, self.store, self.plan, until="completed",
-                             should_stop=lambda: not self.is_attached)
+            self.source.launch(self.plan, should_stop=lambda: not self.is_attached)
         except AfkitError as exc:
             self.launched = False
             self.app.call_from_thread(self.app.notify, str(exc), title="Launch", severity="error", timeout=10)
             return
         self.refresh_progress()
+        self.load_partitions()
 
     @work(thread=True, exclusive=True, group="progress")
     def refresh_progress(self) -> None:
         if self.plan is None:
             return
         try:
-            progress = backfills.plan_progress(self.client, self.store, self.plan)
+            progress = self.source.progress(self.plan)
         except AfkitError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), title="Progress", severity="error")
             return
         self.app.call_from_thread(self._show_progress, progress)
 
-    def _show_progress(self, progress: list[backfills.DagProgress]) -> None:
+    def _show_progress(self, progress: list) -> None:
         self.progress = progress
         self.paused = any(p.status == "paused" for p in progress)
         failed = sum(p.failed for p in progress)
-        text = render_progress(progress) + (f"\n[bold red]{failed} run(s) failed[/]" if failed else "")
-        self.query_one("#progress-text", Static).update("\n" + text + "\n\nspace pause/resume · x cancel")
+        text = Text("\n" + render_progress(progress))
+        if failed:
+            text.append(f"\n{failed} run(s) failed", style="bold red")
+        text.append("\n\nspace pause/resume · x cancel")
+        self.query_one("#progress-text", Static).update(text)
 
     @work(thread=True, exclusive=True, group="act")
     def _act(self, action: str) -> None:
         assert self.plan is not None
         try:
-            backfills.act_on_plan(self.client, self.store, self.plan, action)
+            self.source.act(self.plan, action)
         except AfkitError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), title=action, severity="error")
             return

@@ -1,0 +1,146 @@
+"""Deterministic data for the terminal app's snapshot tests and benchmark: a fixed :class:`Source`.
+
+No network and no clock: the app gets the same DAGs, SLA board, cadences, pools and partitions every time, and plans
+are made by the real (pure) planner from fixed runs, so the screens can be compared as pictures. Behaviour against a
+real Airflow is tested in ``tests/integration/test_tui.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from toolkit.backfills import DagProgress
+from toolkit.cadence import describe
+from toolkit.cadence_impact import CadenceReport
+from toolkit.freshness import FreshnessStatus
+from toolkit.models import Dag, DagDetails, DagRun, DryRunInfo, Pool, Task
+from toolkit.planning import DagInputs, PartitionRow, Plan, PlanOptions, build_plan, decide
+from toolkit.sla import SLA
+from toolkit.sla_board import SLABoard
+from toolkit.throttle import Amount, PoolOccupancy, PoolPolicy, ThrottlePolicy, occupancy
+from toolkit.tui.source import Snapshot, save_plan_file
+
+NOW = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
+UTC = timezone.utc
+
+DAGS = [
+    Dag("daily_revenue", False, ("finance",), timetable_summary="@daily"),
+    Dag("stripe_ingest", False, ("payments",), timetable_summary="*/30 * * * *"),
+    Dag("daily_finance_close", False, ("finance",), timetable_summary="Asset", is_backfillable=False),
+    Dag("web_sessions", True, ("web",), timetable_summary="@hourly"),
+]
+RECENT = {"daily_revenue": ["running", "success", "success", "failed", "success"],  # newest first
+          "stripe_ingest": ["success"] * 5, "daily_finance_close": ["queued", "success"]}
+DAG_POOLS = {"daily_revenue": ["warehouse"], "stripe_ingest": ["default_pool"], "web_sessions": ["warehouse"]}
+
+
+def partition_state(day: int) -> str:
+    """A fixed pattern: mostly success, a failed streak, a few missing and one running (the newest)."""
+    if day % 97 in (3, 4, 5):
+        return "failed"
+    if day % 61 == 7:
+        return "missing"
+    return "success"
+
+
+def daily_rows(days: int, end: datetime = NOW) -> list[PartitionRow]:
+    last = end.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    rows = []
+    for i in range(days):
+        moment = last - timedelta(days=days - 1 - i)
+        state = "running" if i == days - 1 else partition_state(i)
+        rows.append(PartitionRow(moment, None, None, state, "skip", "fixed"))
+    return rows
+
+
+def board() -> SLABoard:
+    def sla(asset: str, name: str, owners: tuple[str, ...]) -> SLA:
+        return SLA(asset, name, "max_lag", owners, max_age=timedelta(hours=1))
+
+    return SLABoard(NOW, (
+        FreshnessStatus(sla("partner.fx_rates", "max-lag", ("treasury",)), "late", "no update for 3h 10m",
+                        lag=timedelta(hours=3, minutes=10), culprit="partner_fx_rates run scheduled__… failed"),
+        FreshnessStatus(sla("warehouse.revenue", "by-06:00", ("finance",)), "at_risk", "deadline in 25m",
+                        lag=timedelta(minutes=95), culprit="daily_revenue is still running"),
+        FreshnessStatus(sla("stripe.payments", "max-lag", ("payments",)), "fresh", "updated 4m ago",
+                        lag=timedelta(minutes=4)),
+    ), ())
+
+
+def cadences() -> list[CadenceReport]:
+    start = NOW - timedelta(days=2)
+    every_30 = [start + timedelta(minutes=30 * i) for i in range(60)]
+    every_5 = [every_30[-1] + timedelta(minutes=5 * (i + 1)) for i in range(12)]
+    hourly = [start + timedelta(hours=i) for i in range(40)]
+    return [CadenceReport("stripe.payments", ("payments",), describe(every_30 + every_5, now=NOW)),
+            CadenceReport("web.sessions", ("web",), describe(hourly, now=NOW))]
+
+
+POLICY = ThrottlePolicy(Amount(0), (PoolPolicy("warehouse", Amount(2)),))
+
+
+def pools() -> list[PoolOccupancy]:
+    from toolkit.models import TaskInstance
+
+    instances = [TaskInstance("daily_revenue", "scheduled__x", "load", "running", "warehouse"),
+                 TaskInstance("daily_revenue", "backfill__x", "load", "running", "warehouse", 2),
+                 TaskInstance("web_sessions", "backfill__y", "agg", "queued", "warehouse")]
+    return occupancy([Pool("default_pool", 128, 120, 8, 0), Pool("warehouse", 8, 4, 4, 0)],
+                     instances + [TaskInstance("stripe_ingest", "scheduled__z", f"t{i}", "running", "default_pool")
+                                  for i in range(8)], POLICY)
+
+
+class FixedSource:
+    """Same answers every time; records what the app asked it to do."""
+
+    def __init__(self, days: int = 120) -> None:
+        self.days = days
+        self.actions: list[str] = []
+        self.saved: list[Path] = []
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(dags=list(DAGS), recent_runs=dict(RECENT), dag_pools=dict(DAG_POOLS), board=board(),
+                        cadences=cadences(), pools=pools(), taken_at=NOW)
+
+    def partitions(self, dag_id: str, start: datetime, end: datetime) -> list[PartitionRow]:
+        return [r for r in daily_rows(self.days) if start <= r.logical_date <= end]
+
+    def plan(self, dag_id: str, options: PlanOptions, now: datetime) -> Plan:
+        """The real planner on fixed runs; the dry run follows Airflow's rules, as the planner's unit tests do."""
+        rows = [r for r in daily_rows(self.days) if options.from_date <= r.logical_date <= options.to_date]
+        runs = tuple(DagRun(dag_id, f"scheduled__{r.logical_date.isoformat()}", r.state, "scheduled", r.logical_date,
+                            start_date=r.logical_date + timedelta(days=1),
+                            end_date=r.logical_date + timedelta(days=1, minutes=12) if r.state != "running" else None)
+                     for r in rows if r.state != "missing")
+        latest = {r.logical_date: r.state for r in runs}
+        dry = tuple(DryRunInfo(r.logical_date) for r in rows
+                    if decide(latest.get(r.logical_date, "missing"), options.reprocess)[0] != "skip")
+        details = DagDetails(Dag(dag_id, False, ("finance",), timetable_summary="@daily"), 3,
+                             datetime(2016, 1, 1, tzinfo=UTC), None, "UTC", 16)
+        inputs = DagInputs(details, (Task("extract", "default_pool"), Task("load", "warehouse", 2)), runs, dry,
+                           recent_successes=tuple(r for r in runs if r.state == "success")[-20:])
+        return build_plan(airflow_url="http://airflow.example:8080", airflow_version="3.3.2", now=now,
+                          options=options, inputs=[inputs],
+                          pools={"default_pool": Pool("default_pool", 128, 128, 0, 0),
+                                 "warehouse": Pool("warehouse", 8, 8, 0, 0)})
+
+    def launch(self, plan: Plan, should_stop: Callable[[], bool]) -> None:
+        self.actions.append(f"launch {plan.plan_id}")
+
+    def progress(self, plan: Plan) -> list[DagProgress]:
+        return [DagProgress(d.dag_id, d.run_count, d.run_count // 2, 1, 2, 1, (7,), False, "running", 840.0)
+                for d in plan.dags]
+
+    def act(self, plan: Plan, action: str) -> None:
+        self.actions.append(action)
+
+    def save(self, plan: Plan, path: Path) -> Path:
+        written = save_plan_file(plan, path)
+        self.saved.append(written)
+        return written
+
+    def close(self) -> None:
+        pass
+
