@@ -28,7 +28,7 @@ async def until(pilot, predicate, timeout: float = 60) -> None:
     raise AssertionError("the app did not get there in time")
 
 
-def test_panes_fill_filter_and_help(airflow):
+def test_panes_fill_filter_and_help(airflow, client):
     async def scenario() -> None:
         app = create_app(admin_settings(airflow), refresh_seconds=600)
         async with app.run_test(size=(160, 45)) as pilot:
@@ -55,6 +55,10 @@ def test_panes_fill_filter_and_help(airflow):
             assert app.query_one(TabbedContent).active == "pools"
             pools = app.query_one("#pools-table", DataTable)
             assert {"default_pool", "warehouse"} <= set(column(pools, 0))
+            slots = {p.name: p.slots for p in client.pools.list()}
+            for name, shown in zip(column(pools, 0), column(pools, 2)):  # each gauge's row states the pool's slots
+                assert shown == str(slots[name])
+            assert app.snapshot.dag_pools.get("afkit_bulk") == ["shared"]  # the DAG pane's pools, from its tasks
             await pilot.press("question_mark")
             await pilot.pause()
             assert isinstance(app.screen, HelpScreen)
@@ -140,5 +144,32 @@ def test_grid_select_plan_confirm_launch_pause_resume_and_follow_to_completion(a
             await until(pilot, lambda: sum(c.state == "success" for c in grid.cells) == 6, timeout=30)
             states = {c.key[:10]: c.state for c in grid.cells}
             assert states["2026-10-04"] == states["2026-10-11"] == "missing" and states["2026-10-07"] == "success"
+
+    asyncio.run(scenario())
+
+
+def test_the_app_keeps_its_data_through_an_outage_and_reconnects(airflow):
+    """The api-server goes away: the app says so in the CLI's words, keeps what it showed, and refreshes again by
+    itself once Airflow is back."""
+
+    async def scenario() -> None:
+        app = create_app(admin_settings(airflow), refresh_seconds=2)
+        async with app.run_test(size=(160, 45)) as pilot:
+            dags = app.query_one("#dags-table", DataTable)
+            await until(pilot, lambda: "afkit_quick" in column(dags, 0))
+            shown = column(dags, 0)
+            airflow.stop_component("api-server")
+            try:
+                await until(pilot, lambda: app.snapshot.errors, timeout=60)
+                assert any(e.startswith(f"cannot reach Airflow at {airflow.url}") for e in app.snapshot.errors)
+                assert any("cannot reach Airflow" in n.message for n in app._notifications)
+                assert column(dags, 0) == shown  # the last good data stays on screen
+                assert "last refresh failed" in str(app.query_one("#status-line", Static).render())
+            finally:
+                airflow.start_component("api-server")
+                await asyncio.to_thread(airflow.wait_healthy, 120)
+            await until(pilot, lambda: not app.snapshot.errors, timeout=60)
+            assert "last refresh failed" not in str(app.query_one("#status-line", Static).render())
+            assert column(dags, 0) == shown
 
     asyncio.run(scenario())
