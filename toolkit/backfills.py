@@ -28,6 +28,7 @@ from toolkit.planning import (
     check_active_backfills,
     check_depends_on_past,
     check_range,
+    PLAN_TAG,
     PartitionRow,
     check_root,
     classify_partitions,
@@ -36,7 +37,7 @@ from toolkit.planning import (
 from toolkit.state import StateStore
 from toolkit.throttle import OCCUPYING, WAITING, PoolOccupancy, ThrottlePolicy, occupancy
 
-TAG = "afkit"
+TAG = PLAN_TAG  # the key in a backfill's dag_run_conf naming its afkit plan
 FETCH_WORKERS = 4  # concurrent requests while planning; Airflow's api-server serves them in parallel
 
 

@@ -33,6 +33,7 @@ IN_FLIGHT = frozenset({"queued", "running"})
 SCHEDULE_RUN_TYPES = frozenset({"scheduled", "backfill"})
 SCHEDULER_LOOP_SECONDS = 5.0  # how often, roughly, the scheduler turns queued asset events into consumer runs
 DEFAULT_MAX_ACTIVE_RUNS = 10  # Airflow's own default for a backfill
+PLAN_TAG = "afkit"  # key of the tag afkit puts in each backfill's dag_run_conf: {"afkit": {"plan_id": …, "step": …}}
 
 
 class PlanMismatch(AfkitError):

@@ -6,10 +6,12 @@ unpaused DAGs), and stopped at the end with a check that no process it started i
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,23 @@ def client(airflow: RunningAirflow) -> AirflowClient:
 def admin_env(airflow: RunningAirflow) -> dict[str, str]:
     user, password = airflow.admin
     return {"AFKIT_URL": airflow.url, "AFKIT_USERNAME": user, "AFKIT_PASSWORD": password}
+
+
+_BACKFILL_RANGES = itertools.count()
+
+
+@pytest.fixture
+def paused_backfill(airflow: RunningAirflow) -> int:
+    """An active backfill of three new ``afkit_bulk`` partitions (in September, three days further each time) that
+    stays active: created paused, cancelled after."""
+    first = datetime(2026, 9, 1, tzinfo=timezone.utc) + timedelta(days=3 * next(_BACKFILL_RANGES))
+    made = raw_send(airflow, "POST", "/api/v2/backfills", {
+        "dag_id": "afkit_bulk", "from_date": first.isoformat(), "to_date": (first + timedelta(days=2)).isoformat(),
+        "run_backwards": False, "dag_run_conf": {"afkit": {"plan_id": "pagetest", "step": "afkit_bulk#0"}},
+        "reprocess_behavior": "none", "max_active_runs": 1})
+    raw_send(airflow, "PUT", f"/api/v2/backfills/{made['id']}/pause")
+    yield made["id"]
+    raw_send(airflow, "PUT", f"/api/v2/backfills/{made['id']}/cancel")
 
 
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> Result:

@@ -14,6 +14,9 @@ from airflow.plugins_manager import AirflowPlugin
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "/afkit"
+# The page in Airflow's navigation: an external view embedded (iframe) at /plugin/afkit, served by the plugin's app.
+EXTERNAL_VIEW = {"name": "afkit", "href": f"{URL_PREFIX}/ui/", "url_route": "afkit", "destination": "nav",
+                 "category": "browse", "icon": f"{URL_PREFIX}/ui/icon.svg"}
 
 
 def _fastapi_apps() -> list[dict]:
@@ -31,3 +34,4 @@ class AfkitPlugin(AirflowPlugin):
 
     name = "afkit"
     fastapi_apps = _fastapi_apps()
+    external_views = [EXTERNAL_VIEW] if fastapi_apps else []  # no page without the app that serves it

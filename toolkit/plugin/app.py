@@ -7,10 +7,17 @@ import gc
 import json
 from datetime import datetime, timezone
 
-from fastapi import Depends, FastAPI, Response
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi.responses import FileResponse, RedirectResponse
 
 from toolkit import __version__
 from toolkit.service_config import load_service_config
+
+STATIC = Path(__file__).with_name("static")
+# The page and its assets ship inside the package: no CDN, so it works on an air-gapped deployment.
+ASSETS = {"afkit.js": "text/javascript", "afkit.css": "text/css", "icon.svg": "image/svg+xml"}
 
 
 @contextlib.contextmanager
@@ -51,12 +58,21 @@ def policy_status() -> dict:
 def create_app() -> FastAPI:
     # Imported here so that importing the plugin module stays cheap and cannot fail on Airflow internals.
     from airflow.api_fastapi.common.db.common import SessionDep
-    from airflow.api_fastapi.core_api.security import requires_access_asset, requires_authenticated
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.core_api.security import (
+        GetUserDep,
+        requires_access_asset,
+        requires_access_backfill,
+        requires_access_pool,
+        requires_authenticated,
+    )
 
     from toolkit.cadence_impact import report_to_dict
     from toolkit.plugin.cadence_db import cadence_from_db
     from toolkit.plugin.freshness_db import board_from_db
+    from toolkit.plugin.operations_db import active_backfills, pool_occupancy, set_backfill_paused
     from toolkit.sla_board import board_to_dict
+    from toolkit.throttle import ThrottlePolicy
 
     config = load_service_config()
     app = FastAPI(title="afkit", version=__version__, description="afkit plugin API")
@@ -97,5 +113,53 @@ def create_app() -> FastAPI:
             reports = [r for r in reports if r.change is not None]
         body = [report_to_dict(r, intervals=intervals or r.change is not None) for r in reports]
         return Response(content=encode_json(body), media_type="application/json")
+
+    @app.get("/api/v1/backfills")
+    def backfills(session: SessionDep, user: GetUserDep) -> list[dict]:
+        """Active backfills of the DAGs the caller may read, with the states of their runs (progress). (Airflow's
+        own readable-DAGs dependency reads the auth manager from the main app's state, which a plugin app lacks.)"""
+        readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+        return active_backfills(session, set(readable))
+
+    @app.post("/api/v1/backfills/{backfill_id}/pause",
+              dependencies=[Depends(requires_access_backfill(method="PUT"))])
+    def pause_backfill(backfill_id: int, session: SessionDep) -> dict:
+        """Pause one backfill (needs permission to edit the DAG's runs, as Airflow's own pause does)."""
+        return _set_paused(session, backfill_id, True)
+
+    @app.post("/api/v1/backfills/{backfill_id}/resume",
+              dependencies=[Depends(requires_access_backfill(method="PUT"))])
+    def resume_backfill(backfill_id: int, session: SessionDep) -> dict:
+        return _set_paused(session, backfill_id, False)
+
+    def _set_paused(session, backfill_id: int, paused: bool) -> dict:
+        try:
+            return set_backfill_paused(session, backfill_id, paused)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @app.get("/api/v1/pools", dependencies=[Depends(requires_access_pool(method="GET"))])
+    def pools(session: SessionDep) -> dict:
+        """Each pool's production and backfill occupancy, with the reserve afkit.toml keeps for production."""
+        policy = config.throttle if config.ok else ThrottlePolicy()
+        return {"pools": pool_occupancy(session, policy),
+                "policy_errors": [] if config.ok else list(config.errors)}
+
+    @app.get("/ui", include_in_schema=False, dependencies=[Depends(requires_authenticated())])
+    def page_without_slash() -> RedirectResponse:
+        return RedirectResponse("ui/")
+
+    @app.get("/ui/", include_in_schema=False, dependencies=[Depends(requires_authenticated())])
+    def page() -> FileResponse:
+        """The afkit page, shown inside Airflow's UI (its navigation entry is the plugin's external view)."""
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/ui/{name}", include_in_schema=False, dependencies=[Depends(requires_authenticated())])
+    def asset(name: str) -> FileResponse:
+        if name not in ASSETS:
+            raise HTTPException(404, f"no such file: {name}")
+        return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
     return app

@@ -1,0 +1,89 @@
+"""The afkit page in a real browser: headless Chromium (Debian's package, driven by Playwright) logs into the suite's
+Airflow, which runs the demo DAGs, opens the page through Airflow's own UI route for the plugin, and finds a late SLA
+and the active backfill; in dark mode the page follows Airflow's theme. Screenshots are kept in test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from .conftest import ARTIFACTS, raw_get
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# What the environment guide says Chromium needs on these machines: no sandbox as root, no background networking.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (./dev test installs Debian's package when it runs as root with "
+                    "apt-get; here it could not)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def log_in(browser, airflow, color_scheme: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=color_scheme)
+    page = context.new_page()
+    page.goto(f"{airflow.url}/auth/login?next=/plugin/afkit")
+    page.fill("input[name=username]", airflow.admin[0])
+    page.fill("input[name=password]", airflow.admin[1])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/plugin/afkit", timeout=60_000)
+    return context, page
+
+
+def afkit_frame(page):
+    """Airflow's UI shows the plugin's external view in an iframe pointing at the plugin's page."""
+    page.wait_for_selector("iframe[src*='/afkit/ui/']", timeout=60_000)
+    frame = page.frame_locator("iframe[src*='/afkit/ui/']")
+    frame.locator("body[data-loaded=true]").wait_for(timeout=60_000)
+    return frame
+
+
+def test_the_page_inside_airflow_shows_the_late_sla_and_the_active_backfill(airflow, browser, paused_backfill):
+    late = [s["asset"] for s in raw_get(airflow, "/afkit/api/v1/sla")["slas"] if s["status"] == "late"]
+    assert late, "the suite's Airflow has late SLAs (test.stale goes late seconds after it appears)"
+    context, page = log_in(browser, airflow, "light")
+    try:
+        frame = afkit_frame(page)
+        first_late = frame.locator("#sla-rows tr[data-status=late]").first
+        assert first_late.get_attribute("data-asset") in late
+        assert frame.locator("#count-late").inner_text() == str(len(late))
+        row = frame.locator(f"#backfill-rows tr[data-backfill='{paused_backfill}']")
+        assert "afkit_bulk" in row.inner_text() and "paused" in row.inner_text() and "0/3 done" in row.inner_text()
+        assert frame.locator("#pool-rows tr[data-pool=default_pool]").count() == 1
+        assert frame.locator("#problem").is_hidden()  # every request was authorised
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "afkit-page-light.png"), full_page=True)
+        print(f"\nscreenshot: {ARTIFACTS / 'afkit-page-light.png'}")
+
+        row.locator("button[data-action=resume]").click()  # the page's own action, with the admin's permission
+        frame.locator(f"#backfill-rows tr[data-backfill='{paused_backfill}'] button[data-action=pause]").wait_for(
+            timeout=30_000)
+        assert raw_get(airflow, f"/api/v2/backfills/{paused_backfill}")["is_paused"] is False
+    finally:
+        context.close()
+
+
+def test_the_page_follows_airflows_dark_mode(airflow, browser):
+    context, page = log_in(browser, airflow, "dark")
+    try:
+        frame = afkit_frame(page)
+        assert "dark" in (page.locator("html").get_attribute("class") or "")  # Airflow itself is dark …
+        assert "dark" in (frame.locator("html").get_attribute("class") or "")  # … and so is the page
+        background = frame.locator("body").evaluate("b => getComputedStyle(b).backgroundColor")
+        red, green, blue = (int(v) for v in background[background.index("(") + 1:-1].split(",")[:3])
+        assert max(red, green, blue) < 60, background
+        page.screenshot(path=str(ARTIFACTS / "afkit-page-dark.png"), full_page=True)
+    finally:
+        context.close()

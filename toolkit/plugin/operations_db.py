@@ -1,0 +1,94 @@
+"""Active backfills and pool occupancy for the plugin's page, read from Airflow's metadata database.
+
+A few grouped queries whatever the number of runs or task instances; the judging is the same pure
+``toolkit.throttle.occupancy`` the terminal app and the governor use.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from toolkit.planning import PLAN_TAG
+from toolkit.models import Pool, TaskInstance
+from toolkit.throttle import OCCUPYING, WAITING, ThrottlePolicy, occupancy
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def active_backfills(session: Session, readable_dag_ids: set[str]) -> list[dict]:
+    """Backfills not completed yet, of the readable DAGs, newest first, with their runs counted by state."""
+    from airflow.models.backfill import Backfill
+    from airflow.models.dagrun import DagRun
+
+    if not readable_dag_ids:
+        return []
+    backfills = session.execute(
+        select(Backfill.id, Backfill.dag_id, Backfill.from_date, Backfill.to_date, Backfill.is_paused,
+               Backfill.created_at, Backfill.reprocess_behavior, Backfill.max_active_runs, Backfill.dag_run_conf)
+        .where(Backfill.completed_at.is_(None), Backfill.dag_id.in_(readable_dag_ids))
+        .order_by(Backfill.id.desc())
+    ).all()
+    if not backfills:
+        return []
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(DagRun.backfill_id, DagRun.state, func.count())
+        .where(DagRun.backfill_id.in_([b.id for b in backfills]))
+        .group_by(DagRun.backfill_id, DagRun.state)
+    ).all()
+    for backfill_id, state, count in rows:
+        counts[backfill_id][str(state)] = count
+    found = []
+    for b in backfills:
+        states = counts.get(b.id, {})
+        tag = (b.dag_run_conf or {}).get(PLAN_TAG) if isinstance(b.dag_run_conf, dict) else None
+        found.append({
+            "id": b.id, "dag_id": b.dag_id, "from_date": _iso(b.from_date), "to_date": _iso(b.to_date),
+            "is_paused": bool(b.is_paused), "created_at": _iso(b.created_at),
+            "reprocess_behavior": str(b.reprocess_behavior), "max_active_runs": b.max_active_runs,
+            "total": sum(states.values()), "success": states.get("success", 0), "failed": states.get("failed", 0),
+            "running": states.get("running", 0), "queued": states.get("queued", 0),
+            "afkit_plan": tag.get("plan_id") if isinstance(tag, dict) else None,
+        })
+    return found
+
+
+def set_backfill_paused(session: Session, backfill_id: int, paused: bool) -> dict:
+    """What Airflow's own pause/unpause does; LookupError when there is no such backfill, ValueError when done."""
+    from airflow.models.backfill import Backfill
+
+    backfill = session.get(Backfill, backfill_id)
+    if backfill is None:
+        raise LookupError(f"backfill {backfill_id} does not exist")
+    if backfill.completed_at is not None:
+        raise ValueError(f"backfill {backfill_id} is already completed")
+    backfill.is_paused = paused
+    session.flush()
+    return {"id": backfill_id, "dag_id": backfill.dag_id, "is_paused": paused}
+
+
+def pool_occupancy(session: Session, policy: ThrottlePolicy) -> list[dict]:
+    """Every pool: slots, production and backfill occupancy, production waiting, reserve, budget, backfill share."""
+    from airflow.models.pool import Pool as PoolModel
+    from airflow.models.taskinstance import TaskInstance as TI
+
+    pools = [Pool(name, slots, 0, 0, 0) for name, slots in session.execute(select(PoolModel.pool, PoolModel.slots))]
+    is_backfill = case((TI.run_id.like("backfill\\_\\_%", escape="\\"), True), else_=False)
+    grouped = session.execute(
+        select(TI.pool, TI.state, is_backfill, func.sum(TI.pool_slots))
+        .where(TI.state.in_([*OCCUPYING, *WAITING]))
+        .group_by(TI.pool, TI.state, is_backfill)
+    ).all()
+    # One stand-in task instance per group, carrying the group's slots: occupancy() only sums them.
+    instances = [TaskInstance("", "backfill__" if backfill else "", "", str(state), pool, int(slots or 0))
+                 for pool, state, backfill, slots in grouped]
+    return [{"pool": o.pool, "slots": o.slots, "production": o.production, "backfill": o.backfill,
+             "waiting": o.waiting, "free": o.free if o.slots >= 0 else None, "reserve": o.reserve,
+             "budget": o.budget, "backfill_share": round(o.backfill_share, 3), "over_budget": o.over_budget,
+             "error": o.error}
+            for o in occupancy(pools, instances, policy)]

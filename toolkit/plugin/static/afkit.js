@@ -1,0 +1,193 @@
+// afkit's page inside Airflow's UI. Plain JavaScript, no framework and no CDN: it ships in the Python package.
+// It reads the plugin's JSON API with the Airflow session cookie (same origin), so Airflow's own authentication and
+// permissions apply to every request; a 401 or 403 is shown as such, never as an empty page.
+"use strict";
+
+const API = "../api/v1/";
+const REFRESH_MS = 30000;
+const SLA_ROWS_SHOWN = 300; // 10,000 assets: problems first, then the first rows; the filter searches all of them
+const $ = (id) => document.getElementById(id);
+
+// -- theme: follow Airflow's light/dark mode (the page is shown in an iframe of Airflow's UI, same origin) ----------
+
+function airflowTheme() {
+  try {
+    const root = window.parent && window.parent !== window ? window.parent.document.documentElement : null;
+    if (root && root.classList.contains("dark")) return "dark";
+    if (root && root.classList.contains("light")) return "light";
+    const stored = localStorage.getItem("theme"); // Airflow's UI (next-themes) keeps the choice here
+    if (stored === "dark" || stored === "light") return stored;
+  } catch (e) { /* not same origin: fall back to the system preference */ }
+  return window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+}
+
+function applyTheme() {
+  const theme = new URLSearchParams(location.search).get("theme") || airflowTheme();
+  document.documentElement.classList.toggle("dark", theme === "dark");
+}
+
+applyTheme();
+try {
+  if (window.parent && window.parent !== window) {
+    new MutationObserver(applyTheme).observe(window.parent.document.documentElement,
+      { attributes: true, attributeFilter: ["class"] });
+  }
+} catch (e) { /* ignore */ }
+window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyTheme);
+window.addEventListener("storage", applyTheme);
+
+// -- helpers ---------------------------------------------------------------------------------------------------------
+
+const escapeHtml = (value) => String(value ?? "").replace(/[&<>"']/g,
+  (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+function human(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const s = Math.abs(seconds);
+  const [unit, size] = s >= 86400 ? ["d", 86400] : s >= 3600 ? ["h", 3600] : s >= 60 ? ["min", 60] : ["s", 1];
+  const amount = s / size;
+  return (amount < 10 ? Math.round(amount * 10) / 10 : Math.round(amount)) + " " + unit;
+}
+
+const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "–");
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(API + path, { credentials: "same-origin", ...options });
+  if (response.ok) return response.json();
+  let detail = "";
+  try { detail = (await response.json()).detail || ""; } catch (e) { /* not JSON */ }
+  if (response.status === 401) {
+    throw new ApiError(401, "Your Airflow session has ended: log in to Airflow again, then refresh this page.");
+  }
+  if (response.status === 403) {
+    throw new ApiError(403, `You do not have permission for this (${path.split("?")[0]}). ${detail}`.trim());
+  }
+  throw new ApiError(response.status, `Airflow answered ${response.status} for ${path.split("?")[0]}: ${detail}`);
+}
+
+function showProblem(messages) {
+  const box = $("problem");
+  box.hidden = messages.length === 0;
+  box.textContent = messages.join(" · ");
+}
+
+// -- sections --------------------------------------------------------------------------------------------------------
+
+let slaBoard = null;
+let actionProblem = null; // the last pause/resume refusal stays visible through refreshes until the next action
+
+function renderSlas() {
+  if (!slaBoard) return;
+  const needle = $("sla-filter").value.trim().toLowerCase();
+  const all = slaBoard.slas;
+  const matching = needle
+    ? all.filter((s) => `${s.asset} ${s.sla} ${s.status} ${s.owners.join(" ")}`.toLowerCase().includes(needle))
+    : all;
+  const shown = matching.slice(0, SLA_ROWS_SHOWN);
+  $("sla-rows").innerHTML = shown.map((s) => `<tr data-asset="${escapeHtml(s.asset)}" data-status="${s.status}">
+    <td class="status ${s.status}">${s.status.replace("_", " ")}</td><td>${escapeHtml(s.asset)}</td>
+    <td>${escapeHtml(s.sla)}</td><td class="num">${human(s.lag_seconds)}</td>
+    <td>${escapeHtml(s.owners.join(", "))}</td><td>${escapeHtml(s.culprit || s.reason)}</td></tr>`).join("");
+  $("sla-more").textContent = matching.length > shown.length
+    ? `${shown.length} of ${matching.length} shown (worst first): filter to find the others.`
+    : `${matching.length} SLA(s).`;
+}
+
+function renderBackfills(backfills) {
+  $("count-backfills").textContent = backfills.length;
+  $("backfill-rows").innerHTML = backfills.length === 0
+    ? `<tr><td colspan="8" class="muted">No active backfill.</td></tr>`
+    : backfills.map((b) => {
+      const pct = (n) => (b.total ? (100 * n) / b.total : 0);
+      return `<tr data-backfill="${b.id}"><td>${b.id}</td><td>${escapeHtml(b.dag_id)}${b.afkit_plan
+        ? ` <span class="muted">plan ${escapeHtml(b.afkit_plan)}</span>` : ""}</td>
+        <td>${when(b.from_date)} … ${when(b.to_date)}</td>
+        <td><span class="bar" title="${b.success} succeeded, ${b.failed} failed, ${b.running} running, ${b.queued} queued">
+          <i class="done" style="width:${pct(b.success)}%"></i><i class="failed" style="width:${pct(b.failed)}%"></i>
+          <i class="running" style="width:${pct(b.running)}%"></i></span>
+          ${b.success + b.failed}/${b.total} done</td>
+        <td class="num">${b.running}</td><td class="num">${b.failed}</td>
+        <td>${b.is_paused ? "paused" : "running"}</td>
+        <td><button type="button" data-action="${b.is_paused ? "resume" : "pause"}" data-id="${b.id}">
+          ${b.is_paused ? "Resume" : "Pause"}</button></td></tr>`;
+    }).join("");
+}
+
+function renderPools(data) {
+  const over = data.pools.filter((p) => p.over_budget).length;
+  $("count-pools").textContent = over;
+  $("pool-rows").innerHTML = data.pools.map((p) => {
+    let bar = `<span class="muted">unlimited</span>`;
+    if (p.slots > 0) {
+      const w = (n) => (100 * Math.max(0, n)) / p.slots;
+      const reservedFree = Math.min(p.reserve, Math.max(0, p.free));
+      bar = `<span class="bar"><i class="production" style="width:${w(p.production)}%"></i>`
+        + `<i class="${p.over_budget ? "over" : "backfill"}" style="width:${w(p.backfill)}%"></i>`
+        + `<i class="free" style="width:${w(p.free - reservedFree)}%"></i>`
+        + `<i class="reserved" style="width:${w(reservedFree)}%"></i></span>`;
+    }
+    return `<tr data-pool="${escapeHtml(p.pool)}"><td>${escapeHtml(p.pool)}</td><td>${bar}</td>
+      <td class="num">${p.slots < 0 ? "∞" : p.slots}</td><td class="num">${p.production}</td>
+      <td class="num">${p.backfill}</td><td class="num">${p.waiting}</td><td class="num">${p.reserve}</td>
+      <td class="num">${p.error ? escapeHtml(p.error) : p.budget}</td>
+      <td class="num">${Math.round(100 * p.backfill_share)}%</td></tr>`;
+  }).join("");
+}
+
+function renderCadence(reports) {
+  $("count-changes").textContent = reports.length;
+  $("cadence-rows").innerHTML = reports.length === 0
+    ? `<tr><td colspan="5" class="muted">No asset changed its cadence.</td></tr>`
+    : reports.map((r) => `<tr><td>${escapeHtml(r.asset)}</td><td>every ${human(r.change.before_seconds)}</td>
+      <td>${r.change.kind === "irregular" ? "irregular, ~" : "every "}${human(r.change.after_seconds)}
+        ${r.change.confirmed ? "" : `<span class="muted">(unconfirmed)</span>`}</td>
+      <td>${when(r.change.at)}</td><td>${escapeHtml(r.message || "")}</td></tr>`).join("");
+}
+
+// -- loading ---------------------------------------------------------------------------------------------------------
+
+async function refresh() {
+  const problems = [];
+  const parts = [
+    ["sla", (board) => {
+      slaBoard = board;
+      $("count-late").textContent = board.counts.late;
+      $("count-at-risk").textContent = board.counts.at_risk;
+      renderSlas();
+    }],
+    ["backfills", renderBackfills],
+    ["pools", renderPools],
+    ["cadence?changed_only=true", renderCadence],
+  ];
+  await Promise.all(parts.map(async ([path, render]) => {
+    try {
+      render(await api(path));
+    } catch (error) {
+      if (!problems.includes(error.message)) problems.push(error.message);
+    }
+  }));
+  showProblem(actionProblem ? [...problems, actionProblem] : problems);
+  $("refreshed").textContent = `refreshed ${new Date().toLocaleTimeString()}`;
+  document.body.dataset.loaded = "true"; // for tests: the first load finished
+}
+
+$("sla-filter").addEventListener("input", renderSlas);
+$("refresh").addEventListener("click", refresh);
+$("backfill-rows").addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  button.disabled = true;
+  try {
+    await api(`backfills/${button.dataset.id}/${button.dataset.action}`, { method: "POST" });
+    actionProblem = null;
+  } catch (error) {
+    actionProblem = error.message;
+  }
+  await refresh();
+});
+refresh();
+setInterval(refresh, REFRESH_MS);
