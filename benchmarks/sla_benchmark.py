@@ -16,6 +16,7 @@ resident set before and after, and this process's peak while building the board 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import statistics
@@ -73,6 +74,25 @@ def run_sql(running, sql: str) -> None:
     prefix = ["runuser", "-u", running.postgres.run_as, "--"] if running.postgres.run_as else []
     subprocess.run([*prefix, "psql", "-h", "127.0.0.1", "-p", port, "-U", "airflow", "-d", "airflow", "-q",
                     "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True, timeout=900)
+
+
+@contextlib.contextmanager
+def api_server_on_postgres(prefix: str):
+    """A throwaway Airflow (api-server only) on PostgreSQL for a benchmark; None when PostgreSQL is missing."""
+    ok, why = PostgresCluster.available()
+    if not ok:
+        print(f"skipped: this benchmark needs PostgreSQL ({why})")
+        yield None
+        return
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    (work / "dags").mkdir()
+    running = start_airflow(AirflowSpec(home=work / "home", dags_folder=work / "dags", database="postgres",
+                                        components=("api-server",)))
+    try:
+        yield running
+    finally:
+        running.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:
