@@ -220,3 +220,22 @@ async def test_command_palette_lists_an_entry_for_every_action():
         titles["Select missing partitions"].callback()
         grid = screen.query_one(PartitionGrid)
         assert grid.selection.chosen and all(grid.cells[i].state == "missing" for i in grid.selection.chosen)
+
+
+@sync
+async def test_reloading_the_partitions_keeps_the_selection_and_the_cursor():
+    app = app_with()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _backfill_screen(app, pilot)
+        grid = screen.query_one(PartitionGrid)
+        await pilot.press("left", "left", "f")
+        chosen = {grid.cells[i].key for i in grid.selection.chosen}
+        cursor = grid.cells[grid.selection.cursor].key
+        app.source.days = 150  # the range now holds 31 older partitions: every index moves
+        screen.query_one("#from").value = "-150d"
+        screen.load_partitions()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(grid.cells) == 149
+        assert {grid.cells[i].key for i in grid.selection.chosen} == chosen
+        assert grid.cells[grid.selection.cursor].key == cursor
