@@ -23,7 +23,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Static
 from toolkit import partition_grid as pg
 from toolkit.errors import AfkitError
 from toolkit.plan_options import build_options
-from toolkit.planning import ORDERS, REPROCESS_BEHAVIOURS, Plan
+from toolkit.planning import DEFAULT_MAX_ACTIVE_RUNS, ORDERS, REPROCESS_BEHAVIOURS, Plan
 from toolkit.render import render_plan, render_progress
 from toolkit.timeparse import parse_instant
 from toolkit.tui.app import calm_garbage_collector
@@ -222,7 +222,7 @@ class BackfillScreen(Screen[None]):
             now = self.now()
             start, end = self._bounds()
             options = build_options(start.isoformat(), end.isoformat(), None, self.downstream, self.reprocess,
-                                    self.order, 10, now)
+                                    self.order, DEFAULT_MAX_ACTIVE_RUNS, now)
             chosen = pg.chosen_range(grid.cells, grid.selection)
             if chosen is not None:
                 options = replace(options, from_date=chosen.start or options.from_date,
