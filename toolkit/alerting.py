@@ -30,18 +30,19 @@ def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datet
     previous = {a.alert_id: a for a in current}
     queued = []
     for note in plan_notifications(statuses, current, now, renotify_after):
-        if note.kind == "open":
-            if not store.insert_alert(note.alert_id, note.sla_key, note.breach_key, note.status.status, now):
-                continue  # already open: another watcher, or this one before a restart
-            sequence = ""
+        opened = changes = None
+        sequence = ""
+        if note.kind == "open":  # refused when already open: another watcher, or this one before a restart
+            opened = {"sla_key": note.sla_key, "breach_key": note.breach_key, "status": note.status.status,
+                      "opened_at": now, "last_notified_at": now}
         elif note.kind == "recover":
-            store.update_alert(note.alert_id, status="resolved", resolved_at=now)
-            sequence = ""
+            changes = {"status": "resolved", "resolved_at": now}
         else:
             before = previous[note.alert_id].last_notified_at
             sequence = note.status.status if note.kind == "escalate" else (before.isoformat() if before else "")
-            store.update_alert(note.alert_id, status=note.status.status, last_notified_at=now)
-        if queue_notification(store, note, now, airflow_url, sequence):
+            changes = {"status": note.status.status, "last_notified_at": now}
+        # The alert's change and its message are stored together: a watcher killed here loses neither.
+        if queue_notification(store, note, now, airflow_url, sequence, opened=opened, changes=changes):
             queued.append(note)
     return queued
 
@@ -63,9 +64,10 @@ def record_cadence_alerts(store: StateStore, reports: list[CadenceReport], now: 
         if any(abs(datetime.fromisoformat(a["breach_key"]) - change.at) <= tolerance for a in store.alerts_for(subject)):
             continue
         identity = alert_id(subject, change.at.isoformat())
-        if not store.insert_alert(identity, subject, change.at.isoformat(), "resolved", now):
-            continue
-        if store.enqueue(f"{identity}:cadence", identity, "open", build_cadence_message(report, airflow_url), now):
+        opened = {"sla_key": subject, "breach_key": change.at.isoformat(), "status": "resolved", "opened_at": now,
+                  "last_notified_at": now}
+        if store.record_alert(identity, f"{identity}:cadence", "open", build_cadence_message(report, airflow_url), now,
+                              opened=opened):
             queued.append(report.asset)
     return queued
 

@@ -284,10 +284,12 @@ class SlackSender:
 
 
 def queue_notification(store: StateStore, note: Notification, now: datetime, airflow_url: str | None = None,
-                       sequence: str = "") -> bool:
-    """Put one notification in the outbox (once: the dedupe key makes a second queueing a no-op)."""
+                       sequence: str = "", *, opened: dict | None = None, changes: dict | None = None) -> bool:
+    """Put one notification in the outbox (once: the dedupe key makes a second queueing a no-op), in the same
+    transaction as the alert change it comes from: the alert to open (``opened``) or its ``changes``."""
     dedupe = f"{note.alert_id}:{note.kind}:{sequence}"
-    return store.enqueue(dedupe, note.alert_id, note.kind, build_message(note, airflow_url), now)
+    return store.record_alert(note.alert_id, dedupe, note.kind, build_message(note, airflow_url), now,
+                              opened=opened, changes=changes)
 
 
 @dataclass

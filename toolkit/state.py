@@ -316,14 +316,27 @@ class StateStore:
             row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).mappings().first()
         return {k: _aware(v) for k, v in dict(row).items()} if row else None
 
-    def insert_alert(self, alert_id: str, sla_key: str, breach_key: str, status: str, now: datetime) -> bool:
-        """False when this alert already exists (another watcher, or before a restart, opened it)."""
+    def record_alert(self, alert_id: str, dedupe_key: str, kind: str, payload: dict, now: datetime, *,
+                     opened: dict | None = None, changes: dict | None = None) -> bool:
+        """Open an alert (``opened``: its columns) or change it (``changes``), and queue its message, in one
+        transaction: a watcher killed in between leaves neither behind, so the next evaluation still finds the
+        notification to make (an alert stored without its message would never be announced).
+
+        False when the alert to open already exists (nothing is written) or the message was queued before (the change
+        is still applied)."""
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(alerts).values(alert_id=alert_id, sla_key=sla_key, breach_key=breach_key,
-                                                   status=status, opened_at=now, last_notified_at=now))
+                if opened is not None:
+                    conn.execute(insert(alerts).values(alert_id=alert_id, **opened))
+                if changes:
+                    conn.execute(update(alerts).where(alerts.c.alert_id == alert_id).values(**changes))
+                if conn.execute(select(outbox.c.id).where(outbox.c.dedupe_key == dedupe_key)).first():
+                    return False
+                conn.execute(insert(outbox).values(dedupe_key=dedupe_key, alert_id=alert_id, kind=kind,
+                                                   payload=json.dumps(payload), status="pending", attempts=0,
+                                                   next_attempt_at=now, created_at=now))
             return True
-        except IntegrityError:
+        except IntegrityError:  # another watcher opened this alert, or queued this message, at the same moment
             return False
 
     def update_alert(self, alert_id: str, **values: object) -> None:
@@ -342,16 +355,6 @@ class StateStore:
         return [dict(r) for r in rows]
 
     # -- outbox --------------------------------------------------------------------------------------------------
-
-    def enqueue(self, dedupe_key: str, alert_id: str, kind: str, payload: dict, now: datetime) -> bool:
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(outbox).values(dedupe_key=dedupe_key, alert_id=alert_id, kind=kind,
-                                                   payload=json.dumps(payload), status="pending", attempts=0,
-                                                   next_attempt_at=now, created_at=now))
-            return True
-        except IntegrityError:
-            return False
 
     def claim_outbox(self, now: datetime, lease_seconds: float = 60) -> list[dict]:
         """Claim due messages, oldest first; a message another deliverer holds (unexpired claim) is skipped."""

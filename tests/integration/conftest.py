@@ -46,11 +46,16 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> RunningAirflow:
             demo.wait_for_dags(client, TEST_DAGS)
         yield running
     finally:
-        leftover = running.stop()
-        ARTIFACTS.mkdir(exist_ok=True)
-        for log in (home / "logs").glob("*.log"):
-            shutil.copy(log, ARTIFACTS / f"suite-{log.name}")
-        assert leftover == [], f"processes left behind by the launcher: {leftover}"
+        stop_keeping_logs(running, "suite")
+
+
+def stop_keeping_logs(running: RunningAirflow, prefix: str) -> None:
+    """Stop a test Airflow, keep its component logs in test-artifacts/, and fail if any process outlived it."""
+    leftover = running.stop()
+    ARTIFACTS.mkdir(exist_ok=True)
+    for log in (running.spec.home / "logs").glob("*.log"):
+        shutil.copy(log, ARTIFACTS / f"{prefix}-{log.name}")
+    assert leftover == [], f"processes left behind by the launcher: {leftover}"
 
 
 def admin_settings(running: RunningAirflow) -> ConnectionSettings:
