@@ -50,6 +50,8 @@ def test_pausing_needs_edit_access_to_the_dags_runs(airflow, paused_backfill):
     assert raw_get(airflow, f"/api/v2/backfills/{paused_backfill}")["is_paused"] is True  # nothing changed
     assert status_of(url + "/resume", "POST", token=admin) == 200
     assert raw_get(airflow, f"/api/v2/backfills/{paused_backfill}")["is_paused"] is False
+    audit = raw_get(airflow, "/api/v2/eventLogs?event=afkit_resume_backfill&order_by=-when&limit=5")["event_logs"]
+    assert audit and audit[0]["owner"] == "admin"  # in Airflow's audit log, like Airflow's own pause
     assert status_of(url + "/pause", "POST", token=admin) == 200
     assert raw_get(airflow, f"/api/v2/backfills/{paused_backfill}")["is_paused"] is True
     assert status_of(f"{airflow.url}/afkit/api/v1/backfills/987654/pause", "POST", token=admin) == 404

@@ -57,8 +57,8 @@ def policy_status() -> dict:
 
 def create_app() -> FastAPI:
     # Imported here so that importing the plugin module stays cheap and cannot fail on Airflow internals.
-    from airflow.api_fastapi.common.db.common import SessionDep
     from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.common.db.common import SessionDep
     from airflow.api_fastapi.core_api.security import (
         GetUserDep,
         requires_access_asset,
@@ -66,6 +66,7 @@ def create_app() -> FastAPI:
         requires_access_pool,
         requires_authenticated,
     )
+    from airflow.api_fastapi.logging.decorators import action_logging
 
     from toolkit.cadence_impact import report_to_dict
     from toolkit.plugin.cadence_db import cadence_from_db
@@ -121,14 +122,17 @@ def create_app() -> FastAPI:
         readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
         return active_backfills(session, set(readable))
 
+    # Mutations need the permission Airflow's own pause needs, and land in Airflow's audit log like it.
     @app.post("/api/v1/backfills/{backfill_id}/pause",
-              dependencies=[Depends(requires_access_backfill(method="PUT"))])
+              dependencies=[Depends(requires_access_backfill(method="PUT")),
+                            Depends(action_logging(event="afkit_pause_backfill"))])
     def pause_backfill(backfill_id: int, session: SessionDep) -> dict:
         """Pause one backfill (needs permission to edit the DAG's runs, as Airflow's own pause does)."""
         return _set_paused(session, backfill_id, True)
 
     @app.post("/api/v1/backfills/{backfill_id}/resume",
-              dependencies=[Depends(requires_access_backfill(method="PUT"))])
+              dependencies=[Depends(requires_access_backfill(method="PUT")),
+                            Depends(action_logging(event="afkit_resume_backfill"))])
     def resume_backfill(backfill_id: int, session: SessionDep) -> dict:
         return _set_paused(session, backfill_id, False)
 
