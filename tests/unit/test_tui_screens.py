@@ -239,3 +239,20 @@ async def test_reloading_the_partitions_keeps_the_selection_and_the_cursor():
         assert len(grid.cells) == 149
         assert {grid.cells[i].key for i in grid.selection.chosen} == chosen
         assert grid.cells[grid.selection.cursor].key == cursor
+
+
+@sync
+async def test_a_bad_date_is_named_in_a_notification_and_the_grid_is_kept():
+    app = app_with()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _backfill_screen(app, pilot)
+        grid = screen.query_one(PartitionGrid)
+        before = list(grid.cells)
+        screen.query_one("#from").value = "2026-11-01T06:00"  # no zone: refused, as --from refuses it
+        screen.query_one("#from").focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("2026-11-01T06:00" in m and "zone" in m for m in messages), messages
+        assert grid.cells == before and screen.plan is None

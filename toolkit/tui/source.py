@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from toolkit.config import ConnectionSettings
 from toolkit.errors import AfkitError, BadInput
 from toolkit.models import Dag, DagRun
+from toolkit.plan_options import throttle_policy
 from toolkit.planfile import save_plan
 from toolkit.planning import PartitionRow, Plan, PlanOptions
-from toolkit.service_config import load_service_config
 from toolkit.sla_board import SLABoard
 from toolkit.throttle import PoolOccupancy, ThrottlePolicy
 
@@ -58,11 +58,6 @@ class Source(Protocol):
     def act(self, plan: Plan, action: str) -> None: ...
     def save(self, plan: Plan, path: Path) -> Path: ...
     def close(self) -> None: ...
-
-
-def throttle_policy() -> ThrottlePolicy:
-    """afkit.toml's pool policy (the reserve the Pools gauges show); a broken file is reported, not fatal."""
-    return load_service_config().require_valid().throttle
 
 
 def newest_states(runs: list[DagRun], per_dag: int = RECENT_RUNS) -> dict[str, list[str]]:
@@ -128,7 +123,7 @@ class AirflowSource:
 
         def pools() -> list[PoolOccupancy]:
             try:
-                policy = throttle_policy()
+                policy = throttle_policy((), ())  # afkit.toml's reserves, as the CLI uses them without overrides
             except AfkitError as exc:
                 snapshot.errors.append(f"afkit.toml: {exc}; pools shown without reserves")
                 policy = ThrottlePolicy()
