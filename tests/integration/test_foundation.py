@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from datetime import datetime, timedelta, timezone
@@ -23,10 +24,17 @@ pytestmark = [
 ]
 
 
+_DAYS_BACK = itertools.count(10)
+
+
 @pytest.fixture
 def paused_backfill(client: AirflowClient):
-    """A real, paused backfill of one day of ``web_sessions`` (cancelled afterwards so other tests can backfill)."""
-    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=10)
+    """A real, paused backfill of one day of ``web_sessions`` (cancelled afterwards so other tests can backfill).
+
+    A new day each time: a cancelled backfill's run may still be queued, and Airflow then has nothing to create for
+    that day."""
+    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=next(_DAYS_BACK))
     backfill = client.backfills.create("web_sessions", day, day, max_active_runs=1)
     client.backfills.pause(backfill.id)
     yield backfill
