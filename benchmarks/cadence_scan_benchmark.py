@@ -11,10 +11,8 @@ database, judging them, the seam report of the changed assets, and the JSON. Goa
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -23,9 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolkit.airflow import AirflowClient  # noqa: E402
 from toolkit.config import ConnectionSettings  # noqa: E402
-from toolkit.launcher import AirflowSpec, PostgresCluster, start_airflow  # noqa: E402
 
-from sla_benchmark import rss_kib, run_sql  # noqa: E402 - the benchmarks' shared seeding and memory helpers
+from sla_benchmark import api_server_on_postgres, rss_kib, run_sql  # noqa: E402 - the benchmarks' shared helpers
 
 ASSETS = 10_000
 EVENTS = 100
@@ -53,15 +50,9 @@ ANALYZE asset; ANALYZE asset_event;
 
 
 def main() -> int:
-    ok, why = PostgresCluster.available()
-    if not ok:
-        print(f"skipped: this benchmark needs PostgreSQL ({why})")
-        return 0
-    work = Path(tempfile.mkdtemp(prefix="afkit-bench-cadence-"))
-    (work / "dags").mkdir()
-    running = start_airflow(AirflowSpec(home=work / "home", dags_folder=work / "dags", database="postgres",
-                                        components=("api-server",)))
-    try:
+    with api_server_on_postgres("afkit-bench-cadence-") as running:
+        if running is None:
+            return 0
         started = time.monotonic()
         run_sql(running, SEED)
         print(f"seeded {ASSETS} assets x {EVENTS} events = {ASSETS * EVENTS} events "
@@ -100,9 +91,6 @@ def main() -> int:
               f"false alarms {len(wrong)}")
         print(f"api-server RSS {before / 1024:.0f} MiB before, {rss_kib(api_pid) / 1024:.0f} MiB after")
         return 0
-    finally:
-        running.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -96,15 +96,9 @@ def api_server_on_postgres(prefix: str):
 
 
 def main() -> int:
-    ok, why = PostgresCluster.available()
-    if not ok:
-        print(f"skipped: this benchmark needs PostgreSQL ({why})")
-        return 0
-    work = Path(tempfile.mkdtemp(prefix="afkit-bench-sla-"))
-    (work / "dags").mkdir()
-    running = start_airflow(AirflowSpec(home=work / "home", dags_folder=work / "dags", database="postgres",
-                                        components=("api-server",)))
-    try:
+    with api_server_on_postgres("afkit-bench-sla-") as running:
+        if running is None:
+            return 0
         started = time.monotonic()
         seed(running)
         print(f"seeded {ASSETS} assets x {EVENTS_PER_ASSET} events = {ASSETS * EVENTS_PER_ASSET} events "
@@ -152,9 +146,6 @@ def main() -> int:
         print(f"api-server RSS {before / 1024:.0f} MiB before, {after / 1024:.0f} MiB after; "
               f"REST path peak Python memory {rest_peak / 2**20:.0f} MiB")
         return 0
-    finally:
-        running.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
