@@ -37,7 +37,6 @@ from toolkit.planning import (
 from toolkit.state import StateStore
 from toolkit.throttle import OCCUPYING, WAITING, PoolOccupancy, ThrottlePolicy, occupancy
 
-TAG = PLAN_TAG  # the key in a backfill's dag_run_conf naming its afkit plan
 FETCH_WORKERS = 4  # concurrent requests while planning; Airflow's api-server serves them in parallel
 
 
@@ -190,11 +189,11 @@ class LaunchReport:
 
 
 def tag_for(plan: Plan, step: Step) -> dict:
-    return {TAG: {"plan_id": plan.plan_id, "step": step.key}}
+    return {PLAN_TAG: {"plan_id": plan.plan_id, "step": step.key}}
 
 
 def _tagged(backfill: Backfill, plan_id: str, step_key: str | None = None) -> bool:
-    tag = (backfill.dag_run_conf or {}).get(TAG) or {}
+    tag = (backfill.dag_run_conf or {}).get(PLAN_TAG) or {}
     return tag.get("plan_id") == plan_id and (step_key is None or tag.get("step") == step_key)
 
 
@@ -410,7 +409,7 @@ def plan_progress(client: AirflowClient, store: StateStore, plan: Plan) -> list[
     for dag in plan.dags:
         entries = [journal[s.key] for s in dag.steps if s.key in journal]
         runs = [r for r in client.dag_runs.list(dag.dag_id, conf_contains=plan.plan_id)
-                if (r.conf.get(TAG) or {}).get("plan_id") == plan.plan_id]
+                if (r.conf.get(PLAN_TAG) or {}).get("plan_id") == plan.plan_id]
         counts = {state: sum(r.state == state for r in runs) for state in ("success", "failed", "running", "queued")}
         ids = tuple(e.backfill_id for e in entries if e.backfill_id is not None)
         paused = any(client.backfills.get(i).is_paused for i in ids if journal_active(entries, i))

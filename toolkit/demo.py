@@ -14,13 +14,14 @@ from pathlib import Path
 from toolkit.airflow import AirflowClient
 from toolkit.errors import AfkitError, AirflowServerError, Conflict
 from toolkit.models import Backfill
+from toolkit.planning import PLAN_TAG
 
 DEMO_DAGS = ("stripe_ingest", "daily_finance_close", "daily_revenue", "revenue_report", "web_sessions",
              "partner_fx_rates")
 GOES_LATE = "partner.fx_rates"  # its producer always fails: the SLA the demo shows going late
 DEMO_POOLS = {"warehouse": (3, "Shared warehouse connections: production and backfills compete here")}
 CADENCE_VARIABLE = "stripe_ingest_cadence_minutes"
-TAG = {"afkit": {"seeded_by": "afkit demo"}}
+TAG = {PLAN_TAG: {"seeded_by": "afkit demo"}}  # marks the seed backfills the way plans mark theirs
 
 
 def repo_dags_folder() -> Path | None:

@@ -87,6 +87,12 @@ def test_snapshot_ten_year_grid_scrolled_to_the_selection(snap_compare):
 # -- keyboard behaviour ----------------------------------------------------------------------------------------------
 
 
+async def settle(app: AfkitApp, pilot) -> None:
+    """Let the workers a key started finish and their results reach the screen."""
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def _backfill_screen(app: AfkitApp, pilot) -> BackfillScreen:
     await open_backfill()(pilot)
     screen = app.screen
@@ -107,14 +113,12 @@ async def test_select_failed_switches_reprocess_and_the_plan_reruns_exactly_them
         assert screen.reprocess == "failed"
         assert str(screen.query_one("#selection").render()).startswith(f"{len(failed)} of 119 selected")
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         dag = screen.plan.dags[0]
         assert sorted(p.label for p in dag.partitions if p.action == "rerun") == failed
         assert dag.count("create") == 0 and screen.plan.options.reprocess == "failed"
         await pilot.press("o")  # a toggle re-plans with the new option
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert screen.plan.options.order == "newest"
 
 
@@ -124,16 +128,14 @@ async def test_save_writes_a_plan_file_the_cli_can_launch(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = await _backfill_screen(app, pilot)
         await pilot.press("m", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         await pilot.press("s")
         await pilot.pause()
         field = app.screen.query_one("#save-path")
         field.value = str(tmp_path / "plans")
         (tmp_path / "plans").mkdir()
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         written = tmp_path / "plans" / f"afkit-plan-{screen.plan.plan_id}.json"
         assert app.source.saved == [written]
         assert load_plan(written).plan_id == screen.plan.plan_id
@@ -148,14 +150,12 @@ async def test_save_to_an_unwritable_place_says_so_and_keeps_the_plan(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = await _backfill_screen(app, pilot)
         await pilot.press("a", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         await pilot.press("s")
         await pilot.pause()
         app.screen.query_one("#save-path").value = str(blocker / "sub" / "plan.json")
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         messages = [n.message for n in app._notifications]
         assert any(m.startswith(f"cannot write the plan file {blocker / 'sub' / 'plan.json'}") for m in messages)
         assert app.source.saved == [] and screen.plan is not None
@@ -169,15 +169,13 @@ async def test_launch_needs_confirmation_then_space_pauses_and_resumes():
         await pilot.press("l")  # nothing planned yet
         assert not isinstance(app.screen, ConfirmLaunch)
         await pilot.press("f", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         await pilot.press("l")
         assert isinstance(app.screen, ConfirmLaunch)
         await pilot.press("n")
         assert app.source.actions == [] and not screen.launched
         await pilot.press("l", "y")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert app.source.actions == [f"launch {screen.plan.plan_id}"]
         assert "failed" in str(screen.query_one("#progress-text").render())
         await pilot.press("space")
@@ -234,8 +232,7 @@ async def test_reloading_the_partitions_keeps_the_selection_and_the_cursor():
         app.source.days = 150  # the range now holds 31 older partitions: every index moves
         screen.query_one("#from").value = "-150d"
         screen.load_partitions()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert len(grid.cells) == 149
         assert {grid.cells[i].key for i in grid.selection.chosen} == chosen
         assert grid.cells[grid.selection.cursor].key == cursor
@@ -251,8 +248,7 @@ async def test_a_bad_date_is_named_in_a_notification_and_the_grid_is_kept():
         screen.query_one("#from").value = "2026-11-01T06:00"  # no zone: refused, as --from refuses it
         screen.query_one("#from").focus()
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         messages = [n.message for n in app._notifications]
         assert any("2026-11-01T06:00" in m and "zone" in m for m in messages), messages
         assert grid.cells == before and screen.plan is None
