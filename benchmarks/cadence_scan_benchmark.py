@@ -19,10 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit.airflow import AirflowClient  # noqa: E402
-from toolkit.config import ConnectionSettings  # noqa: E402
-
-from sla_benchmark import api_server_on_postgres, rss_kib, run_sql  # noqa: E402 - the benchmarks' shared helpers
+from sla_benchmark import admin_client, api_server_on_postgres, rss_kib, run_sql  # noqa: E402 - shared helpers
 
 ASSETS = 10_000
 EVENTS = 100
@@ -57,10 +54,7 @@ def main() -> int:
         run_sql(running, SEED)
         print(f"seeded {ASSETS} assets x {EVENTS} events = {ASSETS * EVENTS} events "
               f"in {time.monotonic() - started:.0f}s")
-        user, password = running.admin
-        client = AirflowClient(ConnectionSettings(url=running.url, username=user, password=password, timeout=300))
-        client.pools.list()  # exchanges the password for a token, reused below
-        token = client._token
+        token = admin_client(running)._token
         api_pid = running.processes["api-server"].pid
         before = rss_kib(api_pid)
 

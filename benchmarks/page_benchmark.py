@@ -20,23 +20,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sla_benchmark import ASSETS, EVENTS_PER_ASSET, api_server_on_postgres, seed  # noqa: E402
+from sla_benchmark import ASSETS, EVENTS_PER_ASSET, admin_client, api_server_on_postgres, seed  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 RUNS = 5
-
-
-def token_for(running) -> str:
-    import json
-
-    user, password = running.admin
-    request = urllib.request.Request(running.url + "/auth/token", method="POST",
-                                     data=json.dumps({"username": user, "password": password}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())["access_token"]
 
 
 def main() -> int:
@@ -51,7 +40,7 @@ def main() -> int:
         started = time.monotonic()
         seed(running)
         print(f"seeded {ASSETS} assets x {EVENTS_PER_ASSET} events in {time.monotonic() - started:.0f}s")
-        token = token_for(running)
+        token = admin_client(running)._token
 
         def endpoint() -> float:
             request = urllib.request.Request(running.url + "/afkit/api/v1/sla",

@@ -95,6 +95,14 @@ def api_server_on_postgres(prefix: str):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def admin_client(running) -> AirflowClient:
+    """A REST client logged in as the launch's admin; its token (``_token``) also authorises raw requests."""
+    user, password = running.admin
+    client = AirflowClient(ConnectionSettings(url=running.url, username=user, password=password, timeout=300))
+    client.pools.list()  # exchanges the password for a token
+    return client
+
+
 def main() -> int:
     with api_server_on_postgres("afkit-bench-sla-") as running:
         if running is None:
@@ -103,10 +111,8 @@ def main() -> int:
         seed(running)
         print(f"seeded {ASSETS} assets x {EVENTS_PER_ASSET} events = {ASSETS * EVENTS_PER_ASSET} events "
               f"in {time.monotonic() - started:.0f}s")
-        user, password = running.admin
-        client = AirflowClient(ConnectionSettings(url=running.url, username=user, password=password, timeout=300))
-        client.pools.list()  # the first call exchanges the password for a token, reused by the endpoint requests
-        token = client._token
+        client = admin_client(running)
+        token = client._token  # reused by the endpoint requests
         api_pid = running.processes["api-server"].pid
         before = rss_kib(api_pid)
 
