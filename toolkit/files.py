@@ -1,0 +1,37 @@
+"""Reading the files a user hands afkit (plan files, afkit.toml, profiles) with a size limit.
+
+A path can name anything: ``/dev/zero`` or a multi-gigabyte log must be refused after a bounded read, not read until
+memory runs out. Every user-given file goes through :func:`read_text_limited`, so the limit and the wording are the
+same everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolkit.errors import BadInput
+
+MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024  # a 10-year hourly plan is about 9 MB; nothing afkit reads is larger
+
+
+def read_text_limited(path: Path, what: str, limit: int = MAX_INPUT_FILE_BYTES) -> str:
+    """The UTF-8 text of ``path``; a missing, unreadable, oversized or non-text file is :class:`BadInput`.
+
+    ``what`` names the file in the message ("plan file", "afkit.toml" …). At most ``limit + 1`` bytes are read, so a
+    device or an endless pipe costs a bounded amount of memory.
+    """
+    try:
+        if path.is_dir():
+            raise BadInput(f"{what} {path} is a directory, not a file")
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise BadInput(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise BadInput(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise BadInput(f"{what} {path} is larger than {limit // (1024 * 1024)} MiB: not a file afkit wrote or reads")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
