@@ -98,6 +98,7 @@ class FixedSource:
     def __init__(self, days: int = 120) -> None:
         self.days = days
         self.actions: list[str] = []
+        self.paused = False
         self.saved: list[Path] = []
 
     def snapshot(self) -> Snapshot:
@@ -133,8 +134,12 @@ class FixedSource:
         return [DagProgress(d.dag_id, d.run_count, d.run_count // 2, 1, 2, 1, (7,), False, "running", 840.0)
                 for d in plan.dags]
 
-    def act(self, plan: Plan, action: str) -> None:
+    def act(self, plan: Plan, action: str) -> str:
+        if action == "pause_or_resume":  # decided from the source's state, as the real source asks Airflow
+            action = "resume" if self.paused else "pause"
+        self.paused = action == "pause"
         self.actions.append(action)
+        return action
 
     def save(self, plan: Plan, path: Path) -> Path:
         written = save_plan_file(plan, path)

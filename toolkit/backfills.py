@@ -454,6 +454,21 @@ def act_on_plan(client: AirflowClient, store: StateStore, plan: Plan, action: st
     return touched
 
 
+def pause_or_resume_plan(client: AirflowClient, store: StateStore, plan: Plan) -> str:
+    """Resume a paused plan, pause a running one; returns the action taken.
+
+    Decided from Airflow's state at the moment of the call, never from what a screen last showed: a progress read
+    that was already under way when the plan was paused must not turn a "resume" key press into a second pause.
+    """
+    journal = store.steps(plan.plan_id)
+    entry = store.plan(plan.plan_id)
+    live = [e.backfill_id for e in journal.values() if e.backfill_id is not None and e.status == "created"]
+    paused = any(client.backfills.get(i).is_paused for i in live) or (entry is not None and entry.status == "paused")
+    action = "resume" if paused else "pause"
+    act_on_plan(client, store, plan, action)
+    return action
+
+
 def act_on_backfill(client: AirflowClient, backfill_id: int, action: str) -> Backfill:
     method = {"pause": client.backfills.pause, "resume": client.backfills.unpause, "cancel": client.backfills.cancel}
     return method[action](backfill_id)

@@ -181,6 +181,9 @@ async def test_launch_needs_confirmation_then_space_pauses_and_resumes():
         await pilot.press("space")
         await app.workers.wait_for_complete()
         assert app.source.actions[-1] == "pause"
+        await pilot.press("space")
+        await app.workers.wait_for_complete()
+        assert app.source.actions[-1] == "resume"
         await pilot.press("x")
         await app.workers.wait_for_complete()
         assert app.source.actions[-1] == "cancel"

@@ -8,6 +8,7 @@ only renders and dispatches; network work runs in thread workers.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -124,6 +125,8 @@ class BackfillScreen(Screen[None]):
         self.launched = False
         self.paused = False
         self.progress: list = []
+        self._progress_reads = itertools.count(1)  # each progress read is numbered when it starts …
+        self._progress_shown = 0  # … and one that started before the last one shown is dropped
 
     def now(self) -> datetime:
         return self._now or datetime.now(timezone.utc)
@@ -291,18 +294,23 @@ class BackfillScreen(Screen[None]):
         self.refresh_progress()
         self.load_partitions()
 
-    @work(thread=True, exclusive=True, group="progress")
+    @work(thread=True, group="progress")
     def refresh_progress(self) -> None:
         if self.plan is None:
             return
+        read = next(self._progress_reads)
         try:
             progress = self.source.progress(self.plan)
         except AfkitError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), title="Progress", severity="error")
             return
-        self.app.call_from_thread(self._show_progress, progress)
+        self.app.call_from_thread(self._show_progress, progress, read)
 
-    def _show_progress(self, progress: list) -> None:
+    def _show_progress(self, progress: list, read: int) -> None:
+        """Reads overlap (a timer and an action both ask); a read older than the one on screen is stale."""
+        if read < self._progress_shown:
+            return
+        self._progress_shown = read
         self.progress = progress
         self.paused = any(p.status == "paused" for p in progress)
         failed = sum(p.failed for p in progress)
@@ -316,16 +324,16 @@ class BackfillScreen(Screen[None]):
     def _act(self, action: str) -> None:
         assert self.plan is not None
         try:
-            self.source.act(self.plan, action)
+            done = self.source.act(self.plan, action)
         except AfkitError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), title=action, severity="error")
             return
-        self.app.call_from_thread(self.app.notify, f"{action}: done", title="Backfill")
+        self.app.call_from_thread(self.app.notify, f"{done}: done", title="Backfill")
         self.refresh_progress()
 
     def action_pause_or_resume(self) -> None:
         if self.launched:
-            self._act("resume" if self.paused else "pause")
+            self._act("pause_or_resume")  # the source decides from Airflow's state, not from what is on screen
 
     def action_cancel_backfill(self) -> None:
         if self.launched:

@@ -55,7 +55,7 @@ class Source(Protocol):
     def plan(self, dag_id: str, options: PlanOptions, now: datetime) -> Plan: ...
     def launch(self, plan: Plan, should_stop: Callable[[], bool]) -> None: ...
     def progress(self, plan: Plan) -> list[DagProgress]: ...
-    def act(self, plan: Plan, action: str) -> None: ...
+    def act(self, plan: Plan, action: str) -> str: ...
     def save(self, plan: Plan, path: Path) -> Path: ...
     def close(self) -> None: ...
 
@@ -179,10 +179,14 @@ class AirflowSource:
 
         return backfills.plan_progress(self.client, self.store, plan)
 
-    def act(self, plan: Plan, action: str) -> None:
+    def act(self, plan: Plan, action: str) -> str:
+        """pause | resume | cancel, or pause_or_resume (decided from Airflow's current state); the action taken."""
         from toolkit import backfills
 
+        if action == "pause_or_resume":
+            return backfills.pause_or_resume_plan(self.client, self.store, plan)
         backfills.act_on_plan(self.client, self.store, plan, action)
+        return action
 
     def save(self, plan: Plan, path: Path) -> Path:
         return save_plan_file(plan, path)
