@@ -444,6 +444,7 @@ class DagOperations(_Operations):
             end_date=model.end_date,
             timezone=model.timezone,
             max_active_runs=model.max_active_runs,
+            asset_expression=model.asset_expression,
         )
 
     def tasks(self, dag_id: str) -> list[Task]:
@@ -647,6 +648,7 @@ def _run(model: Any) -> DagRun:
         end_date=model.end_date,
         conf=dict(model.conf or {}),
         run_after=model.run_after,
+        queued_at=model.queued_at,
     )
 
 

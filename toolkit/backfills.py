@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from toolkit.airflow import AirflowClient
 from toolkit.errors import BadInput, Conflict, NotFound
-from toolkit.models import Backfill, DagDetails, DagRun
+from toolkit.models import Backfill, DagDetails, DagRun, Pool
 from toolkit.planfile import plan_from_dict, plan_to_dict
 from toolkit.planning import (
     AssetGraph,
@@ -32,10 +32,20 @@ from toolkit.planning import (
     PartitionRow,
     check_root,
     classify_partitions,
+    pool_demand,
     request_key,
 )
 from toolkit.state import StateStore
-from toolkit.throttle import OCCUPYING, WAITING, PoolOccupancy, ThrottlePolicy, occupancy
+from toolkit.throttle import (
+    OCCUPYING,
+    WAITING,
+    PoolBudget,
+    PoolOccupancy,
+    ThrottlePolicy,
+    admit,
+    budgets_for,
+    occupancy,
+)
 
 FETCH_WORKERS = 4  # concurrent requests while planning; Airflow's api-server serves them in parallel
 
@@ -54,13 +64,75 @@ def runs_in_range(client: AirflowClient, details: DagDetails, options: PlanOptio
     return tuple(r for r in runs if _in_range(r, dag.is_partitioned, options))
 
 
-def backfill_progress(client: AirflowClient, backfill: Backfill) -> str:
-    """"12 of 30 runs done, 3 running" for a backfill afkit did not create (its runs are found by range and type)."""
+@dataclass(frozen=True)
+class RunCounts:
+    """The runs of one backfill (or of one DAG's part of a plan) by what happened to them."""
+
+    success: int = 0
+    failed: int = 0
+    running: int = 0
+    queued: int = 0
+    cancelled: int = 0  # queued when the backfill was cancelled: Airflow marked them failed, they never ran
+
+    @property
+    def total(self) -> int:
+        return self.success + self.failed + self.running + self.queued + self.cancelled
+
+    @property
+    def done(self) -> int:
+        return self.success + self.failed
+
+    @property
+    def summary(self) -> str:
+        """"12 of 29 runs done (1 failed), 3 running or queued" — the cancelled ones are not "done"."""
+        text = f"{self.done} of {self.total} runs done"
+        if self.failed:
+            text += f" ({self.failed} failed)"
+        text += f", {self.running + self.queued} running or queued"
+        if self.cancelled:
+            text += f", {self.cancelled} cancelled before they started"
+        return text
+
+
+def was_cancelled(run: DagRun) -> bool:
+    """Airflow's backfill cancel sets its queued runs to failed in one UPDATE, without an end date; a run that
+    really ran and failed always has one (``DagRun.set_state``)."""
+    return run.state == "failed" and run.end_date is None
+
+
+def count_runs(runs: list[DagRun] | tuple[DagRun, ...]) -> RunCounts:
+    cancelled = sum(was_cancelled(r) for r in runs)
+    return RunCounts(
+        success=sum(r.state == "success" for r in runs),
+        failed=sum(r.state == "failed" for r in runs) - cancelled,
+        running=sum(r.state == "running" for r in runs),
+        queued=sum(r.state == "queued" for r in runs),
+        cancelled=cancelled,
+    )
+
+
+def runs_of_backfill(client: AirflowClient, backfill: Backfill) -> list[DagRun]:
+    """The runs one backfill made, as far as the public API can tell (it does not expose a run's backfill id).
+
+    A run belongs to a backfill when it is a backfill run of the DAG inside the backfill's range and, when the
+    backfill set a run conf (afkit tags every one), carries exactly that conf. Without a conf, the run must have been
+    queued by this backfill: at or after its creation and before the next backfill of the DAG was created (a later
+    backfill that reprocesses a partition takes its run over).
+    """
     runs = [r for r in client.dag_runs.list(backfill.dag_id, run_types=["backfill"])
-            if r.start_date is None or r.start_date >= backfill.created_at - timedelta(seconds=5)]
-    done = sum(r.state in ("success", "failed") for r in runs)
-    active = sum(r.state in ("running", "queued") for r in runs)
-    return f"{done} of {len(runs)} runs done, {active} running or queued"
+            if (moment := r.partition_date or r.logical_date) is not None
+            and backfill.from_date <= moment <= backfill.to_date]
+    if backfill.dag_run_conf:
+        return [r for r in runs if r.conf == backfill.dag_run_conf]
+    later = [b.created_at for b in client.backfills.list_for_dag(backfill.dag_id) if b.created_at > backfill.created_at]
+    until = min(later, default=None)
+    since = backfill.created_at - timedelta(seconds=5)
+    return [r for r in runs if r.queued_at is not None and r.queued_at >= since and (until is None or r.queued_at < until)]
+
+
+def backfill_progress(client: AirflowClient, backfill: Backfill) -> str:
+    """"12 of 29 runs done, 3 running or queued" for one backfill, afkit's or not."""
+    return count_runs(runs_of_backfill(client, backfill)).summary
 
 
 def _inputs(client: AirflowClient, details: DagDetails, options: PlanOptions, upstream: tuple[str, ...],
@@ -207,6 +279,69 @@ def check_admission(plan: Plan, force: bool) -> None:
         )
 
 
+def strictest_budgets(pools: dict[str, Pool], policies: list[ThrottlePolicy], used: set[str]) -> dict[str, PoolBudget]:
+    """Per pool, the smallest backfill budget any of the policies gives (reserves may be slots or percentages, so
+    they are compared as budgets on today's pool sizes)."""
+    found: dict[str, PoolBudget] = {}
+    for policy in policies:
+        for name, budget in budgets_for(pools, policy, used).items():
+            if name not in found or budget.budget < found[name].budget:
+                found[name] = budget
+    return found
+
+
+def readmit(client: AirflowClient, plan: Plan, current_policy: ThrottlePolicy) -> tuple[Plan, list[str]]:
+    """The plan as it may launch now: each DAG's runs-at-once recomputed from today's pools and tasks under the
+    stricter of the plan's policy and the one in force, and lowered (never raised) where the budget is smaller.
+
+    A plan file is a snapshot: pools shrink, reserves grow and files get edited between planning and launch. What
+    was admitted then is not trusted now; the messages say what was lowered and why.
+    """
+    pools = {p.name: p for p in client.pools.list()}
+    notes, dags, all_budgets = [], [], {}
+    for dag in plan.dags:
+        demand = pool_demand(client.dags.tasks(dag.dag_id))
+        budgets = strictest_budgets(pools, [plan.options.policy, current_policy], set(demand))
+        all_budgets.update(budgets)
+        admission = admit(min(plan.options.max_active_runs, max(dag.concurrency, 0)), demand, budgets)
+        if admission.max_active_runs < dag.concurrency or demand != dag.pool_demand:
+            if admission.max_active_runs < dag.concurrency:
+                notes.append(f"{dag.dag_id}: {dag.concurrency} run(s) at a time lowered to "
+                             f"{admission.max_active_runs} — {admission.reason}")
+            dag = replace(dag, concurrency=admission.max_active_runs, concurrency_reason=admission.reason,
+                          pool_demand=demand)
+        dags.append(dag)
+    return replace(plan, dags=tuple(dags), budgets=tuple(all_budgets[n] for n in sorted(all_budgets))), notes
+
+
+def prepare_launch(client: AirflowClient, plan: Plan, *, force: bool = False,
+                   current_policy: ThrottlePolicy | None = None) -> tuple[Plan, dict[str, DagDetails], list[str]]:
+    """Every check a launch makes before it creates anything — the same for a launch and its dry run, from any edge.
+
+    Returns the plan as it may launch (admission recomputed, see :func:`readmit`), each DAG's current details and
+    what was changed. ``current_policy`` defaults to the throttling policy configured now.
+    """
+    current = check_launchable(client, plan)
+    if current_policy is None:
+        from toolkit.service_config import load_service_config
+
+        current_policy = load_service_config().require_valid().throttle
+    plan, notes = readmit(client, plan, current_policy)
+    check_admission(plan, force)
+    return plan, current, notes
+
+
+def check_same_launch(journaled: Plan, plan: Plan) -> None:
+    """A plan id already in the journal must mean the same steps: resuming must not mix two different plans."""
+    def shape(p: Plan) -> list[tuple]:
+        return [(s.key, s.dag_id, s.from_date, s.to_date, s.runs) for s in p.steps]
+
+    if shape(journaled) != shape(plan):
+        raise BadInput(f"plan {plan.plan_id} was already launched with other steps "
+                       f"({', '.join(s.key for s in journaled.steps)}); this copy differs from what was launched: "
+                       "re-plan to launch something new")
+
+
 def max_active_runs_for(plan: Plan, dag_id: str) -> int:
     return max(1, plan.dag(dag_id).concurrency)
 
@@ -288,15 +423,25 @@ def launch(
     request: str | None = None,
     unpause: bool = False,
     force: bool = False,
+    current_policy: ThrottlePolicy | None = None,
     until: str = "created",  # "created": return once every step's backfill exists; "completed": once all completed
     poll_seconds: float = 2.0,
     on_event: Callable[[LaunchEvent], None] = lambda e: None,
     should_stop: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> LaunchReport:
-    """Create the plan's Airflow backfills in dependency order; idempotent and resumable through the journal."""
-    check_admission(plan, force)
-    current = check_launchable(client, plan)
+    """Create the plan's Airflow backfills in dependency order; idempotent and resumable through the journal.
+
+    The plan is re-admitted first (:func:`prepare_launch`): what is journaled and launched is the plan as today's
+    pools and policy allow it, whichever edge asked.
+    """
+    if store.plan(plan.plan_id) is not None:  # resume what was launched
+        journaled = plan_from_journal(store, plan.plan_id)
+        check_same_launch(journaled, plan)
+        plan = journaled
+    plan, current, notes = prepare_launch(client, plan, force=force, current_policy=current_policy)
+    for note in notes:
+        on_event(LaunchEvent("warning", note))
     for dag in plan.dags:
         if current[dag.dag_id].dag.is_paused:
             if unpause:
@@ -395,6 +540,7 @@ class DagProgress:
     paused: bool
     status: str  # waiting | running | paused | completed | cancelled
     eta_seconds: float | None
+    cancelled: int = 0  # runs that never ran because their backfill was cancelled
 
     @property
     def done(self) -> int:
@@ -402,6 +548,12 @@ class DagProgress:
 
 
 def plan_progress(client: AirflowClient, store: StateStore, plan: Plan) -> list[DagProgress]:
+    """Each DAG's progress, from Airflow's current state plus the journal — never from what afkit last wrote.
+
+    The journal says which backfills belong to the plan and which steps are not created yet; Airflow says whether each
+    backfill is paused or completed and what its runs did. A step whose backfill Airflow has completed is completed
+    here even if no ``--follow`` was there to record it, and a backfill resumed by its id counts as running.
+    """
     journal = store.steps(plan.plan_id)
     entry = store.plan(plan.plan_id)
     plan_status = entry.status if entry else "not launched"
@@ -410,29 +562,49 @@ def plan_progress(client: AirflowClient, store: StateStore, plan: Plan) -> list[
         entries = [journal[s.key] for s in dag.steps if s.key in journal]
         runs = [r for r in client.dag_runs.list(dag.dag_id, conf_contains=plan.plan_id)
                 if (r.conf.get(PLAN_TAG) or {}).get("plan_id") == plan.plan_id]
-        counts = {state: sum(r.state == state for r in runs) for state in ("success", "failed", "running", "queued")}
+        counts = count_runs(runs)
         ids = tuple(e.backfill_id for e in entries if e.backfill_id is not None)
-        paused = any(client.backfills.get(i).is_paused for i in ids if journal_active(entries, i))
+        backfills = {i: client.backfills.get(i) for i in ids}
+        step_states = [_step_state(e, backfills.get(e.backfill_id)) for e in entries]
+        live = [b for e, b in ((e, backfills.get(e.backfill_id)) for e in entries)
+                if b is not None and b.completed_at is None and e.status not in ("completed", "cancelled")]
+        paused = any(b.is_paused for b in live)
         total = dag.run_count
-        remaining = max(0, total - counts["success"] - counts["failed"])
+        remaining = max(0, total - counts.done - counts.cancelled)
         eta = (math.ceil(remaining / max(1, dag.concurrency)) * dag.estimate.p50) if dag.estimate.p50 else None
-        if entries and all(e.status == "completed" for e in entries):
-            status = "completed"
-        elif plan_status == "cancelled" or any(e.status == "cancelled" for e in entries):
+        if step_states and all(s == "completed" for s in step_states):
+            status = "cancelled" if counts.cancelled else "completed"  # a cancel completes a backfill in Airflow
+        elif step_states and all(s in ("completed", "cancelled") for s in step_states) or (
+                plan_status == "cancelled" and not live):
             status = "cancelled"
-        elif paused or plan_status == "paused":
+        elif paused or (plan_status == "paused" and not live):
             status = "paused"
-        elif ids:
+        elif live:
             status = "running"
         else:
             status = "waiting"
-        progress.append(DagProgress(dag.dag_id, total, counts["success"], counts["failed"], counts["running"],
-                                    counts["queued"], ids, paused, status, eta if remaining else 0.0))
+        finished = status in ("completed", "cancelled")
+        progress.append(DagProgress(dag.dag_id, total, counts.success, counts.failed, counts.running, counts.queued,
+                                    ids, paused, status, 0.0 if finished or not remaining else eta, counts.cancelled))
     return progress
 
 
-def journal_active(entries: list, backfill_id: int) -> bool:
-    return any(e.backfill_id == backfill_id and e.status == "created" for e in entries)
+def _step_state(entry, backfill: Backfill | None) -> str:
+    """A step as Airflow sees it now: the journal's word for steps without a backfill, Airflow's for the others."""
+    if entry.status == "cancelled":
+        return "cancelled"
+    if backfill is not None and backfill.completed_at is not None:
+        return "completed"
+    return entry.status
+
+
+def plan_status(client: AirflowClient, store: StateStore, plan: Plan) -> str:
+    """One word for a whole plan, derived like :func:`plan_progress`: the least finished of its DAGs."""
+    statuses = [p.status for p in plan_progress(client, store, plan)]
+    for word in ("paused", "running", "waiting"):
+        if word in statuses:
+            return word
+    return "cancelled" if "cancelled" in statuses else "completed"
 
 
 def act_on_plan(client: AirflowClient, store: StateStore, plan: Plan, action: str) -> list[Backfill]:
@@ -472,6 +644,100 @@ def pause_or_resume_plan(client: AirflowClient, store: StateStore, plan: Plan) -
 def act_on_backfill(client: AirflowClient, backfill_id: int, action: str) -> Backfill:
     method = {"pause": client.backfills.pause, "resume": client.backfills.unpause, "cancel": client.backfills.cancel}
     return method[action](backfill_id)
+
+
+# -- cancelling ------------------------------------------------------------------------------------------------------
+
+
+def _label(dag_partitioned: bool, run: DagRun) -> str:
+    if dag_partitioned and run.partition_key:
+        return run.partition_key
+    moment = run.logical_date or run.partition_date
+    return moment.isoformat() if moment else run.run_id
+
+
+@dataclass(frozen=True)
+class CancelPreview:
+    """What a cancel will do to partitions, said before it is done.
+
+    Airflow's cancel marks every queued run of the backfill failed. Under ``reprocess`` failed or completed, those
+    runs are old runs cleared to run again: a partition that had succeeded is left failed.
+    """
+
+    reprocess: str
+    queued: tuple[str, ...]  # partitions whose queued run Airflow will mark failed
+    were_successful: tuple[str, ...]  # of those, the ones that had succeeded before the backfill reran them
+    known: bool = True  # False for a backfill afkit did not plan: what its partitions were before is not known
+
+    @property
+    def warning(self) -> str | None:
+        if not self.queued:
+            return None
+        text = f"cancelling marks {len(self.queued)} queued run(s) failed: {_listing(self.queued)}"
+        if self.were_successful:
+            text += (f"; {len(self.were_successful)} of them had succeeded before this backfill reran them and will "
+                     f"be left failed: {_listing(self.were_successful)}")
+        elif not self.known and self.reprocess != "none":
+            text += (f"; this backfill reprocesses {self.reprocess} runs, so some of them may have succeeded before "
+                     "and will be left failed")
+        return text
+
+
+@dataclass(frozen=True)
+class CancelReport:
+    backfills: tuple[Backfill, ...]
+    changed: tuple[tuple[str, str, str, str], ...]  # (dag, partition, state before the cancel, state after)
+
+    @property
+    def summary(self) -> str:
+        if not self.changed:
+            return "no partition changed state"
+        lines = [f"{len(self.changed)} partition(s) changed state:"]
+        lines += [f"  {dag} {label}: {before} → {after}" for dag, label, before, after in self.changed]
+        return "\n".join(lines)
+
+
+def _listing(labels: tuple[str, ...], limit: int = 8) -> str:
+    shown = ", ".join(labels[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+
+
+def _target_runs(client: AirflowClient, store: StateStore, target: Plan | int) -> dict[tuple[str, str], DagRun]:
+    """(dag, partition) -> run, for every run a plan or a backfill made."""
+    if isinstance(target, int):
+        found = client.backfills.get(target)
+        partitioned = client.dags.details(found.dag_id).dag.is_partitioned
+        return {(r.dag_id, _label(partitioned, r)): r for r in runs_of_backfill(client, found)}
+    runs = {}
+    for dag in target.dags:
+        for r in client.dag_runs.list(dag.dag_id, conf_contains=target.plan_id):
+            if (r.conf.get(PLAN_TAG) or {}).get("plan_id") == target.plan_id:
+                runs[(dag.dag_id, _label(dag.partitioned, r))] = r
+    return runs
+
+
+def cancel_preview(client: AirflowClient, store: StateStore, target: Plan | int) -> CancelPreview:
+    runs = _target_runs(client, store, target)
+    queued = tuple(label for (dag, label), r in sorted(runs.items()) if r.state == "queued")
+    if isinstance(target, int):
+        return CancelPreview(client.backfills.get(target).reprocess_behavior, queued, (), known=False)
+    before = {(d.dag_id, p.label): p.state for d in target.dags for p in d.partitions if p.runs}
+    successful = tuple(label for (dag, label), r in sorted(runs.items())
+                       if r.state == "queued" and before.get((dag, label)) == "success")
+    return CancelPreview(target.options.reprocess, queued, successful)
+
+
+def cancel(client: AirflowClient, store: StateStore, target: Plan | int) -> CancelReport:
+    """Cancel a plan or one backfill, and report which partitions changed state because of it."""
+    before = {key: r.state for key, r in _target_runs(client, store, target).items()}
+    if isinstance(target, int):
+        touched = [act_on_backfill(client, target, "cancel")]
+    else:
+        touched = act_on_plan(client, store, target, "cancel")
+    after = _target_runs(client, store, target)
+    changed = tuple((dag, label, state, after[(dag, label)].state) for (dag, label), state in sorted(before.items())
+                    if (dag, label) in after and after[(dag, label)].state != state)
+    return CancelReport(tuple(touched), changed)
 
 
 def plan_from_journal(store: StateStore, plan_id: str) -> Plan:

@@ -86,6 +86,7 @@ class DagDetails:
     end_date: datetime | None
     timezone: str | None
     max_active_runs: int | None
+    asset_expression: dict | None = None  # an asset-triggered DAG's condition, as Airflow serializes it
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class DagRun:
     end_date: datetime | None = None
     conf: dict = field(default_factory=dict)
     run_after: datetime | None = None  # set for every run, asset-triggered ones included (their logical_date is None)
+    queued_at: datetime | None = None  # when the run was last queued (created, or cleared to run again)
 
     @property
     def duration_seconds(self) -> float | None:

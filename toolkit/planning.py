@@ -160,14 +160,24 @@ class ConsumerImpact:
     partition_aware: bool
     is_paused: bool
     owners: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()  # assets its condition also waits for, which the backfill does not update
 
     @property
     def summary(self) -> str:
-        text = (
-            f"{self.dag_id} is asset-triggered by {', '.join(self.assets)}: the backfill emits about "
-            f"{self.upstream_events} event(s), which will trigger about {self.expected_runs} run(s) of "
-            f"{self.dag_id}, each batching about {self.events_per_run:g} event(s)"
-        )
+        if self.needs:
+            text = (
+                f"{self.dag_id} is asset-triggered by {', '.join(self.assets)} together with "
+                f"{', '.join(self.needs)}: the backfill emits about {self.upstream_events} event(s) but none for "
+                f"{', '.join(self.needs)}, so it triggers no run of {self.dag_id} until "
+                f"{'that asset updates' if len(self.needs) == 1 else 'those assets update'} too (then one run "
+                "batches the waiting events)"
+            )
+        else:
+            text = (
+                f"{self.dag_id} is asset-triggered by {', '.join(self.assets)}: the backfill emits about "
+                f"{self.upstream_events} event(s), which will trigger about {self.expected_runs} run(s) of "
+                f"{self.dag_id}, each batching about {self.events_per_run:g} event(s)"
+            )
         if self.is_paused:
             text += "; it is paused, so its events will queue until it is unpaused"
         return text
@@ -497,6 +507,31 @@ def plan_dag(inputs: DagInputs, options: PlanOptions, pools: dict[str, Pool],
     return plan, warnings
 
 
+def condition_needs(expression: object, updated: set[str]) -> tuple[str, ...] | None:
+    """The assets that still need an event for an asset condition to hold when the assets in ``updated`` get events.
+
+    ``()`` when it holds, ``None`` when it cannot be told here (an alias or a reference, resolved by Airflow at run
+    time, or a shape this version does not know). ``expression`` is Airflow's serialized condition:
+    ``{"asset": {"name", "uri"}}``, ``{"all": [...]}``, ``{"any": [...]}``, ``{"alias": …}``, ``{"asset_ref": …}``.
+    """
+    if not isinstance(expression, dict) or len(expression) != 1:
+        return None
+    ((kind, value),) = expression.items()
+    if kind == "asset" and isinstance(value, dict):
+        name = value.get("name") or value.get("uri")
+        return () if {value.get("name"), value.get("uri")} & updated else ((name,) if name else None)
+    if kind not in ("all", "any") or not isinstance(value, list):
+        return None
+    parts = [condition_needs(item, updated) for item in value]
+    known = [p for p in parts if p is not None]
+    if kind == "all":
+        missing = tuple(dict.fromkeys(name for part in known for name in part))
+        return missing if missing or len(known) == len(parts) else None
+    if () in known or not parts:
+        return ()
+    return min(known, key=len) if len(known) == len(parts) else None
+
+
 def consumer_impact(
     consumer: DagDetails,
     upstream: list[tuple[DagPlan, list[str]]],
@@ -507,11 +542,13 @@ def consumer_impact(
 
     Model: every upstream run emits one event per asset it produces. The scheduler turns whatever events are queued
     into one consumer run about once per loop, so events that land within one loop are batched into a single run.
-    The events are spread over the upstream backfill's ETA.
+    The events are spread over the upstream backfill's ETA. A consumer whose condition also needs assets the backfill
+    does not update (``a & b`` with only ``a`` backfilled) gets no run from the backfill at all.
     """
     events = sum(plan.run_count for plan, _ in upstream)
     span = max((plan.eta_p50 or 0.0) for plan, _ in upstream) if upstream else 0.0
-    if events == 0:
+    needs = condition_needs(consumer.asset_expression, {a for _, assets in upstream for a in assets}) or ()
+    if events == 0 or needs:
         runs = 0
     elif span <= 0:
         runs = events  # no duration history: the cautious estimate is one consumer run per event
@@ -527,6 +564,7 @@ def consumer_impact(
         partition_aware=consumer.dag.is_partitioned,
         is_paused=consumer.dag.is_paused,
         owners=consumer.dag.owners,
+        needs=needs,
     )
 
 

@@ -95,7 +95,8 @@ def _bar(done: int, total: int, width: int = 24) -> str:
 def render_progress(progress: list[DagProgress]) -> str:
     return "\n".join(
         f"{p.dag_id:<24} {_bar(p.done, p.total)} {p.done}/{p.total} done  failed {p.failed}  running {p.running}  "
-        f"queued {p.queued}  {p.status}  ETA {format_duration(p.eta_seconds)}"
+        f"queued {p.queued}" + (f"  cancelled {p.cancelled}" if p.cancelled else "")
+        + f"  {p.status}  ETA {format_duration(p.eta_seconds)}"
         for p in progress
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,6 +16,7 @@ from toolkit.planning import (
     PlanOptions,
     build_plan,
     check_root,
+    condition_needs,
     consumer_impact,
     decide,
     dependency_order,
@@ -253,3 +255,34 @@ def test_consumer_impact_batches_events_per_scheduler_loop():
 def test_format_duration():
     assert [format_duration(s) for s in (None, 5, 119, 600, 3 * 3600 + 60, 90000)] == [
         "unknown", "5s", "119s", "10m", "3h 01m", "1d 1h"]
+
+
+def test_a_consumer_that_also_needs_an_asset_the_backfill_does_not_update_gets_no_run():
+    """Airflow's asset_consumes_1_and_2: scheduled on a & b; a backfill of a's producer alone triggers nothing."""
+    upstream = plan_for(inputs(dry=[DryRunInfo(d) for d in DAY])).dags[0]
+
+    def consumer(expression):
+        found = details("both", backfillable=False, summary="Asset")
+        return consumer_impact(replace(found, asset_expression=expression), [(upstream, ["a"])])
+
+    a, b, c = ({"asset": {"name": n, "uri": f"s3://x/{n}", "group": "asset"}} for n in "abc")
+    both = consumer({"all": [a, b]})
+    assert both.upstream_events == 10 and both.expected_runs == 0 and both.needs == ("b",)
+    assert "together with b" in both.summary and "triggers no run of both until that asset updates" in both.summary
+    assert consumer({"any": [a, b]}).expected_runs == 10 and consumer({"any": [a, b]}).needs == ()
+    assert consumer(a).needs == () and consumer({"all": [a, {"any": [b, c]}]}).needs in (("b",), ("c",))
+    assert consumer({"all": [b, c]}).needs == ("b", "c")
+    alias = {"alias": {"name": "dynamic", "group": "asset"}}
+    assert consumer({"all": [a, alias]}).expected_runs == 10  # an alias cannot be judged here: the old estimate
+    assert consumer({"all": [b, alias]}).needs == ("b",)  # … but a known missing asset still blocks
+    assert consumer(None).expected_runs == 10
+
+
+def test_condition_needs_reads_airflows_serialized_conditions():
+    a = {"asset": {"name": "a", "uri": "s3://x/a"}}
+    b = {"asset": {"name": "b", "uri": "s3://x/b"}}
+    assert condition_needs(a, {"s3://x/a"}) == ()  # a URI names it too
+    assert condition_needs({"any": [a, b]}, set()) == ("a",)
+    assert condition_needs({"all": []}, set()) == () and condition_needs({"any": []}, set()) == ()
+    for unknown in ({"asset_ref": {"name": "a"}}, {"weird": 1}, [a], "a", {"all": "a"}):
+        assert condition_needs(unknown, {"a"}) is None

@@ -1,0 +1,115 @@
+"""What ``afkit backfill status`` says is Airflow's current state plus the journal, never a cached guess.
+
+Each test has its own DAG (tests/dags/afkit_test_status.py), so no other test's runs or backfills are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from toolkit import demo
+from toolkit.errors import ExitCode
+from toolkit.state import StateStore
+
+from .conftest import raw_get, raw_send, run_cli
+
+pytestmark = pytest.mark.integration
+
+STATUS_DAGS = ("afkit_status_counts", "afkit_status_plans", "afkit_status_reprocess", "afkit_and_left",
+               "afkit_and_both")
+
+
+@pytest.fixture
+def env(admin_env, client, tmp_path) -> dict[str, str]:
+    demo.wait_for_dags(client, STATUS_DAGS)
+    return {**admin_env, "AFKIT_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+
+
+def until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"{what} within {timeout:.0f}s")
+
+
+def backfill(airflow, dag_id: str, start: str, end: str, reprocess: str = "none") -> dict:
+    """A backfill afkit did not create (no run conf), straight through Airflow's API."""
+    return raw_send(airflow, "POST", "/api/v2/backfills", {
+        "dag_id": dag_id, "from_date": f"{start}T00:00:00Z", "to_date": f"{end}T00:00:00Z", "run_backwards": False,
+        "reprocess_behavior": reprocess, "max_active_runs": 5})
+
+
+def completed(airflow, backfill_id: int, timeout: float = 240) -> dict:
+    return until(lambda: (b := raw_get(airflow, f"/api/v2/backfills/{backfill_id}"))["completed_at"] and b, timeout,
+                 f"backfill {backfill_id} did not complete")
+
+
+def status_of(env, target) -> dict:
+    result = run_cli(["backfill", "status", str(target), "--json"], env=env)
+    assert result.exit_code == ExitCode.OK, result.output + result.stderr
+    return json.loads(result.output)
+
+
+def test_a_backfill_counts_only_its_own_runs_and_not_the_cancelled_ones(airflow, env, client):
+    client.dags.set_paused("afkit_status_counts", False)
+    first = backfill(airflow, "afkit_status_counts", "2026-05-01", "2026-05-05")
+    completed(airflow, first["id"])
+    second = backfill(airflow, "afkit_status_counts", "2026-05-04", "2026-05-10")  # 04 and 05 exist: 5 new runs
+    completed(airflow, second["id"])
+    client.dags.set_paused("afkit_status_counts", True)  # the third one's runs stay queued …
+    third = backfill(airflow, "afkit_status_counts", "2026-05-20", "2026-05-22")
+    raw_send(airflow, "PUT", f"/api/v2/backfills/{third['id']}/cancel")  # … and Airflow fails them on cancel
+
+    assert status_of(env, first["id"])["progress"] == "5 of 5 runs done, 0 running or queued"
+    assert status_of(env, second["id"])["progress"] == "5 of 5 runs done, 0 running or queued"
+    assert status_of(env, third["id"])["progress"] == (
+        "0 of 3 runs done, 0 running or queued, 3 cancelled before they started")
+    text = run_cli(["backfill", "status", str(second["id"])], env=env)
+    assert "5 of 5 runs done" in text.output
+
+
+def test_plans_report_airflows_state_not_the_journals_last_word(airflow, env, client):
+    client.dags.set_paused("afkit_status_plans", False)
+    launched = run_cli(["backfill", "launch", "afkit_status_plans", "--from", "2026-06-01", "--to", "2026-06-02",
+                        "--yes"], env=env)  # no --follow: nothing stays around to record the completion
+    assert launched.exit_code == ExitCode.OK, launched.output + launched.stderr
+    store = StateStore(env["AFKIT_STATE_URL"])
+    (plan,) = store.plans()
+    (step,) = store.steps(plan.plan_id).values()
+    completed(airflow, step.backfill_id)
+    (progress,) = status_of(env, plan.plan_id)
+    assert progress["status"] == "completed" and progress["success"] == 2 and progress["eta_seconds"] == 0.0
+    assert "2/2 done" in run_cli(["backfill", "status", plan.plan_id], env=env).output
+
+    client.dags.set_paused("afkit_status_plans", True)  # the next plan's runs stay queued: it stays active
+    launched = run_cli(["backfill", "launch", "afkit_status_plans", "--from", "2026-06-10", "--to", "2026-06-12",
+                        "--yes"], env=env)
+    assert launched.exit_code == ExitCode.OK, launched.output + launched.stderr
+    paused_plan = next(p for p in store.plans() if p.plan_id != plan.plan_id)
+    (step,) = store.steps(paused_plan.plan_id).values()
+    try:
+        assert run_cli(["backfill", "pause", paused_plan.plan_id], env=env).exit_code == ExitCode.OK
+        assert status_of(env, paused_plan.plan_id)[0]["status"] == "paused"
+        assert run_cli(["backfill", "resume", str(step.backfill_id)], env=env).exit_code == ExitCode.OK
+        assert raw_get(airflow, f"/api/v2/backfills/{step.backfill_id}")["is_paused"] is False
+        (progress,) = status_of(env, paused_plan.plan_id)
+        assert progress["status"] == "running" and progress["paused"] is False
+    finally:
+        raw_send(airflow, "PUT", f"/api/v2/backfills/{step.backfill_id}/cancel")
+    (progress,) = status_of(env, paused_plan.plan_id)
+    assert progress["status"] == "cancelled" and progress["cancelled"] == 3 and progress["success"] == 0
+
+
+def test_a_consumer_that_needs_another_asset_too_is_not_promised_runs(airflow, env):
+    result = run_cli(["backfill", "plan", "afkit_and_left", "--from", "2026-07-01", "--to", "2026-07-03",
+                      "--downstream"], env=env)
+    assert result.exit_code == ExitCode.OK, result.output + result.stderr
+    assert "afkit_and_both is asset-triggered by test.and_left together with test.and_right" in result.output
+    assert "triggers no run of afkit_and_both until that asset updates too" in result.output
+    assert "will trigger about" not in result.output
