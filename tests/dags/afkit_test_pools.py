@@ -4,12 +4,17 @@
 - ``afkit_prod_burst``: triggered by hand, three parallel tasks in ``shared`` (production needing more than the reserve).
 - ``afkit_bulk``: daily, one task in ``shared`` (the DAG the tests backfill).
 - ``afkit_doomed``: daily, one task in pool ``doomed`` (a pool the tests delete while its backfill runs).
+- ``afkit_gated_bulk`` / ``afkit_gated_prod``: the governor test's own pair in its own pool ``gated`` (3 slots). The
+  backfill's task holds its slot until the test opens a gate (a file under ``AIRFLOW_HOME``), and production asks for
+  2 slots at once, so production waits for exactly as long as the test decides — not for as long as a race allows.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from airflow.sdk import DAG, task
 
@@ -50,3 +55,32 @@ with DAG(dag_id="afkit_doomed", schedule="@daily", start_date=START, catchup=Fal
         pass
 
     work()
+
+
+def gate(name: str) -> Path:
+    """The file a gated task waits for; the tests create it (same path: the tasks run on the suite's machine)."""
+    return Path(os.environ["AIRFLOW_HOME"]) / "afkit-test-gates" / name
+
+
+# Its end date lies in the past: unpausing it makes no scheduled run of its own that would take a gated slot.
+with DAG(dag_id="afkit_gated_bulk", schedule="@daily", start_date=START, end_date=datetime(2026, 6, 30, tzinfo=timezone.utc),
+         catchup=False, tags=["afkit-test"], default_args={"pool": "gated"}):
+
+    @task
+    def hold_until_gate_opens() -> None:
+        deadline = time.monotonic() + 600  # a test that never opens the gate fails its runs, it does not hang them
+        while not gate("throttle").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the test never opened the gate")
+            time.sleep(0.5)
+
+    hold_until_gate_opens()
+
+with DAG(dag_id="afkit_gated_prod", schedule=None, start_date=START, catchup=False, tags=["afkit-test"],
+         default_args={"pool": "gated"}):
+
+    @task(pool_slots=2)
+    def report() -> None:
+        time.sleep(1)
+
+    report()

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from toolkit import demo
 from toolkit.errors import ExitCode
 from toolkit.state import StateStore
 
@@ -57,40 +58,47 @@ class PoolSampler(threading.Thread):
             time.sleep(0.3)
 
 
-def test_backfill_stays_within_budget_production_goes_first_and_the_governor_yields(airflow, env, client):
+def _launch(env: dict[str, str], *args: str) -> subprocess.Popen:
+    """``afkit backfill launch … --yes --follow --unpause`` as a user runs it: its own process, the governor inside."""
+    command = [sys.executable, "-m", "toolkit", "backfill", "launch", *args, "--yes", "--follow", "--unpause"]
+    return subprocess.Popen(command, env={**_base_env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def _created_backfill(store: StateStore, launch: subprocess.Popen, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and launch.poll() is None:
+        plans = store.plans()
+        steps = store.steps(plans[0].plan_id) if plans else {}
+        found = next((s.backfill_id for s in steps.values() if s.backfill_id), None)
+        if found is not None:
+            return found
+        time.sleep(0.5)
+    output = launch.communicate(timeout=30)[0] if launch.poll() is not None else ""
+    raise AssertionError(f"the launch did not create its backfill: {output}")
+
+
+def _until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{what} within {timeout:.0f}s")
+
+
+def test_backfill_stays_within_budget_and_production_goes_first(airflow, env, client):
+    """A 20-day backfill beside every-minute production in a 4-slot pool with 2 reserved: the backfill never holds
+    more than its 2 slots, production never waits for one, and the governor has no reason to act."""
     client.pools.ensure("shared", 4, "shared by production and backfills")
     client.dags.set_paused("afkit_prod_minutely", False)
-    client.dags.set_paused("afkit_prod_burst", False)
-    state_db = env["AFKIT_STATE_URL"]
     sampler = PoolSampler(airflow, "shared", "afkit_bulk")
     sampler.start()
-    command = [sys.executable, "-m", "toolkit", "backfill", "launch", "afkit_bulk", "--from", "2026-02-01", "--to",
-               "2026-02-20", "--reserve", "shared=2", "--yes", "--follow", "--unpause"]
-    launch = subprocess.Popen(command, env={**_base_env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+    launch = _launch(env, "afkit_bulk", "--from", "2026-02-01", "--to", "2026-02-20", "--reserve", "shared=2")
     try:
-        store = StateStore(state_db)
-        backfill_id = None
-        deadline = time.monotonic() + 120
-        while backfill_id is None and time.monotonic() < deadline:
-            plans = store.plans()
-            steps = store.steps(plans[0].plan_id) if plans else {}
-            backfill_id = next((s.backfill_id for s in steps.values() if s.backfill_id), None)
-            time.sleep(0.5)
-        assert backfill_id is not None, "the launch did not create its backfill"
+        store = StateStore(env["AFKIT_STATE_URL"])
+        backfill_id = _created_backfill(store, launch)
         assert client.backfills.get(backfill_id).max_active_runs == 2  # admission: (4 slots - 2 reserved) / 1 per run
-        time.sleep(15)  # let the backfill fill its budget
-        burst = raw_send(airflow, "POST", "/api/v2/dags/afkit_prod_burst/dagRuns",
-                         {"logical_date": None, "conf": {}})
-        paused_seen = resumed = False
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not (paused_seen and resumed):
-            paused = client.backfills.get(backfill_id).is_paused
-            paused_seen = paused_seen or paused
-            resumed = paused_seen and not paused
-            time.sleep(0.5)
-        assert paused_seen, "the governor never paused the backfill while production waited"
-        assert resumed, "the governor never resumed the backfill after production cleared"
         output, _ = launch.communicate(timeout=600)
         assert launch.returncode == 0, output
     finally:
@@ -98,14 +106,10 @@ def test_backfill_stays_within_budget_production_goes_first_and_the_governor_yie
         if launch.poll() is None:
             launch.kill()
         client.dags.set_paused("afkit_prod_minutely", True)
-    assert "governor: pause" in output and "governor: resume" in output
-    actions = store.actions(backfill_id)
-    assert [a["action"] for a in actions][:2] == ["pause", "resume"]
-    assert "production task(s) wait for pool 'shared'" in actions[0]["reason"]
-
-    assert sampler.samples > 50
+    assert sampler.samples > 20
     assert sampler.max_backfill <= 2, f"backfill held {sampler.max_backfill} slots of a budget of 2"
     assert sampler.max_total <= 4
+    assert store.actions(backfill_id) == [], "the governor acted although production never waited"
 
     bulk = raw_get(airflow, "/api/v2/dags/afkit_bulk/dagRuns?logical_date_gte=2026-02-01T00:00:00Z"
                             "&logical_date_lte=2026-02-20T00:00:00Z&limit=100")["dag_runs"]
@@ -118,9 +122,53 @@ def test_backfill_stays_within_budget_production_goes_first_and_the_governor_yie
     waits = [(datetime.fromisoformat(t["queued_when"]) - datetime.fromisoformat(t["scheduled_when"])).total_seconds()
              for t in prod if t["queued_when"] and t["scheduled_when"]]
     assert waits and max(waits) <= 5, f"production waited for a slot: {waits}"
-    burst_run = burst["dag_run_id"]
-    burst_tis = raw_get(airflow, f"/api/v2/dags/afkit_prod_burst/dagRuns/{burst_run}/taskInstances")["task_instances"]
-    assert {t["state"] for t in burst_tis} == {"success"}
+
+
+def test_the_governor_pauses_while_production_waits_and_resumes_once_it_cleared(airflow, env, client):
+    """The governor test's own pool and DAGs: the backfill holds its 2-slot budget of the 3-slot ``gated`` pool until
+    the test opens a gate, and production needs 2 slots, so production waits until the test lets it through. The
+    governor must pause the backfill while production waits, and resume it after production has been clear for
+    ``resume_after_seconds``; the backfill then completes."""
+    client.pools.ensure("gated", 3, "the governor test's own pool")
+    demo.wait_for_dags(client, ("afkit_gated_bulk", "afkit_gated_prod"))
+    client.dags.set_paused("afkit_gated_prod", False)
+    gate = airflow.spec.home / "afkit-test-gates" / "throttle"
+    gate.parent.mkdir(exist_ok=True)
+    sampler = PoolSampler(airflow, "gated", "afkit_gated_bulk")
+    sampler.start()
+    launch = _launch(env, "afkit_gated_bulk", "--from", "2026-02-01", "--to", "2026-02-06", "--reserve", "gated=1")
+    try:
+        store = StateStore(env["AFKIT_STATE_URL"])
+        backfill_id = _created_backfill(store, launch)
+        assert client.backfills.get(backfill_id).max_active_runs == 2
+        _until(lambda: sampler.max_backfill == 2, 180, "the backfill did not take its 2-slot budget")
+        production = raw_send(airflow, "POST", "/api/v2/dags/afkit_gated_prod/dagRuns",
+                              {"logical_date": None, "conf": {}})
+        _until(lambda: client.backfills.get(backfill_id).is_paused, 120,
+               "the governor never paused the backfill while production waited")
+        actions = store.actions(backfill_id)
+        assert [a["action"] for a in actions] == ["pause"]
+        assert "2 production task(s) wait for pool 'gated' (1 free)" in actions[0]["reason"]
+        gate.touch()  # the backfill's tasks finish, production gets its 2 slots, then runs clear
+        _until(lambda: not client.backfills.get(backfill_id).is_paused, 180,
+               "the governor never resumed the backfill after production cleared")
+        output, _ = launch.communicate(timeout=600)
+        assert launch.returncode == 0, output
+    finally:
+        gate.touch()
+        sampler.stop.set()
+        if launch.poll() is None:
+            launch.kill()
+        client.dags.set_paused("afkit_gated_prod", True)
+    assert "governor: pause" in output and "governor: resume" in output
+    assert [a["action"] for a in store.actions(backfill_id)][:2] == ["pause", "resume"]
+    assert sampler.max_backfill <= 2, f"backfill held {sampler.max_backfill} slots of a budget of 2"
+    assert sampler.max_total <= 3
+
+    runs = raw_get(airflow, "/api/v2/dags/afkit_gated_bulk/dagRuns?limit=100")["dag_runs"]
+    assert len(runs) == 6 and {r["state"] for r in runs} == {"success"}
+    prod = raw_get(airflow, f"/api/v2/dags/afkit_gated_prod/dagRuns/{production['dag_run_id']}")
+    assert prod["state"] == "success"
 
 
 @pytest.mark.parametrize(
