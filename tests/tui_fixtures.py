@@ -7,6 +7,7 @@ real Airflow is tested in ``tests/integration/test_tui.py``.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -30,7 +31,11 @@ DAGS = [
     Dag("stripe_ingest", False, ("payments",), timetable_summary="*/30 * * * *"),
     Dag("daily_finance_close", False, ("finance",), timetable_summary="Asset", is_backfillable=False),
     Dag("web_sessions", True, ("web",), timetable_summary="@hourly"),
+    Dag("reconcile_ledger", False, ("finance",), timetable_summary="None",  # schedule=None, as Airflow reports it
+        timetable_description="Never, external triggers only"),
+    Dag("clickstream_5min", False, ("web",), timetable_summary="*/5 * * * *"),
 ]
+FIVE_MINUTE_DAG = "clickstream_5min"
 RECENT = {"daily_revenue": ["running", "success", "success", "failed", "success"],  # newest first
           "stripe_ingest": ["success"] * 5, "daily_finance_close": ["queued", "success"]}
 DAG_POOLS = {"daily_revenue": ["warehouse"], "stripe_ingest": ["default_pool"], "web_sessions": ["warehouse"]}
@@ -53,6 +58,16 @@ def daily_rows(days: int, end: datetime = NOW) -> list[PartitionRow]:
         state = "running" if i == days - 1 else partition_state(i)
         rows.append(PartitionRow(moment, None, None, state, "skip", "fixed"))
     return rows
+
+
+def five_minute_rows(count: int, end: datetime = NOW) -> list[PartitionRow]:
+    """``count`` partitions every 5 minutes up to ``end``: a failed hour now and then, the newest one running."""
+    last = end.replace(minute=end.minute - end.minute % 5, second=0, microsecond=0) - timedelta(minutes=5)
+    first = last - timedelta(minutes=5 * (count - 1))
+    return [PartitionRow(first + timedelta(minutes=5 * i), None, None,
+                         "running" if i == count - 1 else "failed" if i % 300 < 12 and i % 3600 > 3000 else
+                         "missing" if i % 457 == 5 else "success", "skip", "fixed")
+            for i in range(count)]
 
 
 def board() -> SLABoard:
@@ -95,18 +110,27 @@ def pools() -> list[PoolOccupancy]:
 class FixedSource:
     """Same answers every time; records what the app asked it to do."""
 
-    def __init__(self, days: int = 120) -> None:
+    def __init__(self, days: int = 120, five_minute_partitions: int = 600) -> None:
         self.days = days
+        self.five_minute_partitions = five_minute_partitions
         self.actions: list[str] = []
         self.paused = False
         self.saved: list[Path] = []
+        # Set to hold partition reads until released (the loading indicator's test); released when the app closes.
+        self.hold_partitions: threading.Event | None = None
+        self.reading_partitions = threading.Event()
 
     def snapshot(self) -> Snapshot:
         return Snapshot(dags=list(DAGS), recent_runs=dict(RECENT), dag_pools=dict(DAG_POOLS), board=board(),
                         cadences=cadences(), pools=pools(), taken_at=NOW)
 
     def partitions(self, dag_id: str, start: datetime, end: datetime) -> list[PartitionRow]:
-        return [r for r in daily_rows(self.days) if start <= r.logical_date <= end]
+        self.reading_partitions.set()
+        if self.hold_partitions is not None:
+            self.hold_partitions.wait(timeout=60)
+        rows = (five_minute_rows(self.five_minute_partitions) if dag_id == FIVE_MINUTE_DAG
+                else daily_rows(self.days))
+        return [r for r in rows if start <= r.logical_date <= end]
 
     def plan(self, dag_id: str, options: PlanOptions, now: datetime) -> Plan:
         """The real planner on fixed runs; the dry run follows Airflow's rules, as the planner's unit tests do."""
@@ -147,5 +171,6 @@ class FixedSource:
         return written
 
     def close(self) -> None:
-        pass
+        if self.hold_partitions is not None:
+            self.hold_partitions.set()
 

@@ -8,6 +8,7 @@ with owner-only permissions and never printed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import tomllib
@@ -16,12 +17,16 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
-from toolkit.errors import ConfigError
+from toolkit.errors import BadInput, ConfigError
+from toolkit.files import read_text_limited
 
 ENV_PREFIX = "AFKIT_"
 PROFILE_KEYS = ("url", "username", "password", "token")
 SECRET_KEYS = frozenset({"password", "token"})
 DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_TIMEOUT_SECONDS = 3600.0
+LEVELS = ("flag", "environment", "profile")
+MAX_PROFILE_FILE_BYTES = 1024 * 1024  # profiles are a few lines each
 
 
 @dataclass(frozen=True)
@@ -57,25 +62,43 @@ def profiles_path(env: Mapping[str, str] | None = None) -> Path:
     return config_dir(env) / "profiles.toml"
 
 
-def normalise_url(url: str) -> str:
+def normalise_url(url: str, what: str = "Airflow URL") -> str:
     """Validate an Airflow base URL and strip trailing slashes and an accidental ``/api/v2`` suffix."""
     url = url.strip().rstrip("/")
     if url.endswith("/api/v2"):
         url = url[: -len("/api/v2")]
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ConfigError(f"Airflow URL {url!r} is not an http(s) URL such as http://localhost:8080")
+    example = "an http(s) URL such as http://localhost:8080"
+    if not url:
+        raise ConfigError(f"{what} is empty: give {example}")
+    shown = url if len(url) <= 80 else url[:77] + "…"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ConfigError(f"{what} {shown!r} contains spaces or control characters: give {example}")
+    try:
+        parsed = urlparse(url)
+        port = parsed.port  # raises ValueError for a port that is not a number or above 65535
+    except ValueError as exc:
+        raise ConfigError(f"{what} {shown!r} is not valid ({exc}): give {example}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"{what} {shown!r} is not {example}")
+    if port == 0:
+        raise ConfigError(f"{what} {shown!r}: port 0 is not a port to connect to")
+    if parsed.query or parsed.fragment:
+        raise ConfigError(f"{what} {shown!r} has a query or fragment: give only the base URL, {example}")
     return url
 
 
 def load_profiles(path: Path) -> dict:
     """Read the profile file: ``{"default": name | None, "profiles": {name: {key: value}}}``."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {"default": None, "profiles": {}}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"profile file {path} cannot be read: {exc}") from None
+        text = read_text_limited(path, "profile file", limit=MAX_PROFILE_FILE_BYTES)
+    except BadInput as exc:  # a configuration error, in the bounded reader's words
+        raise ConfigError(str(exc)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"profile file {path} is not valid TOML: {exc}") from None
     profiles = data.get("profiles", {})
     default = data.get("default")
     if not isinstance(profiles, dict) or (default is not None and not isinstance(default, str)):
@@ -113,13 +136,19 @@ def save_profile(path: Path, name: str, values: Mapping[str, str | None], *, mak
         lines.append(f"[profiles.{pname}]")
         lines.extend(f"{key} = {_toml_string(val)}" for key, val in sorted(data["profiles"][pname].items()))
         lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".profiles.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".profiles.", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"profile file {path} cannot be written: {exc.strerror or exc}") from None
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines))
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"profile file {path} cannot be written: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -132,9 +161,19 @@ def resolve_settings(
 ) -> ConnectionSettings:
     """Merge flags, ``AFKIT_*`` environment variables and the chosen profile (in that order of precedence).
 
-    ``flags`` may hold ``url, username, password, token, profile, timeout``; ``None`` means "not given".
+    ``flags`` may hold ``url, username, password, token, profile, timeout``; ``None`` means "not given". A flag that
+    is given is used as given: an empty one is refused, never replaced by the environment's or the profile's value
+    (an empty environment variable counts as unset). The way to authenticate comes from the first level that gives a
+    token or a password: a ``--token`` is never completed with a password from the environment or a profile (an
+    expired token then fails as such instead of silently logging in as someone else), and a ``--password`` is never
+    overridden by a stored token.
     """
     env = os.environ if env is None else env
+    for key in (*PROFILE_KEYS, "profile", "timeout"):
+        value = flags.get(key)
+        if value is not None and not str(value).strip():
+            raise ConfigError(f"--{key} is empty: give a value, or leave the option out "
+                              f"to use AFKIT_{key.upper()} or the profile")
     path = profiles_path(env) if path is None else path
     data = load_profiles(path)
     profile_name = flags.get("profile") or env.get(f"{ENV_PREFIX}PROFILE") or data["default"]
@@ -145,13 +184,14 @@ def resolve_settings(
             raise ConfigError(f"profile {profile_name!r} is not in {path} (known profiles: {known})")
         profile = data["profiles"][profile_name]
 
-    def pick(key: str) -> str | None:
-        for value in (flags.get(key), env.get(f"{ENV_PREFIX}{key.upper()}"), profile.get(key)):
+    def found(key: str) -> tuple[str | None, int]:
+        """The value of ``key`` and its level (0 flag, 1 environment, 2 profile; 3 when nowhere)."""
+        for level, value in enumerate((flags.get(key), env.get(f"{ENV_PREFIX}{key.upper()}"), profile.get(key))):
             if value:
-                return value
-        return None
+                return value, level
+        return None, len(LEVELS)
 
-    url = pick("url")
+    url, url_level = found("url")
     if not url:
         raise ConfigError(
             "no Airflow URL: pass --url, set AFKIT_URL, or create a profile (`afkit profile add NAME --url …`)"
@@ -159,15 +199,25 @@ def resolve_settings(
     timeout_raw = flags.get("timeout") or env.get(f"{ENV_PREFIX}TIMEOUT")
     try:
         timeout = float(timeout_raw) if timeout_raw else DEFAULT_TIMEOUT_SECONDS
-        if timeout <= 0:
+        if not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
             raise ValueError
     except ValueError:
-        raise ConfigError(f"timeout {timeout_raw!r} must be a positive number of seconds") from None
-    username, password, token = pick("username"), pick("password"), pick("token")
+        what = "--timeout" if flags.get("timeout") else "AFKIT_TIMEOUT"
+        raise ConfigError(f"{what} {timeout_raw!r} must be a positive number of seconds, at most "
+                          f"{MAX_TIMEOUT_SECONDS:g}") from None
+    (username, user_level), (password, password_level), (token, token_level) = (
+        found("username"), found("password"), found("token"))
+    if token and token_level < password_level:  # the token is the chosen way: nothing from below completes it
+        password = None
+        if user_level > token_level:
+            username = None
+    elif password and password_level < token_level:
+        token = None
     if username and not password and not token:
         raise ConfigError(f"user {username!r} has no password: pass --password, set AFKIT_PASSWORD or use a profile")
+    what = {0: "--url", 1: "AFKIT_URL", 2: f"url of profile {profile_name!r}"}[url_level]
     return ConnectionSettings(
-        url=normalise_url(url),
+        url=normalise_url(url, what),
         username=username,
         password=password,
         token=token,

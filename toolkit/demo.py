@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from toolkit.airflow import AirflowClient
-from toolkit.errors import AfkitError, AirflowServerError, Conflict
+from toolkit.errors import AfkitError, AirflowServerError, Conflict, NotFound
 from toolkit.models import Backfill
 from toolkit.planning import PLAN_TAG
 
@@ -84,10 +84,55 @@ def seed_history(client: AirflowClient, now: datetime | None = None) -> list[Bac
     return created
 
 
+def active_seed_backfills(client: AirflowClient) -> list[Backfill]:
+    """The seed backfills still running: those just created and those a re-used demo home left unfinished."""
+    return [
+        b for step in seed_plan(datetime.now(timezone.utc)) for b in client.backfills.list_for_dag(step.dag_id)
+        if b.active and b.dag_run_conf.get(PLAN_TAG) == TAG[PLAN_TAG]
+    ]
+
+
+@dataclass
+class SeedProgress:
+    """Which seed backfills are not complete yet, so the demo can say when its history is there and it is ready.
+
+    ``check`` asks Airflow at most every ``interval`` seconds; a failed question (Airflow restarting a component)
+    is asked again next time rather than ending the demo.
+    """
+
+    pending: set[int]
+    started: float  # time.monotonic() when seeding began
+    interval: float = 5.0
+    _asked: float = float("-inf")
+
+    @property
+    def done(self) -> bool:
+        return not self.pending
+
+    def check(self, client: AirflowClient, now: float | None = None) -> bool:
+        """True exactly once: on the call that finds the last pending seed backfill complete."""
+        now = time.monotonic() if now is None else now
+        if self.done or now - self._asked < self.interval:
+            return False
+        self._asked = now
+        for backfill_id in sorted(self.pending):
+            try:
+                complete = client.backfills.get(backfill_id).completed_at is not None
+            except NotFound:
+                complete = True  # deleted: nothing left to wait for
+            except AfkitError:
+                return False
+            if complete:
+                self.pending.discard(backfill_id)
+        return self.done
+
+
 def last_good_drop(client: AirflowClient) -> datetime:
     """Record the partner's last good FX drop now (as the UI's "Create Asset Event" would). From here on its producer
     only fails, so the SLA goes at risk after a minute and late after three: the demo shows a breach happen."""
-    asset = next(a for a in client.assets.list() if a.name == GOES_LATE)
+    asset = next((a for a in client.assets.list() if a.name == GOES_LATE), None)
+    if asset is None:
+        raise AfkitError(f"asset {GOES_LATE!r} not found: is partner_fx_rates in the DAGs folder?")
     for attempt in range(3):
         try:
             return client.assets.create_event(asset.id, {"row_count": 160,

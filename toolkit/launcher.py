@@ -3,6 +3,8 @@
 It starts api-server, scheduler, dag-processor and triggerer (LocalExecutor) as separate processes with one
 ``AIRFLOW_HOME``, DAGs folder, database and loopback port, waits until ``/api/v2/monitor/health`` reports every started
 component healthy, and stops every process it started — and their children — on ``stop()``, on Ctrl-C and on errors.
+While it runs, ``RunningAirflow.supervise()`` restarts a component that exited (a bounded number of times) and says so
+in one line naming its log: the demo and the test fixtures call it, so a crashed scheduler is reported, not fatal.
 
 Database: a throwaway PostgreSQL cluster when ``initdb`` and ``pg_ctl`` are on the PATH (``database="auto"``), SQLite
 otherwise. Secrets it generates (JWT secret, Fernet key, user passwords) live in ``AIRFLOW_HOME/afkit-launcher.json``
@@ -11,6 +13,7 @@ so that running again reuses the same home and credentials.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -43,6 +46,37 @@ class LaunchError(RuntimeError):
     """Airflow could not be started; the message names the component and quotes the end of its log."""
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopSignals:
+    """While active, SIGINT, SIGTERM and SIGHUP all raise one ``KeyboardInterrupt``, whatever the parent left them as.
+
+    A job started with ``nohup … &`` from a script inherits SIGINT ignored, and Python keeps it ignored: without an
+    explicit handler such a demo would not stop on SIGINT. The first signal interrupts whatever runs (boot, seeding,
+    the wait loop); later ones are only noted, so they cannot break off the stop that cleans up.
+    """
+
+    def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS) -> None:
+        self.signals = signals
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignals:
+        for signum in self.signals:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -64,18 +98,31 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-def descendants(pid: int) -> list[int]:
-    """All live descendants of ``pid`` (read from /proc, so it needs no Airflow import)."""
-    children: dict[int, list[int]] = {}
+def _process_table() -> dict[int, tuple[str, int, int]]:
+    """``pid -> (state, ppid, process group)`` of every process, read from /proc (no Airflow or psutil import)."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+        table[int(entry.name)] = (fields[0], int(fields[1]), int(fields[2]))
+    return table
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group ``pgid``: what a dead component leaves behind (its children are re-parented,
+    so :func:`descendants` no longer finds them, but they keep the group the component was started in)."""
+    return [pid for pid, (state, _, group) in _process_table().items() if group == pgid and state != "Z"]
+
+
+def descendants(pid: int) -> list[int]:
+    """All live descendants of ``pid`` (read from /proc, so it needs no Airflow import)."""
+    children: dict[int, list[int]] = {}
+    for child, (_, ppid, _) in _process_table().items():
+        children.setdefault(ppid, []).append(child)
     found, stack = [], [pid]
     while stack:
         for child in children.get(stack.pop(), []):
@@ -109,6 +156,32 @@ def _wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
             return []
         time.sleep(0.1)
     return [p for p in pids if pid_alive(p)]
+
+
+def describe_exit(returncode: int) -> str:
+    """``exited (code 1)`` or ``was killed by SIGKILL``: Popen reports a signal as a negative return code."""
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited (code {returncode})"
+
+
+@dataclass(frozen=True)
+class ComponentRestart:
+    """One component that exited and was started again, as :meth:`RunningAirflow.supervise` reports it."""
+
+    component: str
+    returncode: int
+    restart: int  # 1 for the first restart within the window
+    budget: int  # restarts allowed within the window
+    log: Path
+    tail: str = field(default="", repr=False)  # the log's last lines when the exit was noticed
+
+    def __str__(self) -> str:
+        return (f"{self.component} {describe_exit(self.returncode)}; restarted it (restart {self.restart} of "
+                f"{self.budget}) — log: {self.log}")
 
 
 @dataclass
@@ -221,6 +294,9 @@ class RunningAirflow:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     postgres: PostgresCluster | None = None
     seen_pids: set[int] = field(default_factory=set)
+    max_restarts: int = 3  # per component within restart_window; one more exit is a LaunchError
+    restart_window: float = 600.0
+    restarts: dict[str, list[float]] = field(default_factory=dict)  # component -> monotonic times of its restarts
 
     @property
     def admin(self) -> tuple[str, str]:
@@ -237,6 +313,7 @@ class RunningAirflow:
             if proc.poll() is None:
                 pids.append(proc.pid)
             pids.extend(descendants(proc.pid))
+            pids.extend(p for p in group_members(proc.pid) if p not in pids)  # orphans of a component that died
         self.seen_pids.update(pids)
         return pids
 
@@ -257,9 +334,52 @@ class RunningAirflow:
         for name, proc in self.processes.items():
             if proc.poll() is not None:
                 raise LaunchError(
-                    f"Airflow {name} exited with code {proc.returncode}; last lines of "
+                    f"Airflow {name} {describe_exit(proc.returncode)}; last lines of "
                     f"{self.log_path(name)}:\n{_tail(self.log_path(name))}"
                 )
+
+    def supervise(self, now: float | None = None) -> list[ComponentRestart]:
+        """Start again every component that exited since the last call, and report each restart.
+
+        Cheap (one ``poll()`` per component unless one died), so callers may run it every second or between tests.
+        What a dead component left in its process group is stopped first, so a restarted api-server finds its port
+        free. Raises :class:`LaunchError`, naming the component and quoting its log, once a component exits again
+        after ``max_restarts`` restarts within ``restart_window`` seconds: then something is wrong that restarting
+        will not fix.
+        """
+        now = time.monotonic() if now is None else now
+        restarted = []
+        for name, proc in list(self.processes.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            path = self.log_path(name)
+            tail = _tail(path)
+            self._stop_group(proc.pid)
+            recent = [t for t in self.restarts.get(name, []) if now - t < self.restart_window]
+            if len(recent) >= self.max_restarts:
+                raise LaunchError(
+                    f"Airflow {name} {describe_exit(code)} again after {len(recent)} restarts within "
+                    f"{self.restart_window / 60:.0f} min; not restarting it. Last lines of {path}:\n{tail}"
+                )
+            self.restarts[name] = [*recent, now]
+            event = ComponentRestart(name, code, len(recent) + 1, self.max_restarts, path, tail)
+            with contextlib.suppress(OSError), open(path, "a") as logfile:  # mark where the new process begins
+                logfile.write(f"\n--- afkit launcher: {event} ---\n")
+            self.start_component(name)
+            log.warning("%s", event)
+            restarted.append(event)
+        return restarted
+
+    def _stop_group(self, pgid: int, timeout: float = 10) -> None:
+        """Stop what is left of a component's process group (executor workers, api-server workers)."""
+        members = group_members(pgid)
+        if not members:
+            return
+        self.seen_pids.update(members)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+        _kill_all(_wait_gone(members, timeout), signal.SIGKILL)
 
     def wait_healthy(self, timeout: float = 180) -> float:
         """Block until every started component is healthy; returns the seconds it took."""
@@ -282,12 +402,17 @@ class RunningAirflow:
             time.sleep(1)
         raise LaunchError(f"Airflow at {self.url} not healthy after {timeout:.0f}s: {last}")
 
-    def start_component(self, component: str) -> None:
-        """Start one Airflow component (again), in its own process group, logging to ``logs/<component>.log``."""
+    def component_command(self, component: str) -> list[str]:
+        """The command line of one component (the supervisor's tests replace it with short-lived stand-ins)."""
         args = [sys.executable, "-m", "airflow", component]
         if component == "api-server":
             port = self.url.rsplit(":", 1)[1]
             args += ["--host", "127.0.0.1", "--port", port, "--workers", str(self.spec.api_workers)]
+        return args
+
+    def start_component(self, component: str) -> None:
+        """Start one Airflow component (again), in its own process group, logging to ``logs/<component>.log``."""
+        args = self.component_command(component)
         with open(self.log_path(component), "ab") as logfile:
             self.processes[component] = subprocess.Popen(
                 args, env=self.env, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -497,13 +622,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for Airflow's environment")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    stop = {"now": False}
-
-    def request_stop(signum: int, frame: object) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     spec = AirflowSpec(
         home=args.home,
         dags_folder=args.dags,
@@ -514,23 +632,33 @@ def main(argv: list[str] | None = None) -> int:
         api_workers=args.api_workers,
         extra_env=dict(item.split("=", 1) for item in args.env),
     )
-    running = start_airflow(spec)
-    try:
-        print(json.dumps({"url": running.url, "ready": True}), flush=True)
-        while not stop["now"]:
-            running.all_pids()
+    with StopSignals():
+        try:
+            running = start_airflow(spec)  # stops what it started if interrupted
+        except KeyboardInterrupt:
+            return 0
+        except LaunchError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 1
+        failed = False
+        try:
+            print(json.dumps({"url": running.url, "ready": True}), flush=True)
+            while True:
+                running.all_pids()
+                if args.pidfile:
+                    args.pidfile.write_text(json.dumps(sorted(running.seen_pids)))
+                running.supervise()  # logs each restart
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        except LaunchError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            failed = True
+        finally:
+            leftover = running.stop()
             if args.pidfile:
                 args.pidfile.write_text(json.dumps(sorted(running.seen_pids)))
-            running.check_alive()
-            for _ in range(10):
-                if stop["now"]:
-                    break
-                time.sleep(0.1)
-    finally:
-        leftover = running.stop()
-        if args.pidfile:
-            args.pidfile.write_text(json.dumps(sorted(running.seen_pids)))
-    return 1 if leftover else 0
+    return 1 if leftover or failed else 0
 
 
 if __name__ == "__main__":

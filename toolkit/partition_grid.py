@@ -1,7 +1,10 @@
 """The partition grid of the terminal app, pure: partitions in, a layout and a selection out.
 
 A daily DAG is laid out like a calendar (one row per month, one column per day of the month), an hourly DAG one row
-per day with 24 columns, anything else (keyed partitions, odd schedules) in compact rows. The selection is a set of
+per day with 24 columns, a DAG every few minutes (a step dividing the hour) one row per hour with a column per step,
+anything else (keyed partitions, odd schedules) in compact rows. Row labels always name their row unambiguously: a
+compact row of dated partitions is labelled with its first partition's date and time, to the precision the steps need
+(2026-11-01 10:05), and the grid is as wide as its longest label. The selection is a set of
 partition indexes with a cursor and an anchor, changed by pure functions, so the keys behave the same in the app, the
 tests and the benchmark.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from math import gcd
 from typing import Iterable, Sequence
 
 from toolkit.planning import PartitionRow
@@ -19,6 +23,7 @@ from toolkit.timeparse import PartitionSelection
 # The states a cell can show, in legend order. Any other run state (Airflow may add some) shows as running.
 STATES = ("success", "failed", "running", "queued", "missing")
 COMPACT_WIDTH = 32
+KEY_LABEL_WIDTH = 24  # a compact row of keyed partitions is labelled with its first key, cut to this width
 DIRECTIONS = ("left", "right", "up", "down")
 
 
@@ -42,59 +47,124 @@ class GridRow:
 
 @dataclass(frozen=True)
 class GridLayout:
-    kind: str  # calendar | hourly | compact
+    kind: str  # calendar | hourly | minutes | compact
     rows: tuple[GridRow, ...]
     columns: int
     position: tuple[tuple[int, int], ...]  # cell index -> (row, column)
+    column_names: tuple[str, ...] = ()  # what each column stands for (minutes layout: the minute past the hour)
+
+    @property
+    def label_width(self) -> int:
+        """Wide enough for every row label (and a space after it): labels are never cut."""
+        return max((len(r.label) for r in self.rows), default=0) + 1
 
     @property
     def header(self) -> str:
-        """Column numbers for the calendar and hourly layouts (days 1…31, hours 0…23)."""
+        """Column numbers for the calendar, hourly and minutes layouts (days 1…31, hours 0…23, minutes :00…)."""
         if self.kind == "calendar":
             return "".join(f"{d:<2}" if d % 5 == 1 or d == 1 else "  " for d in range(1, 32))
         if self.kind == "hourly":
             return "".join(f"{h:<2}" if h % 6 == 0 else "  " for h in range(24))
+        if self.kind == "minutes":
+            every = max(1, self.columns // 4)
+            header = ""
+            for column, name in enumerate(self.column_names):
+                if column % every == 0 and len(header) <= 2 * column:
+                    header = header.ljust(2 * column) + name
+            return header
         return ""
 
 
-def _steps_are(moments: list[datetime], unit: timedelta) -> bool:
-    """All partitions fall on a whole number of ``unit`` from the first, at least one step apart."""
-    first = moments[0]
-    return all((m - first) % unit == timedelta(0) for m in moments) and all(
-        b - a >= unit for a, b in zip(moments, moments[1:]))
+def _steps_are(seconds: list[int], unit: int) -> bool:
+    """All partitions fall on a whole number of ``unit`` seconds from the first, at least one step apart."""
+    first = seconds[0]
+    return all((t - first) % unit == 0 for t in seconds) and all(b - a >= unit for a, b in zip(seconds, seconds[1:]))
 
 
 def layout(cells: Sequence[Cell], width: int = COMPACT_WIDTH) -> GridLayout:
-    """The grid for ``cells`` (oldest first, as the planner lists partitions)."""
+    """The grid for ``cells`` (oldest first, as the planner lists partitions).
+
+    Integer arithmetic on epoch seconds and one label per row, not per cell: 86,400 partitions lay out in a tenth of
+    a second."""
     moments = [c.moment for c in cells]
-    if len(cells) >= 2 and all(m is not None for m in moments):
-        if _steps_are(moments, timedelta(days=1)):
-            return _bucketed(cells, "calendar", 31, lambda m: m.strftime("%Y-%m"), lambda m: m.day - 1)
-        if _steps_are(moments, timedelta(hours=1)):
-            return _bucketed(cells, "hourly", 24, lambda m: m.strftime("%Y-%m-%d"), lambda m: m.hour)
+    dated = bool(cells) and all(m is not None for m in moments)
+    if len(cells) >= 2 and dated:
+        # Whole seconds (Airflow's logical dates are): differences of these are exact.
+        seconds = [int(m.timestamp()) if not m.microsecond else None for m in moments]
+        if None not in seconds:
+            if _steps_are(seconds, 86400):
+                return _bucketed(cells, "calendar", 31, lambda m: (m.year, m.month), "%Y-%m", lambda m: m.day - 1)
+            if _steps_are(seconds, 3600):
+                return _bucketed(cells, "hourly", 24, lambda m: (m.year, m.month, m.day), "%Y-%m-%d",
+                                 lambda m: m.hour)
+            step = _minute_step(seconds)
+            if step is not None:
+                offset = moments[0].minute % step
+                names = tuple(f":{offset + step * c:02}" for c in range(60 // step))
+                return _bucketed(cells, "minutes", 60 // step, lambda m: (m.year, m.month, m.day, m.hour),
+                                 "%Y-%m-%d %H:00", lambda m: (m.minute - offset) // step, names)
+    label = _time_label(moments) if dated else _key_label
     rows, position = [], []
     for start in range(0, len(cells), width):
         indexes = tuple(range(start, min(start + width, len(cells))))
-        rows.append(GridRow(_short(cells[start].key), indexes + (None,) * (width - len(indexes))))
+        rows.append(GridRow(label(cells[start]), indexes + (None,) * (width - len(indexes))))
         position.extend((len(rows) - 1, i - start) for i in indexes)
+    if len({r.label for r in rows}) < len(rows):  # cut keys that collide: number the rows instead
+        digits = len(str(len(cells)))
+        rows = [replace(r, label=f"#{i * width + 1:0{digits}}") for i, r in enumerate(rows)]
     return GridLayout("compact", tuple(rows), width, tuple(position))
 
 
-def _bucketed(cells: Sequence[Cell], kind: str, columns: int, row_of, column_of) -> GridLayout:
-    labels: dict[str, list[int | None]] = {}
+def _minute_step(seconds: list[int]) -> int | None:
+    """The step in whole minutes when it divides the hour (every 1, 5, 15, 30 minutes …), else None."""
+    first = seconds[0]
+    if first % 60:
+        return None
+    step = 0
+    for t in seconds:
+        step = gcd(step, t - first)
+    if step % 60:
+        return None
+    minutes = step // 60
+    if minutes == 0 or 60 % minutes or minutes == 60:
+        return None
+    return minutes if _steps_are(seconds, step) else None
+
+
+def _time_label(moments: list[datetime]):
+    """Labels with the precision the partitions need: the date, the minute, or the second."""
+    if all(m.hour == m.minute == m.second == m.microsecond == 0 for m in moments):
+        fmt = "%Y-%m-%d"
+    elif all(m.second == m.microsecond == 0 for m in moments):
+        fmt = "%Y-%m-%d %H:%M"
+    else:
+        fmt = "%Y-%m-%d %H:%M:%S"
+    return lambda cell: cell.moment.strftime(fmt)
+
+
+def _key_label(cell: Cell) -> str:
+    key = cell.key
+    return key if len(key) <= KEY_LABEL_WIDTH else key[:KEY_LABEL_WIDTH - 1] + "…"
+
+
+def _bucketed(cells: Sequence[Cell], kind: str, columns: int, row_of, label_format: str, column_of,
+              column_names: tuple[str, ...] = ()) -> GridLayout:
+    """One row per ``row_of`` bucket (labelled from its first partition), one column per ``column_of``."""
+    buckets: dict[object, list[int | None]] = {}
+    labels: list[str] = []
     position = []
     for index, cell in enumerate(cells):
-        label = row_of(cell.moment)
-        slots = labels.setdefault(label, [None] * columns)
-        column = column_of(cell.moment)
+        moment = cell.moment
+        bucket = row_of(moment)
+        slots = buckets.get(bucket)
+        if slots is None:
+            slots = buckets[bucket] = [None] * columns
+            labels.append(moment.strftime(label_format))
+        column = column_of(moment)
         slots[column] = index
-        position.append((len(labels) - 1, column))
-    rows = tuple(GridRow(label, tuple(slots)) for label, slots in labels.items())
-    return GridLayout(kind, rows, columns, tuple(position))
-
-
-def _short(key: str) -> str:
-    return key if len(key) <= 16 else key[:15] + "…"
+        position.append((len(buckets) - 1, column))
+    rows = tuple(GridRow(label, tuple(slots)) for label, slots in zip(labels, buckets.values()))
+    return GridLayout(kind, rows, columns, tuple(position), column_names)
 
 
 @dataclass(frozen=True)

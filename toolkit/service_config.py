@@ -8,6 +8,7 @@ Callers that should refuse to run on a broken file call :meth:`ServiceConfig.req
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import Mapping
 
 from toolkit.errors import BadInput, ConfigError
+from toolkit.files import read_text_limited
 from toolkit.throttle import ThrottlePolicy, parse_policy
 
+MAX_CONFIG_BYTES = 1024 * 1024  # afkit.toml is a few dozen lines
 KNOWN_SECTIONS = {"state": {"url"}, "pools": None, "governor": {"poll_seconds", "resume_after_seconds"},
                   "alerts": {"renotify_after_minutes"}}
 
@@ -69,8 +72,9 @@ def parse_service_config(text: str, path: Path | None = None) -> ServiceConfig:
             errors.append(f"unknown key {key!r} in [{section}] (known: {', '.join(sorted(KNOWN_SECTIONS[section]))})")
     state = data.get("state") if isinstance(data.get("state"), dict) else {}
     state_url = state.get("url")
-    if state_url is not None and (not isinstance(state_url, str) or "://" not in state_url):
-        errors.append(f"[state] url must be a SQLAlchemy URL such as sqlite:////var/lib/afkit/state.db, got {state_url!r}")
+    if state_url is not None and (not isinstance(state_url, str) or "://" not in state_url or len(state_url) > 2000):
+        got = type(state_url).__name__ if not isinstance(state_url, str) else "a string without '://'"
+        errors.append(f"[state] url must be a SQLAlchemy URL such as sqlite:////var/lib/afkit/state.db, got {got}")
         state_url = None
     throttle = ThrottlePolicy()
     try:
@@ -79,28 +83,36 @@ def parse_service_config(text: str, path: Path | None = None) -> ServiceConfig:
         errors.append(str(exc))
     governor = data.get("governor") if isinstance(data.get("governor"), dict) else {}
     timings = {}
-    for key, default in (("poll_seconds", 10.0), ("resume_after_seconds", 20.0)):
+    for key, default, most in (("poll_seconds", 10.0, 3600), ("resume_after_seconds", 20.0, 86400)):
         value = governor.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            errors.append(f"[governor] {key} must be a positive number of seconds, got {value!r}")
+        if not _positive(value, most):
+            errors.append(f"[governor] {key} must be a positive number of seconds up to {most}, got {value!r}")
             value = default
         timings[key] = float(value)
     alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
     renotify = alerts.get("renotify_after_minutes", 60.0)
-    if isinstance(renotify, bool) or not isinstance(renotify, (int, float)) or renotify <= 0:
-        errors.append(f"[alerts] renotify_after_minutes must be a positive number, got {renotify!r}")
+    if not _positive(renotify, 525600):
+        errors.append(f"[alerts] renotify_after_minutes must be a positive number of minutes up to 525600 (a year), "
+                      f"got {renotify!r}")
         renotify = 60.0
     return ServiceConfig(path=path, state_url=state_url, throttle=throttle, renotify_after_minutes=float(renotify),
                          governor_poll_seconds=timings["poll_seconds"],
                          governor_resume_after_seconds=timings["resume_after_seconds"], errors=tuple(errors))
 
 
+def _positive(value: object, most: float) -> bool:
+    """A finite number above 0 and at most ``most`` (TOML allows nan and inf; sleeping or adding those fails)."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+            and 0 < value <= most)
+
+
 def load_service_config(env: Mapping[str, str] | None = None) -> ServiceConfig:
     path = config_path(env)
-    if path is None or not path.exists():
+    if path is None or (not path.exists() and not path.is_symlink()):
         return ServiceConfig(path=path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return ServiceConfig(path=path, errors=(f"cannot be read: {exc}",))
+        text = read_text_limited(path, "afkit configuration", limit=MAX_CONFIG_BYTES)
+    except BadInput as exc:  # the bounded reader names the file; the error list names it again, so keep the reason
+        reason = str(exc).removeprefix(f"afkit configuration {path} ")
+        return ServiceConfig(path=path, errors=(reason,))
     return parse_service_config(text, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -31,11 +32,15 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
 
-from toolkit.errors import ConfigError
+from toolkit.errors import AfkitError, AirflowUnreachable, ConfigError
 from toolkit.service_config import load_service_config
+
+# A state database that cannot be reached is exit 3 (CONNECTION), like an unreachable Airflow. Until errors.py has a
+# class of its own for it (StateUnavailable), the existing class with that exit code stands in.
+StateUnavailable = AirflowUnreachable
 
 metadata = MetaData()
 
@@ -126,14 +131,68 @@ outbox = Table(
 
 
 def default_state_url(env: Mapping[str, str] | None = None) -> str:
+    return state_url_source(env)[0]
+
+
+def state_url_source(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """afkit's state database URL and where it came from, in words for messages (``AFKIT_STATE_URL`` …)."""
     env = os.environ if env is None else env
     if env.get("AFKIT_STATE_URL"):
-        return env["AFKIT_STATE_URL"]
+        return env["AFKIT_STATE_URL"], "AFKIT_STATE_URL"
     configured = load_service_config(env)
     if configured.state_url:
-        return configured.state_url
+        return configured.state_url, f"[state] url in {configured.path}"
     base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME", str(Path.home()))) / ".local" / "state")
-    return f"sqlite:///{Path(base) / 'afkit' / 'state.db'}"
+    return f"sqlite:///{Path(base) / 'afkit' / 'state.db'}", "the default state database (set AFKIT_STATE_URL)"
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password replaced by ``***``: safe for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unparseable: show nothing of it that could be a secret
+        return "<unparseable URL>"
+
+
+def open_engine(url: str, source: str = "afkit's state database URL") -> Engine:
+    """Validate a state database URL and create its engine; every way this can fail is one clear error naming
+    ``source`` and the URL without its password: a malformed URL or missing driver (exit 2), a SQLite directory that
+    cannot be created (exit 2)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - ArgumentError, ValueError …: the message would repeat the URL and its password
+        raise ConfigError(f"{source} is not a SQLAlchemy URL such as sqlite:////var/lib/afkit/state.db or "
+                          "postgresql+psycopg2://user:password@host/db") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        directory = Path(parsed.database).parent
+        existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ConfigError(f"{source} {shown}: {existing} is not a directory")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{source} {shown}: the directory {directory} cannot be created "
+                              f"({exc.strerror or exc})") from None
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise ConfigError(f"{source} {shown}: the directory {directory} is not writable")
+        if Path(parsed.database).is_dir():
+            raise ConfigError(f"{source} {shown}: {parsed.database} is a directory, not a database file")
+    connect_args = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = 10  # an unreachable host fails in seconds, not after the TCP timeout
+    try:
+        engine = create_engine(parsed, future=True, connect_args=connect_args)
+    except ImportError as exc:
+        raise ConfigError(f"{source} {shown}: its database driver is not installed ({exc.name or exc})") from None
+    except NoSuchModuleError:
+        raise ConfigError(f"{source} {shown}: {parsed.drivername!r} is not a database SQLAlchemy knows (use "
+                          "sqlite:///… or postgresql+psycopg2://…)") from None
+    except Exception as exc:  # noqa: BLE001 - NoSuchModuleError, ArgumentError … for an unknown dialect or option
+        raise ConfigError(f"{source} {shown} cannot be used: {type(exc).__name__}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def _now() -> datetime:
@@ -161,16 +220,20 @@ class JournalPlan:
 
 class StateStore:
     def __init__(self, url: str | None = None) -> None:
-        self.url = url or default_state_url()
-        if self.url.startswith("sqlite:///"):
-            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        """Open (and create the tables of) the state database; a URL that cannot be used is a
+        :class:`~toolkit.errors.ConfigError` (exit 2), a database that cannot be reached exit 3, each naming where
+        the URL came from and never its password."""
+        source = "afkit's state database URL"
+        if url is None:
+            url, source = state_url_source()
+        self._url = url
+        self.url = safe_url(url)  # for messages: the password is never shown
+        self.engine: Engine = open_engine(url, source)
         try:
-            self.engine: Engine = create_engine(self.url, future=True)
-        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for a bad URL
-            raise ConfigError(f"afkit state database URL is invalid: {type(exc).__name__}: {exc}") from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._create_tables()
+            self._create_tables()
+        except DBAPIError as exc:
+            self.engine.dispose()
+            raise _unusable(source, url, exc) from None
 
     def _create_tables(self, attempts: int = 5) -> None:
         """Create missing tables. Two processes starting on a new database race here (both see a table missing and
@@ -179,6 +242,10 @@ class StateStore:
             try:
                 metadata.create_all(self.engine)
                 return
+            except OperationalError as exc:
+                if not _is_race(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
             except DBAPIError:
                 if attempt == attempts - 1:
                     raise
@@ -398,6 +465,28 @@ class StateStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _is_race(exc: OperationalError) -> bool:
+    """An OperationalError from a concurrent CREATE (worth another try), not from a database that is unreachable,
+    read-only or not a database at all."""
+    text = str(exc.orig).lower()
+    return "already exists" in text or "locked" in text or "deadlock" in text
+
+
+def _unusable(source: str, url: str, exc: DBAPIError) -> AfkitError:
+    """The error for a state database that was opened but cannot be used. The driver's own words stay (they say
+    why: connection refused, read-only, not a database), with the URL's password removed."""
+    shown = safe_url(url)
+    detail = " ".join(str(exc.orig).split())
+    password = make_url(url).password
+    if password:
+        detail = detail.replace(str(password), "***")
+    if len(detail) > 300:
+        detail = detail[:297] + "…"
+    if isinstance(exc, OperationalError) and not isinstance(exc.orig, sqlite3.Error):
+        return StateUnavailable(f"{source} {shown}: the database cannot be reached ({detail})")
+    return ConfigError(f"{source} {shown}: the database cannot be used ({detail})")
 
 
 def _journal_plan(row: Mapping) -> JournalPlan:

@@ -92,7 +92,7 @@ def test_settings_repr_hides_secrets(profiles):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("not toml [", "cannot be read"),
+        ("not toml [", "is not valid TOML"),
         ('[profiles.a]\nurl = "http://a"\nsecret = "x"\n', "unknown key"),
         ("[profiles.a]\nurl = 5\n", "must be a string"),
     ],

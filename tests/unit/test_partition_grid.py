@@ -127,3 +127,46 @@ def test_time_based_dags_select_logical_dates_as_instants():
     week = parse_partitions("2026-01-01..2026-01-07")
     assert week.selects_instant(START + timedelta(days=6)) and not week.selects_instant(START + timedelta(days=7))
     assert not parse_partitions("eu..us").selects_instant(START)  # keys that are not dates select no date
+
+
+def every(step: timedelta, count: int, start: datetime = datetime(2026, 11, 1, 10, 5, tzinfo=timezone.utc)):
+    return [Cell((start + step * i).isoformat(), start + step * i, "success") for i in range(count)]
+
+
+@pytest.mark.parametrize(("cells", "kind", "first_labels"), [
+    (daily(70), "calendar", ["2026-01", "2026-02", "2026-03"]),
+    (every(timedelta(days=7), 30), "calendar", ["2026-11", "2026-12", "2027-01"]),
+    (every(timedelta(hours=1), 50), "hourly", ["2026-11-01", "2026-11-02", "2026-11-03"]),
+    (every(timedelta(hours=2), 30), "hourly", ["2026-11-01", "2026-11-02", "2026-11-03"]),
+    (every(timedelta(minutes=5), 30), "minutes", ["2026-11-01 10:00", "2026-11-01 11:00", "2026-11-01 12:00"]),
+    (every(timedelta(minutes=1), 130), "minutes", ["2026-11-01 10:00", "2026-11-01 11:00", "2026-11-01 12:00"]),
+    (every(timedelta(minutes=90), 70), "compact", ["2026-11-01 10:05", "2026-11-03 10:05", "2026-11-05 10:05"]),
+    (every(timedelta(minutes=7), 70), "compact", ["2026-11-01 10:05", "2026-11-01 13:49", "2026-11-01 17:33"]),
+    (every(timedelta(seconds=30), 70), "compact", ["2026-11-01 10:05:00", "2026-11-01 10:21:00",
+                                                   "2026-11-01 10:37:00"]),
+    (every(timedelta(hours=25), 70), "hourly", ["2026-11-01", "2026-11-02", "2026-11-03"]),
+    (every(timedelta(minutes=5), 30, datetime(2026, 11, 1, 10, 2, tzinfo=timezone.utc)), "minutes",
+     ["2026-11-01 10:00", "2026-11-01 11:00", "2026-11-01 12:00"]),
+    ([Cell(f"region-{i:03}", None, "missing") for i in range(70)], "compact", ["region-000", "region-032",
+                                                                              "region-064"]),
+    ([Cell(f"customer-account-number-{i:04}", None, "missing") for i in range(70)], "compact",
+     ["#01", "#33", "#65"]),  # cut keys would look alike: the rows are numbered instead
+])
+def test_row_labels_name_their_row_unambiguously_and_are_never_cut(cells, kind, first_labels):
+    layout = grid.layout(cells)
+    labels = [r.label for r in layout.rows]
+    assert layout.kind == kind and labels[:3] == first_labels
+    assert len(set(labels)) == len(labels)
+    assert layout.label_width > max(len(label) for label in labels)  # a space between label and cells
+
+
+def test_a_five_minute_dag_gets_one_row_per_hour_with_the_minutes_as_columns():
+    cells = every(timedelta(minutes=5), 86_400, datetime(2026, 1, 1, tzinfo=timezone.utc))  # 300 days
+    layout = grid.layout(cells)
+    assert layout.kind == "minutes" and layout.columns == 12 and len(layout.rows) == 7200
+    assert layout.column_names[:3] == (":00", ":05", ":10") and layout.header == ":00   :15   :30   :45"
+    assert layout.position[13] == (1, 1) and layout.rows[1].label == "2026-01-01 01:00"
+    assert grid.move(layout, Selection(cursor=0), "down").cursor == 12
+    off_the_hour = grid.layout(every(timedelta(minutes=10), 20, datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc)))
+    assert off_the_hour.column_names == (":03", ":13", ":23", ":33", ":43", ":53")
+    assert off_the_hour.position[:2] == ((0, 0), (0, 1))

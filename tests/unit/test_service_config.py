@@ -42,4 +42,4 @@ def test_unreadable_file_is_reported(tmp_path):
     path = tmp_path / "afkit.toml"
     path.write_bytes(b"\xff\xfe")
     config = load_service_config({"AFKIT_CONFIG": str(path)})
-    assert not config.ok and "cannot be read" in config.errors[0]
+    assert not config.ok and "is not UTF-8 text" in config.errors[0]

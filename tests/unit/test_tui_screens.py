@@ -10,12 +10,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import threading
+import time
 
 import pytest
 
-from tests.tui_fixtures import NOW, FixedSource
+from tests.tui_fixtures import FIVE_MINUTE_DAG, NOW, FixedSource
 from toolkit.planfile import load_plan
-from toolkit.tui.app import AfkitApp, HelpScreen
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+from toolkit.models import Dag
+from toolkit.tui.app import AfkitApp, HelpScreen, trigger_kind
 from toolkit.tui.backfill import BackfillScreen, ConfirmLaunch
 from toolkit.tui.grid import PartitionGrid
 
@@ -44,13 +50,17 @@ def app_with(days: int = 120) -> AfkitApp:
     return AfkitApp(FixedSource(days), refresh_seconds=3600)
 
 
-def open_backfill(start: str = "-120d"):
+def open_backfill(start: str = "-120d", dag_id: str = "daily_revenue", keys: tuple[str, ...] = ()):
     async def run_before(pilot) -> None:
         await pilot.pause()
-        pilot.app.push_screen(BackfillScreen(pilot.app.source, "daily_revenue", start=start, now=NOW))
+        pilot.app.push_screen(BackfillScreen(pilot.app.source, dag_id, start=start, now=NOW))
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+        if keys:
+            await pilot.press(*keys)
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
 
     return run_before
 
@@ -84,7 +94,47 @@ def test_snapshot_ten_year_grid_scrolled_to_the_selection(snap_compare):
     assert snap_compare(app_with(3650), press=["f"], run_before=open_backfill("-3660d"), terminal_size=SIZE)
 
 
+WIDE = (160, 42)  # the width issue 13 found the footer cut at
+
+
+def test_snapshot_backfill_screen_at_160_columns_every_footer_key_fits(snap_compare):
+    assert snap_compare(app_with(), run_before=open_backfill(), terminal_size=WIDE)
+
+
+def test_snapshot_five_minute_dag_one_row_per_hour_labelled_with_the_hour(snap_compare):
+    """Issue 13: a 5-minute DAG's rows were labelled ``2026-11-01T1`` (cut): now one row per hour, minute columns."""
+    assert snap_compare(app_with(), press=["shift+up"], run_before=open_backfill("-2d", FIVE_MINUTE_DAG),
+                        terminal_size=WIDE)
+
+
+def test_snapshot_loading_indicator_while_the_partitions_load(snap_compare):
+    app = app_with()
+    app.animation_level = "none"  # the indicator's dots move; without animation it is a still "Loading..."
+    app.source.hold_partitions = threading.Event()  # released when the app closes
+
+    async def run_before(pilot) -> None:
+        await pilot.pause()
+        app.push_screen(BackfillScreen(app.source, "daily_revenue", start="-120d", now=NOW))
+        await pilot.pause()
+        await wait_for(lambda: app.source.reading_partitions.is_set() and app.screen.query_one(PartitionGrid).loading,
+                       pilot)
+
+    assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
+
+
+def test_snapshot_after_tab_the_grid_says_it_has_not_the_focus(snap_compare):
+    assert snap_compare(app_with(), press=["tab"], run_before=open_backfill(), terminal_size=SIZE)
+
+
 # -- keyboard behaviour ----------------------------------------------------------------------------------------------
+
+
+async def wait_for(condition, pilot, timeout: float = 10.0) -> None:
+    """Bounded polling: the condition must hold within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.02)
 
 
 async def settle(app: AfkitApp, pilot) -> None:
@@ -255,3 +305,113 @@ async def test_a_bad_date_is_named_in_a_notification_and_the_grid_is_kept():
         messages = [n.message for n in app._notifications]
         assert any("2026-11-01T06:00" in m and "zone" in m for m in messages), messages
         assert grid.cells == before and screen.plan is None
+
+
+def footer_keys_outside(app: AfkitApp) -> list[str]:
+    """Footer entries not wholly on screen (cut or scrolled away)."""
+    width = app.size.width
+    footer = app.screen.query_one(Footer)
+    return [f"{key.key} {key.description}" for key in footer.query(FooterKey)
+            if key.region.right > width or key.region.width == 0]
+
+
+@pytest.mark.parametrize("size", [WIDE, SIZE], ids=["160", "140"])
+@sync
+async def test_every_footer_entry_fits_on_both_screens_before_and_after_a_launch(size):
+    app = app_with()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert footer_keys_outside(app) == []
+        screen = await _backfill_screen(app, pilot)
+        shown = [key.description for key in screen.query_one(Footer).query(FooterKey)]
+        assert {"Plan", "Launch", "Pause/resume", "Back", "Help"} <= set(shown), shown
+        assert footer_keys_outside(app) == []
+        await pilot.press("f", "enter")
+        await settle(app, pilot)
+        await pilot.press("l", "y")
+        await settle(app, pilot)
+        assert screen.launched and footer_keys_outside(app) == []
+        await pilot.press("tab")  # another widget's keys in the footer
+        await pilot.pause()
+        assert footer_keys_outside(app) == []
+
+
+@sync
+async def test_the_grid_keys_are_listed_in_help_though_not_in_the_footer():
+    app = app_with()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = str(app.screen.query_one("#help Static").render())
+        for description in ("Toggle cell", "Select failed", "Select missing", "Select all", "Clear selection"):
+            assert description in text
+
+
+@sync
+async def test_after_tab_the_grid_says_where_the_focus_is_and_shift_tab_brings_its_keys_back():
+    app = app_with()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _backfill_screen(app, pilot)
+        grid = screen.query_one(PartitionGrid)
+        assert grid.has_focus and "arrows move" in grid.border_title
+        await pilot.press("tab")
+        await pilot.pause()
+        assert not grid.has_focus and "not focused" in grid.border_title
+        assert app.focused is screen.query_one("#plan-pane")
+        await pilot.press("shift+tab")
+        await pilot.pause()
+        assert grid.has_focus and "arrows move" in grid.border_title
+        await pilot.press("f")
+        assert grid.selection.chosen
+
+
+@sync
+async def test_the_loading_indicator_shows_while_partitions_load_and_goes_when_they_are_shown():
+    app = app_with()
+    app.source.hold_partitions = threading.Event()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.push_screen(BackfillScreen(app.source, "daily_revenue", start="-120d", now=NOW))
+        await wait_for(lambda: app.source.reading_partitions.is_set(), pilot)
+        screen = app.screen
+        grid = screen.query_one(PartitionGrid)
+        await wait_for(lambda: grid.loading, pilot)
+        assert str(screen.query_one("#selection").render()).startswith("loading the partitions from -120d to now")
+        app.source.hold_partitions.set()
+        await settle(app, pilot)
+        assert not grid.loading and len(grid.cells) == 119
+        assert str(screen.query_one("#selection").render()).startswith("0 of 119 selected")
+        app.source.reading_partitions.clear()
+        screen.load_partitions()  # the same range again (the periodic re-read while following): no indicator
+        await wait_for(lambda: app.source.reading_partitions.is_set(), pilot)
+        assert not grid.loading
+        await settle(app, pilot)
+
+
+@sync
+async def test_86400_five_minute_partitions_load_and_lay_out_one_row_per_hour():
+    app = AfkitApp(FixedSource(five_minute_partitions=86_400), refresh_seconds=3600)
+    async with app.run_test(size=WIDE) as pilot:
+        screen = await _backfill_screen_of(app, pilot, FIVE_MINUTE_DAG, "-301d")
+        grid = screen.query_one(PartitionGrid)
+        assert len(grid.cells) == 86_400 and grid.grid.kind == "minutes" and grid.grid.columns == 12
+        assert not grid.loading and grid.has_focus
+
+
+async def _backfill_screen_of(app: AfkitApp, pilot, dag_id: str, start: str) -> BackfillScreen:
+    await open_backfill(start, dag_id)(pilot)
+    assert isinstance(app.screen, BackfillScreen)
+    return app.screen
+
+
+@pytest.mark.parametrize(("summary", "description", "backfillable", "kind"), [
+    ("None", "Never, external triggers only", True, "manual"),  # schedule=None, as Airflow 3.3 reports it
+    (None, None, True, "manual"),
+    ("@daily", "At 00:00", True, "time"),
+    ("*/5 * * * *", None, True, "time"),
+    ("Asset", "Triggered by assets", False, "asset"),
+])
+def test_the_trigger_column_says_manual_for_schedule_none(summary, description, backfillable, kind):
+    dag = Dag("d", False, timetable_summary=summary, timetable_description=description,
+              is_backfillable=backfillable)
+    assert trigger_kind(dag) == kind

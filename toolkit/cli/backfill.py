@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import time
@@ -14,7 +15,7 @@ import click
 
 from toolkit import backfills
 from toolkit.airflow import AirflowClient
-from toolkit.cli.options import json_option, with_client
+from toolkit.cli.options import given_explicitly, json_option, output_path_callback, with_client
 from toolkit.errors import BadInput
 from toolkit.governor import Governor
 from toolkit.plan_options import build_options
@@ -29,6 +30,32 @@ from toolkit.planning import (
 from toolkit.render import render_plan, render_progress, table, when
 from toolkit.service_config import load_service_config
 from toolkit.state import StateStore
+
+
+# The flags of the plan options, for build_options' messages; and every parameter that shapes a plan, which a plan file
+# already fixes (given with a plan file, each is refused by name, never silently ignored).
+FLAGS = {"from_": "--from", "to": "--to", "partitions": "--partitions", "reserve": "--reserve",
+         "backfill_cap": "--backfill-cap"}
+PLANNING_PARAMETERS = ("from_", "to", "partitions", "downstream", "reprocess", "order", "max_active_runs", "reserve",
+                       "backfill_cap")
+DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")  # Airflow's own rule for dag_id
+MAX_BACKFILL_ID = 2**31 - 1
+
+
+def _check_dag_ids(dag_ids: tuple[str, ...]) -> list[str]:
+    for dag_id in dag_ids:
+        if not DAG_ID.match(dag_id):
+            shown = dag_id if len(dag_id) <= 60 else dag_id[:57] + "…"
+            raise BadInput(f"DAG id {shown!r} is not a DAG id: letters, digits, '_', '-' and '.' only, at most 250")
+    if len(set(dag_ids)) != len(dag_ids):
+        twice = next(d for d in dag_ids if dag_ids.count(d) > 1)
+        raise BadInput(f"DAG id {twice!r} is given twice")
+    return list(dag_ids)
+
+
+def _is_plan_file(arg: str) -> bool:
+    """A plan file, not a DAG id: DAG ids have no '/' and never end in .json; anything that exists as a path counts."""
+    return arg.endswith(".json") or "/" in arg or Path(arg).exists()
 
 
 def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,16 +101,21 @@ def backfill() -> None:
 @backfill.command("plan")
 @click.argument("dag_ids", nargs=-1, required=True, metavar="DAG_ID [DAG_ID…]")
 @plan_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan file here.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), callback=output_path_callback,
+              help="Write the plan file here.")
 @json_option
 @with_client
 def plan_command(client: AirflowClient, dag_ids: tuple[str, ...], output: Path | None, as_json: bool,
                  **option_values: Any) -> None:
     """Plan a backfill of DAG_ID(s): partitions, actions, estimates, pool demand, downstream impact."""
     now = datetime.now(timezone.utc)
-    plan = backfills.make_plan(client, list(dag_ids), build_options(**option_values, now=now), now)
+    plan = backfills.make_plan(client, _check_dag_ids(dag_ids), build_options(**option_values, now=now, names=FLAGS),
+                               now)
     if output:
-        save_plan(output, plan)
+        try:
+            save_plan(output, plan)
+        except OSError as exc:  # checked before planning, but a disk can fill up or a directory vanish meanwhile
+            raise BadInput(f"--output {output} cannot be written: {exc.strerror or exc}") from None
     click.echo(json.dumps(plan_to_dict(plan), indent=2) if as_json else render_plan(plan))
     if output and not as_json:
         click.echo(f"\nPlan written to {output}. Review it, then: afkit backfill launch {output}")
@@ -91,17 +123,23 @@ def plan_command(client: AirflowClient, dag_ids: tuple[str, ...], output: Path |
 
 def _plan_from_arguments(client: AirflowClient, store: StateStore, args: tuple[str, ...], option_values: dict,
                          now: datetime) -> tuple[Plan, str | None]:
-    """A plan file, or a fresh plan from DAG ids (resuming the unfinished launch of the same request, if any)."""
-    if len(args) == 1 and (args[0].endswith(".json") or Path(args[0]).is_file()):
-        if option_values.get("from_") or option_values.get("partitions") or option_values.get("reserve"):
-            raise BadInput("give either a plan file or DAG ids with --from/--partitions, not both")
+    files = [a for a in args if _is_plan_file(a)]
+    if files:
+        if len(args) > 1:
+            raise BadInput(f"give one plan file, or DAG ids; not {' and '.join(repr(a) for a in args[:3])}"
+                           + (" …" if len(args) > 3 else ""))
+        given = given_explicitly(click.get_current_context(), PLANNING_PARAMETERS)
+        if given:
+            raise BadInput(f"plan file {args[0]} already fixes the plan's options: {', '.join(given)} cannot be used "
+                           "with it (plan again with the new options instead)")
         return load_plan(Path(args[0])), None
-    options = build_options(**option_values, now=now)
-    key = request_key(client.url, list(args), options)
+    dag_ids = _check_dag_ids(args)
+    options = build_options(**option_values, now=now, names=FLAGS)
+    key = request_key(client.url, dag_ids, options)
     unfinished = store.unfinished_plan_for_request(key)
     if unfinished is not None:
         return backfills.plan_from_journal(store, unfinished.plan_id), key
-    return backfills.make_plan(client, list(args), options, now), key
+    return backfills.make_plan(client, dag_ids, options, now), key
 
 
 @backfill.command("launch")
@@ -179,11 +217,16 @@ def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, 
 
 
 def _target(client: AirflowClient, store: StateStore, target: str) -> Plan | int:
-    if target.isdigit() and store.plan(target) is None:  # a plan id is hex and could, rarely, be all digits
-        return int(target)
-    path = Path(target)
-    if path.suffix == ".json" or path.is_file():
-        return load_plan(path)
+    if not target.strip():
+        raise BadInput("the target is empty: give a plan file, a plan id or a backfill id")
+    if target.isascii() and target.isdigit() and store.plan(target) is None:  # a plan id is hex, rarely all digits
+        number = int(target) if len(target) <= 10 else MAX_BACKFILL_ID + 1
+        if not 1 <= number <= MAX_BACKFILL_ID:
+            raise BadInput(f"backfill id {target[:20]}{'…' if len(target) > 20 else ''} is out of range "
+                           f"(1 to {MAX_BACKFILL_ID})")
+        return number
+    if _is_plan_file(target):
+        return load_plan(Path(target))
     return backfills.plan_from_journal(store, target)
 
 

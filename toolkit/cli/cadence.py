@@ -11,6 +11,7 @@ from toolkit.airflow import AirflowClient
 from toolkit.cadence_impact import report_to_dict
 from toolkit.cadence_scan import cadence_reports
 from toolkit.cli.options import json_option, with_client
+from toolkit.errors import BadInput
 from toolkit.render import render_scan, render_show
 from toolkit.timeparse import parse_instant
 
@@ -27,7 +28,9 @@ def cadence() -> None:
 @with_client
 def scan_command(client: AirflowClient, asset: str | None, since: str | None, as_json: bool) -> None:
     """Every asset with its typical interval, pattern and any cadence change, with the impact on its consumers."""
-    start = parse_instant(since, datetime.now(timezone.utc), option="--since") if since else None
+    if asset is not None and not asset.strip():
+        raise BadInput("--asset is empty: give an asset name or URI, or leave the option out for every asset")
+    start = parse_instant(since, datetime.now(timezone.utc), option="--since") if since is not None else None
     reports = cadence_reports(client, asset=asset, since=start)
     click.echo(json.dumps([report_to_dict(r) for r in reports], indent=2) if as_json else render_scan(reports))
 
@@ -40,5 +43,7 @@ def scan_command(client: AirflowClient, asset: str | None, since: str | None, as
 @with_client
 def show_command(client: AirflowClient, asset: str, width: int, as_json: bool) -> None:
     """Draw the asset's interval history in the terminal, with the change marked."""
+    if not asset.strip():
+        raise BadInput("the asset is empty: give an asset name or URI (afkit cadence scan lists them)")
     (report,) = cadence_reports(client, asset=asset)
     click.echo(json.dumps(report_to_dict(report), indent=2) if as_json else render_show(report, width))

@@ -7,13 +7,14 @@ bug and is reported as one (exit 1) rather than hidden.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
 import click
 
 from toolkit import __version__
-from toolkit.errors import AfkitError
+from toolkit.errors import AfkitError, ExitCode
 
 # Subcommands are imported when used: ``afkit tui`` must not wait for the REST client, pandas and SQLAlchemy to load
 # before it paints (they load in its background workers), and ``afkit --help`` lists them from here without importing
@@ -56,6 +57,14 @@ class AfkitGroup(click.Group):
         except AfkitError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(int(exc.exit_code))
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # usage errors (exit 2), ctx.exit(…) and a declined confirmation: click reports them itself
+        except Exception as exc:  # noqa: BLE001 - not an input error: a bug, reported as one, never exit 0
+            if os.environ.get("AFKIT_DEBUG"):
+                raise
+            click.echo(f"Error: internal error in afkit (a bug; please report it with the command that caused it): "
+                       f"{type(exc).__name__}: {exc}. Set AFKIT_DEBUG=1 to see the traceback.", err=True)
+            ctx.exit(int(ExitCode.FAILURE))
 
 
 @click.group(cls=AfkitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import click
+from click.core import ParameterSource
 
 from toolkit.config import ConnectionSettings, resolve_settings
+from toolkit.errors import BadInput
 
 
 def connection_settings(ctx: click.Context) -> ConnectionSettings:
@@ -15,7 +21,11 @@ def connection_settings(ctx: click.Context) -> ConnectionSettings:
 
 
 def with_client(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command an :class:`~toolkit.airflow.AirflowClient` built from the global options as ``client``."""
+    """Give a command an :class:`~toolkit.airflow.AirflowClient` built from the global options as ``client``.
+
+    The settings are resolved (and refused when wrong) here, before the command runs; the client connects lazily,
+    at its first request, so a command validates all its own inputs before anything is sent to Airflow.
+    """
 
     @functools.wraps(func)
     @click.pass_context
@@ -30,3 +40,46 @@ def with_client(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(func)
+
+
+def flag_of(ctx: click.Context, name: str) -> str:
+    """The flag a person types for the parameter ``name`` (``from_`` → ``--from``)."""
+    for param in ctx.command.params:
+        if param.name == name:
+            return max(param.opts, key=len)
+    return name
+
+
+def given_explicitly(ctx: click.Context, names: Iterable[str]) -> list[str]:
+    """The flags among ``names`` that were given on the command line (or by environment), not left at default."""
+    return [flag_of(ctx, name) for name in names
+            if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)]
+
+
+def check_output_path(path: Path, flag: str) -> Path:
+    """Refuse, before any work, an output file that cannot be written: a directory, a special file, a parent that is
+    not a directory or cannot be written. Probes by creating (and removing) a temporary file in the nearest existing
+    directory, so nothing is left behind and a read-only or virtual file system (``/proc``) is caught too."""
+    if path.exists() and not path.is_file():
+        raise BadInput(f"{flag} {path}: not a regular file (a directory or a device)")
+    existing = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise BadInput(f"{flag} {path}: {existing} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".afkit-probe.", dir=existing)
+    except OSError as exc:
+        raise BadInput(f"{flag} {path} cannot be written: {existing}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def output_path_callback(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    return None if value is None else check_output_path(value, max(param.opts, key=len))
+
+
+def finite_float(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """click's FloatRange lets nan through (every comparison with it is false): refuse nan and inf."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", ctx=ctx, param=param)
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from toolkit.config import load_profiles, normalise_url, profiles_path, save_profile
+from toolkit.errors import ConfigError
 from toolkit.render import table
 
 
@@ -27,10 +28,17 @@ def add(name: str, url: str, username: str | None, password: str | None, token: 
     Example:
       afkit profile add prod --url https://airflow.example.com --username ops
     """
-    if username and not password and not token:
+    for flag, value in (("--username", username), ("--password", password), ("--token", token)):
+        if value is not None and not value.strip():
+            raise ConfigError(f"{flag} is empty: give a value, or leave the option out")  # never stored, never sent
+    if username is None and password is not None:
+        raise ConfigError("--password needs --username: a password belongs to a user")
+    if username and password is None and token is None:
         password = click.prompt(f"Password for {username}", hide_input=True)
+        if not password.strip():
+            raise ConfigError(f"the password for {username!r} is empty")
     path = profiles_path()
-    save_profile(path, name, {"url": normalise_url(url), "username": username, "password": password, "token": token},
+    save_profile(path, name, {"url": normalise_url(url, "--url"), "username": username, "password": password, "token": token},
                  make_default=make_default)
     click.echo(f"Saved profile {name!r} in {path}")
 

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedCont
 
 from toolkit.humanize import human_interval
 from toolkit.config import ConnectionSettings
+from toolkit.models import Dag
 from toolkit.freshness import human
 from toolkit.render import sparkline
 from toolkit.throttle import PoolOccupancy
@@ -42,6 +43,17 @@ def calm_garbage_collector() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def trigger_kind(dag: Dag) -> str:
+    """What starts the DAG's runs: ``asset`` events, ``manual`` triggers only (``schedule=None``: Airflow's timetable
+    summary is "None", its description "Never, external triggers only"), or the ``time`` of a schedule."""
+    if dag.asset_triggered:
+        return "asset"
+    summary = (dag.timetable_summary or "").strip()
+    if summary in ("", "None") or (dag.timetable_description or "").startswith("Never"):
+        return "manual"
+    return "time"
 
 
 def run_states(states: list[str]) -> Text:
@@ -93,7 +105,8 @@ class HelpScreen(ModalScreen[None]):
         text = ("[b]Everywhere[/b]\n" + keys(AfkitApp.BINDINGS) + "\n  ctrl+p                 command palette"
                 + "\n\n[b]Backfill screen (Enter on a DAG)[/b]\n" + keys(BackfillScreen.BINDINGS)
                 + "\n\n[b]Partition grid[/b]\n  arrows                 move\n  shift+arrows           select a range\n"
-                + keys([b for b in PartitionGrid.BINDINGS if b.show])
+                + keys([b for b in PartitionGrid.BINDINGS if not b.key.startswith(("left", "right", "up", "down",
+                                                                                    "shift+"))])
                 + "\n\n  escape                 close this help")
         yield Vertical(Static(text), id="help")
 
@@ -193,7 +206,7 @@ class AfkitApp(App[None]):
             self._fill("#dags-table", [
                 (d.dag_id, d.timetable_summary or "-", "yes" if d.is_paused else "no", ", ".join(d.owners) or "-",
                  ", ".join(snap.dag_pools.get(d.dag_id, [])) or "-", run_states(recent.get(d.dag_id, [])),
-                 "asset" if d.asset_triggered else "time")
+                 trigger_kind(d))
                 for d in snap.dags if self._dag_filter.lower() in d.dag_id.lower()])
         if snap.board is not None:
             self._fill("#freshness-table", [

@@ -100,6 +100,7 @@ class BackfillScreen(Screen[None]):
     #grid { height: auto; max-height: 50%; border: round $primary-background; }
     #grid:focus { border: round $accent; }
     #plan-pane { height: 1fr; border: round $primary-background; overflow-x: auto; }
+    #plan-pane:focus { border: round $accent; }
     #plan-text, #progress-text { padding: 0 1; width: auto; }
     """
     BINDINGS = [
@@ -125,6 +126,7 @@ class BackfillScreen(Screen[None]):
         self.launched = False
         self.paused = False
         self.progress: list = []
+        self._shown_range: tuple[str, str] | None = None  # the from/to the grid shows, as typed
         self._progress_reads = itertools.count(1)  # each progress read is numbered when it starts …
         self._progress_shown = 0  # … and one that started before the last one shown is dropped
 
@@ -146,7 +148,7 @@ class BackfillScreen(Screen[None]):
                          id="plan-text")
             yield Static("", id="progress-text")
         yield Static(legend(), id="legend")
-        yield Footer()
+        yield Footer(compact=True)  # every key fits at 140 columns (issue 13: cut at 160 before)
 
     def on_mount(self) -> None:
         self._show_options()
@@ -162,17 +164,39 @@ class BackfillScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="partitions")
     def load_partitions(self) -> None:
+        """Reads the range's partitions. A new range (or the first read) shows a loading indicator over the grid,
+        as Airflow's dry run of a long range takes a while; the periodic re-reads while following a launch update
+        the grid in place."""
+        asked = (self.query_one("#from", Input).value, self.query_one("#to", Input).value)
+        announce = asked != self._shown_range
+        if announce:
+            self.app.call_from_thread(self._loading, True, asked)
         try:
             start, end = self._bounds()
             rows = self.source.partitions(self.dag_id, start, end)
+            cells = [pg.Cell.from_row(r) for r in rows]
+            layout = pg.layout(cells)  # here, off the event loop: 86,400 partitions take a while to lay out
         except AfkitError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), title="Partitions", severity="error", timeout=8)
             return
-        self.app.call_from_thread(self._show_partitions, [pg.Cell.from_row(r) for r in rows])
+        finally:
+            if announce:
+                self.app.call_from_thread(self._loading, False, asked)
+        self.app.call_from_thread(self._show_partitions, cells, layout, asked)
 
-    def _show_partitions(self, cells: list[pg.Cell]) -> None:
+    def _loading(self, loading: bool, asked: tuple[str, str]) -> None:
         grid = self.query_one(PartitionGrid)
-        grid.set_cells(cells)
+        grid.loading = loading
+        if loading:
+            self.query_one("#selection", Static).update(
+                f"loading the partitions from {asked[0]} to {asked[1]} (Airflow's dry run) …")
+        else:
+            grid.post_message(PartitionGrid.SelectionChanged(grid, grid.summary, grid.cursor_cell))
+
+    def _show_partitions(self, cells: list[pg.Cell], layout: pg.GridLayout, asked: tuple[str, str]) -> None:
+        grid = self.query_one(PartitionGrid)
+        grid.set_cells(cells, layout)
+        self._shown_range = asked
         self.call_after_refresh(calm_garbage_collector)  # thousands of cells: keep them out of full collections
         if not self.launched:
             grid.focus()
