@@ -288,10 +288,10 @@ class AirflowSpec:
 class RunningAirflow:
     spec: AirflowSpec
     url: str
-    env: dict[str, str]
-    passwords: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # holds the Fernet key and JWT secret: kept out of test reports
+    passwords: dict[str, str] = field(repr=False)
     database_url: str
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     postgres: PostgresCluster | None = None
     seen_pids: set[int] = field(default_factory=set)
     max_restarts: int = 3  # per component within restart_window; one more exit is a LaunchError
@@ -367,8 +367,7 @@ class RunningAirflow:
             with contextlib.suppress(OSError), open(path, "a") as logfile:  # mark where the new process begins
                 logfile.write(f"\n--- afkit launcher: {event} ---\n")
             self.start_component(name)
-            log.warning("%s", event)
-            restarted.append(event)
+            restarted.append(event)  # the caller reports it (the demo prints it, the test fixture fails the test)
         return restarted
 
     def _stop_group(self, pgid: int, timeout: float = 10) -> None:
@@ -436,15 +435,16 @@ class RunningAirflow:
         """Stop every process; returns the pids still alive afterwards (empty when the stop was clean)."""
         self.all_pids()  # remember the database server's pids too, for the final check
         pids = self.airflow_pids()
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        # Whatever ignored SIGTERM, or left its process group, is killed.
+        self._signal_groups(signal.SIGTERM)
+        # Whatever ignored SIGTERM, left its process group, or was forked meanwhile (a scheduler starting executor
+        # workers as it shuts down) is killed — the groups as a whole, then each straggler — until none is left.
         remaining = set(_wait_gone(pids, timeout)) | set(self.airflow_pids())
-        _kill_all(remaining, signal.SIGKILL)
+        for _ in range(3):
+            if not remaining:
+                break
+            self._signal_groups(signal.SIGKILL)
+            _kill_all(remaining, signal.SIGKILL)
+            remaining = set(_wait_gone(remaining, 10)) | set(self.airflow_pids())
         for proc in self.processes.values():
             try:
                 proc.wait(timeout=10)
@@ -453,6 +453,12 @@ class RunningAirflow:
         if self.postgres:
             self.postgres.stop()
         return [p for p in self.seen_pids if pid_alive(p)]
+
+    def _signal_groups(self, sig: int) -> None:
+        """Signal each component's process group, even when the component itself has exited (its orphans remain)."""
+        for proc in self.processes.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
 
     def __enter__(self) -> RunningAirflow:
         return self
@@ -647,7 +653,8 @@ def main(argv: list[str] | None = None) -> int:
                 running.all_pids()
                 if args.pidfile:
                     args.pidfile.write_text(json.dumps(sorted(running.seen_pids)))
-                running.supervise()  # logs each restart
+                for restart in running.supervise():
+                    log.warning("Airflow %s", restart)
                 time.sleep(1)
         except KeyboardInterrupt:
             pass
