@@ -69,7 +69,7 @@ class StopSignals:
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.received is None:
@@ -487,7 +487,12 @@ def write_local_settings(home: Path) -> Path:
 def _state(home: Path) -> dict:
     """Secrets and ports that must stay the same each time a home is reused."""
     path = home / "afkit-launcher.json"
-    state = json.loads(path.read_text()) if path.exists() else {}
+    try:
+        state = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError) as exc:
+        raise LaunchError(f"{path} cannot be read ({exc}); delete it to generate new secrets and passwords") from None
+    if not isinstance(state, dict):
+        raise LaunchError(f"{path} is not a JSON object; delete it to generate new secrets and passwords")
     changed = False
     defaults = {
         "jwt_secret": lambda: secrets.token_urlsafe(32),
