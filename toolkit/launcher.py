@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -158,6 +159,20 @@ def _wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
     return [p for p in pids if pid_alive(p)]
 
 
+def _beats(entry: dict, key: str, after: datetime | None) -> bool:
+    """A health entry says healthy and, when ``after`` is given, its latest heartbeat is later than that."""
+    if entry.get("status") != "healthy":
+        return False
+    if after is None:
+        return True
+    beat = entry.get(f"latest_{key}_heartbeat")
+    try:
+        when = datetime.fromisoformat(beat)
+    except (TypeError, ValueError):
+        return False
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)) > after
+
+
 def describe_exit(returncode: int) -> str:
     """``exited (code 1)`` or ``was killed by SIGKILL``: Popen reports a signal as a negative return code."""
     if returncode < 0:
@@ -178,6 +193,7 @@ class ComponentRestart:
     budget: int  # restarts allowed within the window
     log: Path
     tail: str = field(default="", repr=False)  # the log's last lines when the exit was noticed
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))  # when it was started again
 
     def __str__(self) -> str:
         return (f"{self.component} {describe_exit(self.returncode)}; restarted it (restart {self.restart} of "
@@ -380,8 +396,12 @@ class RunningAirflow:
             os.killpg(pgid, signal.SIGTERM)
         _kill_all(_wait_gone(members, timeout), signal.SIGKILL)
 
-    def wait_healthy(self, timeout: float = 180) -> float:
-        """Block until every started component is healthy; returns the seconds it took."""
+    def wait_healthy(self, timeout: float = 180, *, beat_after: datetime | None = None) -> float:
+        """Block until every started component is healthy; returns the seconds it took.
+
+        ``beat_after``: also require each component's heartbeat to be later than this, because Airflow still calls a
+        component that was just killed healthy until its last heartbeat grows old (30 s for the scheduler).
+        """
         started = time.monotonic()
         deadline = started + timeout
         last = "no answer yet"
@@ -391,7 +411,7 @@ class RunningAirflow:
                 health = self.health()
                 missing = [
                     c for c in self.spec.components
-                    if c in HEALTH_KEYS and (health.get(HEALTH_KEYS[c]) or {}).get("status") != "healthy"
+                    if c in HEALTH_KEYS and not _beats(health.get(HEALTH_KEYS[c]) or {}, HEALTH_KEYS[c], beat_after)
                 ]
                 if (health.get("metadatabase") or {}).get("status") == "healthy" and not missing:
                     return time.monotonic() - started

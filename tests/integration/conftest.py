@@ -82,7 +82,7 @@ def _supervise(item: pytest.Item) -> str | None:
             continue
         if restarts:
             try:
-                running.wait_healthy(180)  # the tests after this one get a whole Airflow again
+                running.wait_healthy(180, beat_after=min(r.at for r in restarts))  # for the tests after this one
                 after = "it is healthy again"
             except LaunchError as exc:
                 after = f"it did not come back: {exc}"

@@ -328,3 +328,15 @@ def test_an_unwritable_profile_file_is_a_warning_and_the_demo_runs_on(tmp_path, 
     assert "No 'demo' profile (profile file " in result.output
     assert "try:  afkit --url http://127.0.0.1:1 --username admin status" in result.output
     assert "The demo is ready." in result.output and result.output.rstrip().endswith("Stopped.")
+
+
+def test_a_restarted_component_counts_as_healthy_only_once_it_beats_after_the_restart():
+    restart = datetime(2026, 12, 1, 9, 42, tzinfo=timezone.utc)
+    old = {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T09:41:50+00:00"}
+    new = {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T09:42:05.5+00:00"}
+    assert launcher._beats(old, "scheduler", None)  # at boot, healthy is enough
+    assert not launcher._beats(old, "scheduler", restart)  # the killed one's last beat, not yet too old
+    assert launcher._beats(new, "scheduler", restart)
+    assert launcher._beats({**new, "latest_scheduler_heartbeat": "2026-12-01T09:42:05"}, "scheduler", restart)
+    assert not launcher._beats({**new, "status": "unhealthy"}, "scheduler", restart)
+    assert not launcher._beats({"status": "healthy", "latest_scheduler_heartbeat": None}, "scheduler", restart)
