@@ -172,8 +172,9 @@ def resolve_settings(
     for key in (*PROFILE_KEYS, "profile", "timeout"):
         value = flags.get(key)
         if value is not None and not str(value).strip():
+            fallback = "the profile file's default" if key == "profile" else "the profile"
             raise ConfigError(f"--{key} is empty: give a value, or leave the option out "
-                              f"to use AFKIT_{key.upper()} or the profile")
+                              f"to use AFKIT_{key.upper()} or {fallback}")
     path = profiles_path(env) if path is None else path
     data = load_profiles(path)
     profile_name = flags.get("profile") or env.get(f"{ENV_PREFIX}PROFILE") or data["default"]

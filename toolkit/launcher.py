@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -69,7 +70,7 @@ class StopSignals:
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.received is None:
@@ -158,6 +159,20 @@ def _wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
     return [p for p in pids if pid_alive(p)]
 
 
+def _beats(entry: dict, key: str, after: datetime | None) -> bool:
+    """A health entry says healthy and, when ``after`` is given, its latest heartbeat is later than that."""
+    if entry.get("status") != "healthy":
+        return False
+    if after is None:
+        return True
+    beat = entry.get(f"latest_{key}_heartbeat")
+    try:
+        when = datetime.fromisoformat(beat)
+    except (TypeError, ValueError):
+        return False
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)) > after
+
+
 def describe_exit(returncode: int) -> str:
     """``exited (code 1)`` or ``was killed by SIGKILL``: Popen reports a signal as a negative return code."""
     if returncode < 0:
@@ -178,6 +193,7 @@ class ComponentRestart:
     budget: int  # restarts allowed within the window
     log: Path
     tail: str = field(default="", repr=False)  # the log's last lines when the exit was noticed
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))  # when it was started again
 
     def __str__(self) -> str:
         return (f"{self.component} {describe_exit(self.returncode)}; restarted it (restart {self.restart} of "
@@ -288,10 +304,10 @@ class AirflowSpec:
 class RunningAirflow:
     spec: AirflowSpec
     url: str
-    env: dict[str, str]
-    passwords: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # holds the Fernet key and JWT secret: kept out of test reports
+    passwords: dict[str, str] = field(repr=False)
     database_url: str
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     postgres: PostgresCluster | None = None
     seen_pids: set[int] = field(default_factory=set)
     max_restarts: int = 3  # per component within restart_window; one more exit is a LaunchError
@@ -367,8 +383,7 @@ class RunningAirflow:
             with contextlib.suppress(OSError), open(path, "a") as logfile:  # mark where the new process begins
                 logfile.write(f"\n--- afkit launcher: {event} ---\n")
             self.start_component(name)
-            log.warning("%s", event)
-            restarted.append(event)
+            restarted.append(event)  # the caller reports it (the demo prints it, the test fixture fails the test)
         return restarted
 
     def _stop_group(self, pgid: int, timeout: float = 10) -> None:
@@ -381,8 +396,12 @@ class RunningAirflow:
             os.killpg(pgid, signal.SIGTERM)
         _kill_all(_wait_gone(members, timeout), signal.SIGKILL)
 
-    def wait_healthy(self, timeout: float = 180) -> float:
-        """Block until every started component is healthy; returns the seconds it took."""
+    def wait_healthy(self, timeout: float = 180, *, beat_after: datetime | None = None) -> float:
+        """Block until every started component is healthy; returns the seconds it took.
+
+        ``beat_after``: also require each component's heartbeat to be later than this, because Airflow still calls a
+        component that was just killed healthy until its last heartbeat grows old (30 s for the scheduler).
+        """
         started = time.monotonic()
         deadline = started + timeout
         last = "no answer yet"
@@ -392,7 +411,7 @@ class RunningAirflow:
                 health = self.health()
                 missing = [
                     c for c in self.spec.components
-                    if c in HEALTH_KEYS and (health.get(HEALTH_KEYS[c]) or {}).get("status") != "healthy"
+                    if c in HEALTH_KEYS and not _beats(health.get(HEALTH_KEYS[c]) or {}, HEALTH_KEYS[c], beat_after)
                 ]
                 if (health.get("metadatabase") or {}).get("status") == "healthy" and not missing:
                     return time.monotonic() - started
@@ -436,15 +455,16 @@ class RunningAirflow:
         """Stop every process; returns the pids still alive afterwards (empty when the stop was clean)."""
         self.all_pids()  # remember the database server's pids too, for the final check
         pids = self.airflow_pids()
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        # Whatever ignored SIGTERM, or left its process group, is killed.
+        self._signal_groups(signal.SIGTERM)
+        # Whatever ignored SIGTERM, left its process group, or was forked meanwhile (a scheduler starting executor
+        # workers as it shuts down) is killed — the groups as a whole, then each straggler — until none is left.
         remaining = set(_wait_gone(pids, timeout)) | set(self.airflow_pids())
-        _kill_all(remaining, signal.SIGKILL)
+        for _ in range(3):
+            if not remaining:
+                break
+            self._signal_groups(signal.SIGKILL)
+            _kill_all(remaining, signal.SIGKILL)
+            remaining = set(_wait_gone(remaining, 10)) | set(self.airflow_pids())
         for proc in self.processes.values():
             try:
                 proc.wait(timeout=10)
@@ -453,6 +473,12 @@ class RunningAirflow:
         if self.postgres:
             self.postgres.stop()
         return [p for p in self.seen_pids if pid_alive(p)]
+
+    def _signal_groups(self, sig: int) -> None:
+        """Signal each component's process group, even when the component itself has exited (its orphans remain)."""
+        for proc in self.processes.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
 
     def __enter__(self) -> RunningAirflow:
         return self
@@ -481,7 +507,12 @@ def write_local_settings(home: Path) -> Path:
 def _state(home: Path) -> dict:
     """Secrets and ports that must stay the same each time a home is reused."""
     path = home / "afkit-launcher.json"
-    state = json.loads(path.read_text()) if path.exists() else {}
+    try:
+        state = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError) as exc:
+        raise LaunchError(f"{path} cannot be read ({exc}); delete it to generate new secrets and passwords") from None
+    if not isinstance(state, dict):
+        raise LaunchError(f"{path} is not a JSON object; delete it to generate new secrets and passwords")
     changed = False
     defaults = {
         "jwt_secret": lambda: secrets.token_urlsafe(32),
@@ -647,7 +678,8 @@ def main(argv: list[str] | None = None) -> int:
                 running.all_pids()
                 if args.pidfile:
                     args.pidfile.write_text(json.dumps(sorted(running.seen_pids)))
-                running.supervise()  # logs each restart
+                for restart in running.supervise():
+                    log.warning("Airflow %s", restart)
                 time.sleep(1)
         except KeyboardInterrupt:
             pass

@@ -1,7 +1,9 @@
 """One real Airflow 3.3 for the whole integration suite (PostgreSQL when ``initdb`` is available, else SQLite).
 
 Started through ``toolkit.launcher`` — the same code ``afkit demo`` uses — configured like the demo (pools, Variable,
-unpaused DAGs), and stopped at the end with a check that no process it started is left behind.
+unpaused DAGs), and stopped at the end with a check that no process it started is left behind. The launcher's
+supervisor runs after every test: a component that died during a test fails that test with its log tail, and is
+restarted so that the tests after it find a whole Airflow.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from toolkit import demo
 from toolkit.airflow import AirflowClient
 from toolkit.cli.main import cli
 from toolkit.config import ConnectionSettings
-from toolkit.launcher import AirflowSpec, RunningAirflow, start_airflow
+from toolkit.launcher import AirflowSpec, LaunchError, RunningAirflow, start_airflow
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -47,6 +49,46 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> RunningAirflow:
         yield running
     finally:
         stop_keeping_logs(running, "suite")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """After each test, supervise every Airflow it used (the suite's, ``airflow2`` …): one ``poll()`` per component.
+
+    A component that died fails the test with its log tail; when the test failed already (likely because of it),
+    the report is attached to that failure instead of hiding it."""
+    try:
+        result = yield
+    except BaseException:
+        report = _supervise(item)
+        if report:
+            item.add_report_section("call", "Airflow components", report)
+        raise
+    report = _supervise(item)
+    if report:
+        pytest.fail(report, pytrace=False)
+    return result
+
+
+def _supervise(item: pytest.Item) -> str | None:
+    """Restart what exited in the Airflows the test used; what to tell about it, if anything did."""
+    used = {id(v): v for v in getattr(item, "funcargs", {}).values() if isinstance(v, RunningAirflow)}
+    told = []
+    for running in used.values():
+        try:
+            restarts = running.supervise()
+        except LaunchError as exc:
+            told.append(str(exc))
+            continue
+        if restarts:
+            try:
+                running.wait_healthy(180, beat_after=min(r.at for r in restarts))  # for the tests after this one
+                after = "it is healthy again"
+            except LaunchError as exc:
+                after = f"it did not come back: {exc}"
+            told.extend(f"During this test, Airflow {r}; {after}. Its log before the restart ended with:\n{r.tail}"
+                        for r in restarts)
+    return "\n\n".join(told) or None
 
 
 def stop_keeping_logs(running: RunningAirflow, prefix: str) -> None:

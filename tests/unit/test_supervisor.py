@@ -297,3 +297,46 @@ def test_demo_stops_cleanly_on_a_stop_signal(tmp_path, monkeypatch):
 def test_demo_refuses_a_port_that_is_not_a_port(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--port", "0", "--dags", str(tmp_path)])
     assert result.exit_code == 2 and "--port 0 is not a TCP port" in result.output
+
+
+def test_a_corrupt_launcher_state_file_is_named_not_a_traceback(tmp_path, monkeypatch):
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "afkit-launcher.json").write_text("{not json")
+    monkeypatch.setattr(launcher, "port_in_use", lambda port: False)
+    result = CliRunner().invoke(cli, ["demo", "--home", str(tmp_path / "home"), "--dags", str(tmp_path)])
+    assert result.exit_code == 7 and isinstance(result.exception, SystemExit)
+    assert f"Error: {tmp_path / 'home' / 'afkit-launcher.json'} cannot be read (" in result.output
+    assert "delete it to generate new secrets and passwords" in result.output
+
+
+def test_a_home_that_cannot_be_created_is_bad_input(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = CliRunner().invoke(cli, ["demo", "--home", str(tmp_path / "file" / "home"), "--dags", str(tmp_path)])
+    assert result.exit_code == 2 and f"--home {tmp_path / 'file' / 'home'} cannot be used" in result.output
+
+
+def test_an_unwritable_profile_file_is_a_warning_and_the_demo_runs_on(tmp_path, monkeypatch):
+    (tmp_path / "config").write_text("not a directory")  # so the profile file cannot be written
+    running = FakeRunning(tmp_path / "home", [[], KeyboardInterrupt()])
+    monkeypatch.setattr("toolkit.cli.demo.time.sleep", lambda seconds: None)
+    monkeypatch.setattr(launcher, "start_airflow", lambda spec: running)
+    monkeypatch.setattr(launcher, "port_in_use", lambda port: False)
+    monkeypatch.setattr(demo_lib, "configure", lambda client: None)
+    result = CliRunner().invoke(cli, ["demo", "--no-seed", "--home", str(tmp_path / "home"), "--dags", str(tmp_path)],
+                                env={"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert result.exit_code == 0, result.output
+    assert "No 'demo' profile (profile file " in result.output
+    assert "try:  afkit --url http://127.0.0.1:1 --username admin status" in result.output
+    assert "The demo is ready." in result.output and result.output.rstrip().endswith("Stopped.")
+
+
+def test_a_restarted_component_counts_as_healthy_only_once_it_beats_after_the_restart():
+    restart = datetime(2026, 12, 1, 9, 42, tzinfo=timezone.utc)
+    old = {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T09:41:50+00:00"}
+    new = {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T09:42:05.5+00:00"}
+    assert launcher._beats(old, "scheduler", None)  # at boot, healthy is enough
+    assert not launcher._beats(old, "scheduler", restart)  # the killed one's last beat, not yet too old
+    assert launcher._beats(new, "scheduler", restart)
+    assert launcher._beats({**new, "latest_scheduler_heartbeat": "2026-12-01T09:42:05"}, "scheduler", restart)
+    assert not launcher._beats({**new, "status": "unhealthy"}, "scheduler", restart)
+    assert not launcher._beats({"status": "healthy", "latest_scheduler_heartbeat": None}, "scheduler", restart)

@@ -69,7 +69,7 @@ def test_plan_round_trips_through_a_file(tmp_path):
     [
         (lambda d: d["dags"][0]["steps"][0].update(runs=3), "do not add up"),
         (lambda d: d["options"].update(from_date="2026-11-01T00:00:00"), "options.from_date has no time zone"),
-        (lambda d: d["options"].update(max_active_runs=True), "options.max_active_runs must be a number"),
+        (lambda d: d["options"].update(max_active_runs=True), "options.max_active_runs must be a whole number, got true"),
         (lambda d: d["dags"][0]["partitions"][2].pop("state"), "dags[0].partitions[2].state is missing"),
         (lambda d: d.update(plan_id=""), "plan_id is empty"),
         (lambda d: d.update(schema="something.else"), "is not an afkit backfill plan"),

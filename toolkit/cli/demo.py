@@ -8,6 +8,8 @@ started in the background with ``nohup … &`` (which leaves SIGINT ignored).
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +49,12 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
         raise BadInput(f"--port {port} is not a TCP port (1-65535)")
     if port_in_use(port):
         raise BadInput(f"port {port} is already in use (another demo?); stop it or pass --port")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"--home {home} cannot be used: {exc.strerror or exc}") from None
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise BadInput(f"--home {home} is not writable")
     click.echo(f"Starting Airflow in {home.resolve()} (database: {database}) …")
     started = time.monotonic()
     with StopSignals():  # a closed terminal (SIGHUP) stops the demo cleanly too
@@ -57,6 +65,8 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
             return
         except LaunchError as exc:
             raise AirflowServerError(str(exc)) from None
+        except (OSError, subprocess.SubprocessError) as exc:  # e.g. a full disk, or `airflow db migrate` hanging
+            raise AirflowServerError(f"could not start Airflow in {home}: {exc}") from None
         try:
             click.echo(f"Airflow is healthy after {time.monotonic() - started:.0f}s.")
             _serve(running, no_seed)
@@ -78,7 +88,11 @@ def _serve(running, no_seed: bool) -> None:
     from toolkit.airflow import AirflowClient
 
     user, password = running.admin
-    save_profile(profiles_path(), "demo", {"url": running.url, "username": user, "password": password})
+    try:
+        save_profile(profiles_path(), "demo", {"url": running.url, "username": user, "password": password})
+        saved = f"Profile 'demo' saved in {profiles_path()}; try:  afkit --profile demo status"
+    except AfkitError as exc:  # the demo is still worth running: connect with the URL and password shown
+        saved = f"No 'demo' profile ({exc}); try:  afkit --url {running.url} --username {user} status"
     # A short timeout: this client's questions run between supervision checks and must not hold them up.
     settings = ConnectionSettings(url=running.url, username=user, password=password, timeout=10)
     with AirflowClient(settings) as client:
@@ -93,7 +107,7 @@ def _serve(running, no_seed: bool) -> None:
         click.echo(
             f"\n  Airflow UI   {running.url}\n  user         {user}\n  password     {password}\n"
             f"  viewer user  viewer / {running.passwords['viewer']}\n\n"
-            f"  Profile 'demo' saved in {profiles_path()}; try:  afkit --profile demo status\n"
+            f"  {saved}\n"
         )
         if progress is not None and not progress.done:
             click.echo(f"Seeding history: {len(progress.pending)} backfill(s) running; a line says when they are "
