@@ -61,6 +61,7 @@ class StopSignals:
     def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS) -> None:
         self.signals = signals
         self.received: int | None = None
+        self._cleaning_up = False
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopSignals:
@@ -72,9 +73,14 @@ class StopSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
+    def cleaning_up(self) -> None:
+        """From now on a signal is only noted: call it before stopping, when the stop has another cause."""
+        self._cleaning_up = True
+
     def _handle(self, signum: int, frame: object) -> None:
-        if self.received is None:
-            self.received = signum
+        first = self.received is None
+        self.received = self.received or signum
+        if first and not self._cleaning_up:
             raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -663,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         api_workers=args.api_workers,
         extra_env=dict(item.split("=", 1) for item in args.env),
     )
-    with StopSignals():
+    with StopSignals() as signals:
         try:
             running = start_airflow(spec)  # stops what it started if interrupted
         except KeyboardInterrupt:
@@ -687,6 +693,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Error: {exc}", file=sys.stderr)
             failed = True
         finally:
+            signals.cleaning_up()
             leftover = running.stop()
             if args.pidfile:
                 args.pidfile.write_text(json.dumps(sorted(running.seen_pids)))

@@ -13,6 +13,7 @@ detects edits (by hand or by a tool), not a forger: anyone can recompute it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -53,8 +54,15 @@ MAX_PLAN_ID = 64
 DAG_ID = re.compile(r"[\w.-]+")  # Airflow's KEY_REGEX
 MAX_DAG_ID = 250  # Airflow's ID_LEN
 MAX_NAME = 256  # pool names, asset names: Airflow's column width
+MAX_RUN_ID = 250  # Airflow's run_id column
+MAX_STATE = 40  # "missing" or a DAG run state
 MAX_WHOLE = 2**31 - 1  # Airflow keeps slots, runs and versions in 32-bit integers
 FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
+# The largest plan afkit makes (10 years hourly, every partition re-run) is a 28 MiB file of about 0.8 million JSON
+# values and takes 100 MiB to decode. Bytes alone do not bound memory: 32 MiB of "[{},{},…]" decodes to 800 MiB,
+# so the values are counted before decoding.
+MAX_PLAN_FILE_BYTES = 64 * 1024 * 1024
+MAX_PLAN_VALUES = 4_000_000
 
 # The keys of every object in a plan file. A key not listed is refused, so a typo ("max_active_run") cannot be
 # silently ignored while the reviewer believes it applies.
@@ -211,8 +219,25 @@ def _show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+def _at(path: Any, key: str | int) -> tuple:
+    """The path of ``key`` inside ``path``, kept as a pair: it becomes text only when a message needs it."""
+    return (path, key)
+
+
+def _fmt(path: Any) -> str:
+    """('', 'dags'), 0), 'upstream') -> 'dags[0].upstream', the way the messages name fields."""
+    if not isinstance(path, tuple):
+        return path
+    parent, key = path
+    head = _fmt(parent)
+    if isinstance(key, int):
+        return f"{head}[{key}]"
+    return f"{head}.{key}" if head else key
+
+
+@functools.lru_cache(maxsize=None)
+def _keyset(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(keys)
 
 
 class _Reader:
@@ -221,14 +246,16 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, path: str, problem: str) -> BadInput:
-        return BadInput(f"plan file {self.source}: {path or 'the top level'} {problem}")
+    def fail(self, path: Any, problem: str) -> BadInput:
+        return BadInput(f"plan file {self.source}: {_fmt(path) or 'the top level'} {problem}")
 
     # structure
 
-    def object(self, value: Any, path: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> _Node:
+    def object(self, value: Any, path: Any, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> _Node:
         if not isinstance(value, dict):
             raise self.fail(path, f"must be an object, got {_kind(value)}")
+        if value.keys() == _keyset(keys):  # the usual case, checked once for a plan's 100,000 partitions
+            return _Node(self, value, path)
         unknown = [k for k in value if k not in keys]
         if unknown:
             shown = ", ".join(_show(k, 40) for k in unknown[:5]) + (f" and {len(unknown) - 5} more"
@@ -236,33 +263,33 @@ class _Reader:
             raise self.fail(path, f"has unknown key(s) {shown} (known: {', '.join(keys)})")
         for key in keys:
             if key not in value and key not in optional:
-                raise self.fail(_join(path, key), "is missing")
+                raise self.fail(_at(path, key), "is missing")
         return _Node(self, value, path)
 
-    def mapping(self, value: Any, path: str) -> list[tuple[str, str, Any]]:
+    def mapping(self, value: Any, path: Any) -> list[tuple[str, Any, Any]]:
         """An object keyed by names (pools): (name, its path, its value) for each entry."""
         if not isinstance(value, dict):
             raise self.fail(path, f"must be an object, got {_kind(value)}")
-        return [(self.name(key, _join(path, str(key))), _join(path, str(key)), item) for key, item in value.items()]
+        return [(self.name(key, _at(path, str(key))), _at(path, str(key)), item) for key, item in value.items()]
 
-    def items(self, value: Any, path: str) -> list[tuple[str, Any]]:
+    def items(self, value: Any, path: Any) -> list[tuple[tuple, Any]]:
         if not isinstance(value, list):
             raise self.fail(path, f"must be a list, got {_kind(value)}")
-        return [(f"{path}[{n}]", item) for n, item in enumerate(value)]
+        return [((path, n), item) for n, item in enumerate(value)]
 
-    def each(self, value: Any, path: str, rule: Callable[[Any, str], Any]) -> tuple:
+    def each(self, value: Any, path: Any, rule: Callable[[Any, Any], Any]) -> tuple:
         """A list whose every element obeys ``rule``; a repeated element is refused."""
-        found: dict[Any, str] = {}
+        found: dict[Any, Any] = {}
         for where, item in self.items(value, path):
             item = rule(item, where)
             if item in found:
-                raise self.fail(where, f"repeats {found[item]} ({_show(item)})")
+                raise self.fail(where, f"repeats {_fmt(found[item])} ({_show(item)})")
             found[item] = where
         return tuple(found)
 
     # scalars
 
-    def text(self, value: Any, path: str, *, optional: bool = False, what: str = "text",
+    def text(self, value: Any, path: Any, *, optional: bool = False, what: str = "text",
              limit: int | None = None) -> str | None:
         if value is None and optional:
             return None
@@ -274,18 +301,18 @@ class _Reader:
             raise self.fail(path, f"is {len(value)} characters long; at most {limit} are allowed")
         return value
 
-    def name(self, value: Any, path: str) -> str:
+    def name(self, value: Any, path: Any) -> str:
         """A pool, asset or owner name: non-empty text of a sane length."""
         return self.text(value, path, what="a name (text)", limit=MAX_NAME)
 
-    def dag_id(self, value: Any, path: str) -> str:
+    def dag_id(self, value: Any, path: Any) -> str:
         """A DAG id as Airflow allows it: it ends up in API paths, so nothing path-like gets through."""
         text = self.text(value, path, what="a DAG id (text)", limit=MAX_DAG_ID)
         if not DAG_ID.fullmatch(text) or not text.strip("."):
             raise self.fail(path, f"must be a DAG id (letters, digits, '.', '-', '_'), got {_show(text)}")
         return text
 
-    def whole(self, value: Any, path: str, *, minimum: int = 0, optional: bool = False) -> int | None:
+    def whole(self, value: Any, path: Any, *, minimum: int = 0, optional: bool = False) -> int | None:
         if value is None and optional:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
@@ -296,7 +323,7 @@ class _Reader:
             raise self.fail(path, f"must be at most {MAX_WHOLE}, got {_show(value)}")
         return value
 
-    def seconds(self, value: Any, path: str, *, optional: bool = False) -> float | None:
+    def seconds(self, value: Any, path: Any, *, optional: bool = False) -> float | None:
         """A duration or an estimate: finite and not negative (NaN would poison every ETA computed from it)."""
         if value is None and optional:
             return None
@@ -308,12 +335,12 @@ class _Reader:
             raise self.fail(path, f"must be 0 or more, got {value:g}")
         return value
 
-    def flag(self, value: Any, path: str) -> bool:
+    def flag(self, value: Any, path: Any) -> bool:
         if not isinstance(value, bool):
             raise self.fail(path, f"must be true or false, got {_kind(value)}")
         return value
 
-    def when(self, value: Any, path: str, *, optional: bool = False) -> datetime | None:
+    def when(self, value: Any, path: Any, *, optional: bool = False) -> datetime | None:
         if value is None and optional:
             return None
         text = self.text(value, path, what="an ISO datetime (text)")
@@ -325,20 +352,21 @@ class _Reader:
             raise self.fail(path, f"has no time zone: {_show(text)}")
         return moment
 
-    def choice(self, value: Any, path: str, allowed: tuple[str, ...]) -> str:
+    def choice(self, value: Any, path: Any, allowed: tuple[str, ...]) -> str:
         text = self.text(value, path, what=f"one of {', '.join(allowed)}")
         if text not in allowed:
             raise self.fail(path, f"must be one of {', '.join(allowed)}, got {_show(text)}")
         return text
 
-    def plan_id(self, value: Any, path: str) -> str:
+    def plan_id(self, value: Any, path: Any) -> str:
         text = self.text(value, path, what="a plan id (text)")
         if not text:
             raise self.fail(path, "is empty")
         if len(text) > MAX_PLAN_ID:
             raise self.fail(path, f"is {len(text)} characters long; a plan id has at most {MAX_PLAN_ID}")
         if any(c in text for c in "/\\\0") or ".." in text or any(c.isspace() or not c.isprintable() for c in text):
-            raise self.fail(path, f"looks like a path, not a plan id: {_show(text)}")
+            raise self.fail(path, f"holds characters no plan id has (a path separator, '..', a space or a control "
+                                  f"character): {_show(text)}")
         if not PLAN_ID.fullmatch(text):
             raise self.fail(path, f"is not a plan id as afkit writes them (16 to {MAX_PLAN_ID} lowercase hex "
                                   f"digits): {_show(text)}")
@@ -346,13 +374,13 @@ class _Reader:
 
 
 class _Node:
-    """One JSON object of the plan with its path; each accessor applies the reader's rule to one key."""
+    """One JSON object of the plan with its path; each accessor applies the reader's rule to the value at a key."""
 
-    def __init__(self, reader: _Reader, data: dict, path: str) -> None:
+    def __init__(self, reader: _Reader, data: dict, path: Any) -> None:
         self.r, self.data, self.path = reader, data, path
 
-    def at(self, key: str) -> str:
-        return _join(self.path, key)
+    def at(self, key: str) -> tuple:
+        return _at(self.path, key)
 
     def fail(self, key: str, problem: str) -> BadInput:
         return self.r.fail(self.at(key), problem)
@@ -365,16 +393,38 @@ class _Node:
             return None
         return self.r.object(self.data[key], self.at(key), keys)
 
-    def items(self, key: str) -> list[tuple[str, Any]]:
+    def items(self, key: str) -> list[tuple[tuple, Any]]:
         return self.r.items(self.data[key], self.at(key))
 
-    def each(self, key: str, rule: Callable[[Any, str], Any]) -> tuple:
+    def each(self, key: str, rule: Callable[[Any, Any], Any]) -> tuple:
         return self.r.each(self.data[key], self.at(key), rule)
 
-    def __getattr__(self, rule: str) -> Callable[..., Any]:
-        """``node.whole("runs", minimum=1)`` applies the reader's ``whole`` rule to the value at ``runs``."""
-        check = getattr(self.r, rule)
-        return lambda key, *args, **kwargs: check(self.data[key], self.at(key), *args, **kwargs)
+    def text(self, key: str, **rule: Any) -> str | None:
+        return self.r.text(self.data[key], (self.path, key), **rule)
+
+    def dag_id(self, key: str) -> str:
+        return self.r.dag_id(self.data[key], (self.path, key))
+
+    def name(self, key: str) -> str:
+        return self.r.name(self.data[key], (self.path, key))
+
+    def whole(self, key: str, **rule: Any) -> int | None:
+        return self.r.whole(self.data[key], (self.path, key), **rule)
+
+    def seconds(self, key: str, **rule: Any) -> float | None:
+        return self.r.seconds(self.data[key], (self.path, key), **rule)
+
+    def flag(self, key: str) -> bool:
+        return self.r.flag(self.data[key], (self.path, key))
+
+    def when(self, key: str, **rule: Any) -> datetime | None:
+        return self.r.when(self.data[key], (self.path, key), **rule)
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        return self.r.choice(self.data[key], (self.path, key), allowed)
+
+    def plan_id(self, key: str) -> str:
+        return self.r.plan_id(self.data[key], (self.path, key))
 
 
 # -- reading: the plan -----------------------------------------------------------------------------------------------
@@ -411,7 +461,9 @@ def plan_from_dict(data: Any, source: str = "<plan>") -> Plan:
     r = _Reader(source)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise BadInput(f"plan file {source} is not an afkit backfill plan (no \"schema\": \"{SCHEMA}\")")
-    version = r.whole(data.get("schema_version"), "schema_version")
+    if "schema_version" not in data:
+        raise r.fail("schema_version", "is missing")
+    version = r.whole(data["schema_version"], "schema_version")
     if version > SCHEMA_VERSION:
         raise BadInput(f"plan file {source} has schema version {version}; this afkit reads up to {SCHEMA_VERSION}: "
                        "upgrade afkit or re-plan")
@@ -490,9 +542,9 @@ def _policy(p: _Node) -> ThrottlePolicy:
         raise p.r.fail(p.path, f"is invalid: {exc}") from None
 
 
-def _amount(r: _Reader, text: str, path: str) -> None:
+def _amount(r: _Reader, text: str, path: Any) -> None:
     try:
-        parse_amount(text, path)
+        parse_amount(text, _fmt(path))
     except BadInput as exc:
         raise BadInput(f"plan file {r.source}: {exc}") from None
 
@@ -519,22 +571,22 @@ def _budgets(top: _Node, policy: ThrottlePolicy) -> tuple[PoolBudget, ...]:
 
 def _dags(top: _Node, options: PlanOptions, budgets: tuple[PoolBudget, ...]) -> tuple[DagPlan, ...]:
     dags: list[DagPlan] = []
-    seen: dict[str, str] = {}
-    upstream_at: list[str] = []
+    seen: dict[str, Any] = {}
+    upstream_at: list[tuple] = []
     for where, item in top.items("dags"):
         d = top.r.object(item, where, DAG_KEYS)
         dag_id = d.dag_id("dag_id")
         if dag_id in seen:
-            raise d.fail("dag_id", f"repeats {seen[dag_id]} ({_show(dag_id)}): a DAG appears once in a plan")
+            raise d.fail("dag_id", f"repeats {_fmt(seen[dag_id])} ({_show(dag_id)}): a DAG appears once in a plan")
         seen[dag_id] = where
         upstream_at.append(d.at("upstream"))
         dags.append(_dag(d, dag_id, options, budgets))
     for dag, path in zip(dags, upstream_at):
         for n, upstream in enumerate(dag.upstream):
             if upstream == dag.dag_id:
-                raise top.r.fail(f"{path}[{n}]", f"names the DAG itself ({_show(upstream)})")
+                raise top.r.fail((path, n), f"names the DAG itself ({_show(upstream)})")
             if upstream not in seen:
-                raise top.r.fail(f"{path}[{n}]", f"names {_show(upstream)}, which is not a DAG of this plan")
+                raise top.r.fail((path, n), f"names {_show(upstream)}, which is not a DAG of this plan")
     return tuple(dags)
 
 
@@ -567,7 +619,7 @@ def _dag(d: _Node, dag_id: str, options: PlanOptions, budgets: tuple[PoolBudget,
         partitioned=d.flag("partitioned"),
         depends_on_past=d.flag("depends_on_past"),
         upstream=d.each("upstream", d.r.dag_id),
-        added_by=d.text("added_by", limit=MAX_NAME + 20),
+        added_by=d.text("added_by", limit=len("downstream of ") + MAX_DAG_ID),
         partitions=partitions,
         steps=steps,
         estimate=estimate,
@@ -582,43 +634,44 @@ def _dag(d: _Node, dag_id: str, options: PlanOptions, budgets: tuple[PoolBudget,
 def _steps(d: _Node, dag_id: str) -> tuple[Step, ...]:
     """Steps with unique, non-negative indexes and disjoint ranges: two steps over one day would run it twice."""
     steps: list[Step] = []
-    where_of: dict[int, str] = {}
+    where_of: dict[int, Any] = {}
     for where, item in d.items("steps"):
         s = d.r.object(item, where, STEP_KEYS)
         index = s.whole("index")
         if index in where_of:
-            raise s.fail("index", f"repeats {where_of[index]} (index {index}): a step appears once")
+            raise s.fail("index", f"repeats {_fmt(where_of[index])} (index {index}): a step appears once")
         where_of[index] = where
         first, last = s.when("from_date"), s.when("to_date")
         if first > last:
-            raise s.fail("from_date", f"is after {s.at('to_date')} ({last.isoformat()})")
+            raise s.fail("from_date", f"is after {_fmt(s.at('to_date'))} ({last.isoformat()})")
         steps.append(Step(dag_id, index, first, last, s.whole("runs", minimum=1)))
     ordered = sorted(steps, key=lambda step: step.from_date)
     for before, after in zip(ordered, ordered[1:]):
         if after.from_date <= before.to_date:
-            raise d.r.fail(where_of[after.index], f"overlaps {where_of[before.index]}: their ranges share partitions")
+            raise d.r.fail(where_of[after.index], f"overlaps {_fmt(where_of[before.index])}: their ranges share "
+                                                  "partitions")
     return tuple(steps)
 
 
 def _partitions(d: _Node, reprocess: str) -> tuple[PartitionRow, ...]:
     rows: list[PartitionRow] = []
-    seen: dict[tuple, str] = {}
+    seen: dict[tuple, Any] = {}
     for where, item in d.items("partitions"):
         p = d.r.object(item, where, PARTITION_KEYS)
         row = PartitionRow(
             logical_date=p.when("logical_date", optional=True),
             partition_key=p.text("partition_key", optional=True, limit=MAX_NAME),
             partition_date=p.when("partition_date", optional=True),
-            state=p.text("state", limit=40),
+            state=p.text("state", limit=MAX_STATE),
             action=p.choice("action", ACTIONS),
             reason=p.text("reason"),
-            run_id=p.text("run_id", optional=True, limit=MAX_DAG_ID),
+            run_id=p.text("run_id", optional=True, limit=MAX_RUN_ID),
         )
         identity = (row.logical_date, row.partition_key, row.partition_date)
         if identity == (None, None, None):
             raise p.r.fail(where, "names no partition: it needs a logical_date, partition_key or partition_date")
         if identity in seen:
-            raise p.r.fail(where, f"repeats {seen[identity]} (partition {row.label}): a partition appears once")
+            raise p.r.fail(where, f"repeats {_fmt(seen[identity])} (partition {row.label}): a partition appears once")
         seen[identity] = where
         expected = decide(row.state, reprocess)[0]
         if row.action != expected:
@@ -630,17 +683,17 @@ def _partitions(d: _Node, reprocess: str) -> tuple[PartitionRow, ...]:
 
 def _impacts(top: _Node, dag_ids: set[str]) -> tuple[ConsumerImpact, ...]:
     impacts: list[ConsumerImpact] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, Any] = {}
     for where, item in top.items("impacts"):
         i = top.r.object(item, where, IMPACT_KEYS)
         dag_id = i.dag_id("dag_id")
         if dag_id in seen:
-            raise i.fail("dag_id", f"repeats {seen[dag_id]} ({_show(dag_id)}): a consumer has one impact")
+            raise i.fail("dag_id", f"repeats {_fmt(seen[dag_id])} ({_show(dag_id)}): a consumer has one impact")
         seen[dag_id] = where
         upstream = i.each("upstream_dags", i.r.dag_id)
         for n, name in enumerate(upstream):
             if name not in dag_ids:
-                raise top.r.fail(f"{i.at('upstream_dags')}[{n}]", f"names {_show(name)}, which is not a DAG of "
+                raise top.r.fail((i.at("upstream_dags"), n), f"names {_show(name)}, which is not a DAG of "
                                                                    "this plan")
         i.text("summary")
         impacts.append(ConsumerImpact(
@@ -676,8 +729,13 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def read_plan(path: Path) -> LoadedPlan:
-    """Read, validate and fingerprint-check a plan file (bounded read: a device or a huge file is refused)."""
-    text = read_text_limited(path, "plan file")
+    """Read, validate and fingerprint-check a plan file.
+
+    The read is bounded in bytes and in JSON values, so a device, a huge file or a JSON bomb costs bounded memory.
+    """
+    text = read_text_limited(path, "plan file", MAX_PLAN_FILE_BYTES)
+    if text.count(",") + text.count("{") + text.count("[") > MAX_PLAN_VALUES:  # bounds values: each needs a , [ or {
+        raise BadInput(f"plan file {path} holds more than {MAX_PLAN_VALUES:,} JSON values: not a plan afkit wrote")
     if not text.strip():
         raise BadInput(f"plan file {path} is empty")
     try:

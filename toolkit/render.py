@@ -29,6 +29,22 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
 
 
+# -- alerts ----------------------------------------------------------------------------------------------------------
+
+
+def alert_line(kind: str, alert_id: str, sla_key: str, status: str) -> str:
+    """One ``afkit watch`` line per alert message queued, with the id ``afkit sla ack`` takes."""
+    line = f"alert {alert_id}: {kind} {sla_key} ({status.replace('_', ' ')})"
+    return line if kind == "recover" else f"{line}; silence reminders with: afkit sla ack {alert_id}"
+
+
+def alert_cell(alert: dict | None) -> str:
+    """The ``alert`` column of ``afkit sla status``: the open alert's id, and who acknowledged it."""
+    if alert is None:
+        return "-"
+    return alert["alert_id"] + (f" (acked by {alert['acknowledged_by']})" if alert.get("acknowledged_by") else "")
+
+
 # -- backfill plans and progress --------------------------------------------------------------------------------------
 
 

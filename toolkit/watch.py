@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from toolkit.airflow import AirflowClient
 from toolkit.alerting import record_alerts, record_cadence_alerts
+from toolkit.alerts import Notification
 from toolkit.cadence_scan import cadence_reports
 from toolkit.errors import AfkitError
 from toolkit.governor import Governor, GovernorEvent
@@ -31,6 +32,8 @@ class PassReport:
     evaluated: bool = False
     late: int = 0
     queued: list[str] = field(default_factory=list)
+    alerts: list[Notification] = field(default_factory=list)  # the SLA alert messages queued (their ids for ack)
+    cadence_changes: list[str] = field(default_factory=list)  # assets whose cadence change was announced
     delivery: DeliveryReport | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -56,6 +59,7 @@ class Watcher:
                 report.evaluated, report.late = True, board.count("late")
                 queued = record_alerts(self.store, list(board.statuses), now, self.client.url, self.renotify_after)
                 report.queued = [f"{n.kind} {n.sla_key}" for n in queued]
+                report.alerts = list(queued)
             except AfkitError as exc:
                 report.errors.append(f"SLA evaluation: {exc}")
             if self._cadence_scanned is None or now - self._cadence_scanned >= self.cadence_every:
@@ -63,6 +67,7 @@ class Watcher:
                     changed = record_cadence_alerts(self.store, cadence_reports(self.client, now=now), now,
                                                     self.client.url)
                     report.queued += [f"cadence change {asset}" for asset in changed]
+                    report.cadence_changes = list(changed)
                     self._cadence_scanned = now
                 except AfkitError as exc:
                     report.errors.append(f"cadence scan: {exc}")

@@ -24,6 +24,12 @@ def watch_once(env: dict[str, str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def afkit(env: dict[str, str], *args: str) -> subprocess.Popen:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AFKIT_")}
+    return subprocess.Popen([sys.executable, "-m", "toolkit", *args], env={**base, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def finished(proc: subprocess.Popen) -> str:
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output
@@ -45,6 +51,24 @@ def test_watch_alerts_once_per_breach_and_recovers_in_the_thread(airflow, admin_
 
         finished(watch_once(env))  # a later pass, as after a restart: nothing new for the same breach
         assert len([p for p in slack.posts if "test.alerting" in p["text"]]) == 1
+
+        # The id afkit sla ack needs is shown where the user sees the alert: the watcher's line …
+        opened = [line for o in outputs for line in o.splitlines()
+                  if line.startswith("alert ") and ": open test.alerting#" in line]
+        assert len(opened) == 1, outputs
+        alert_id = opened[0].split()[1].rstrip(":")
+        assert opened[0].endswith(f"silence reminders with: afkit sla ack {alert_id}")
+        # … and afkit sla status, as a table column and in --json
+        row = next(line for line in finished(afkit(env, "sla", "status")).splitlines() if " test.alerting " in line)
+        assert alert_id in row, row
+        board = json.loads(finished(afkit(env, "sla", "status", "--json")))
+        entry = next(e for e in board["slas"] if e["asset"] == "test.alerting")
+        assert entry["alert_id"] == alert_id and entry["alert_acknowledged_by"] is None
+        assert all(e["alert_id"] is None for e in board["slas"] if e["status"] == "fresh")
+        acked = finished(afkit(env, "sla", "ack", alert_id, "--by", "oncall"))
+        assert acked.startswith(f"acknowledged alert {alert_id} (test.alerting#")
+        row = next(line for line in finished(afkit(env, "sla", "status")).splitlines() if " test.alerting " in line)
+        assert f"{alert_id} (acked by oncall)" in row, row
 
         raw_send(airflow, "POST", "/api/v2/assets/events", {"asset_id": asset["id"], "extra": {"row_count": 3}})
         finished(watch_once(env))

@@ -340,3 +340,12 @@ def test_a_restarted_component_counts_as_healthy_only_once_it_beats_after_the_re
     assert launcher._beats({**new, "latest_scheduler_heartbeat": "2026-12-01T09:42:05"}, "scheduler", restart)
     assert not launcher._beats({**new, "status": "unhealthy"}, "scheduler", restart)
     assert not launcher._beats({"status": "healthy", "latest_scheduler_heartbeat": None}, "scheduler", restart)
+
+
+def test_once_cleaning_up_began_a_stop_signal_is_only_noted():
+    with launcher.StopSignals() as signals:
+        signals.cleaning_up()  # e.g. stopping after a LaunchError: a Ctrl-C now must not break the stop off
+        signal.raise_signal(signal.SIGTERM)
+        assert signals.received == signal.SIGTERM
+    with pytest.raises(KeyboardInterrupt), launcher.StopSignals():
+        signal.raise_signal(signal.SIGINT)

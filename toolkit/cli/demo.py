@@ -57,7 +57,7 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
         raise BadInput(f"--home {home} is not writable")
     click.echo(f"Starting Airflow in {home.resolve()} (database: {database}) …")
     started = time.monotonic()
-    with StopSignals():  # a closed terminal (SIGHUP) stops the demo cleanly too
+    with StopSignals() as signals:  # a closed terminal (SIGHUP) stops the demo cleanly too
         try:
             running = start_airflow(AirflowSpec(home=home, dags_folder=dags_folder, port=port, database=database))
         except KeyboardInterrupt:
@@ -77,6 +77,7 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
                                      f"{running.spec.home / 'logs'}.") from None
         finally:
             # Stop first: the terminal (or a pipe such as `| tee`) may already be gone, and printing must not prevent it.
+            signals.cleaning_up()
             _echo_err("Stopping Airflow …")
             leftover = running.stop()
             _echo_err(f"Warning: processes still running after stop: {leftover}" if leftover else "Stopped.")

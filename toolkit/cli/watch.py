@@ -12,6 +12,7 @@ import click
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import with_client
 from toolkit.governor import Governor
+from toolkit.render import alert_line
 from toolkit.service_config import load_service_config
 from toolkit.slack import SlackSender, resolve_target
 from toolkit.state import StateStore
@@ -50,8 +51,10 @@ def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
             for event in report.governor:
                 if event.action != "none":
                     click.echo(f"backfill {event.backfill_id}: {event.action}: {event.reason}")
-            for item in report.queued:
-                click.echo(f"alert: {item}")
+            for note in report.alerts:
+                click.echo(alert_line(note.kind, note.alert_id, note.sla_key, note.status.status))
+            for asset in report.cadence_changes:
+                click.echo(f"alert: cadence change {asset}")
             if report.delivery and (report.delivery.sent or report.delivery.errors):
                 click.echo(f"slack: {report.delivery.sent} sent, {report.delivery.waiting} waiting"
                            + (f" ({report.delivery.errors[-1]})" if report.delivery.errors else ""))
