@@ -16,7 +16,7 @@ from typing import Callable
 from toolkit.airflow import AirflowClient
 from toolkit.errors import BadInput, Conflict, NotFound
 from toolkit.models import Backfill, DagDetails, DagRun, Pool
-from toolkit.planfile import plan_from_dict, plan_to_dict
+from toolkit.planfile import LoadedPlan, plan_from_dict, plan_to_dict
 from toolkit.planning import (
     AssetGraph,
     DagInputs,
@@ -329,6 +329,39 @@ def prepare_launch(client: AirflowClient, plan: Plan, *, force: bool = False,
     plan, notes = readmit(client, plan, current_policy)
     check_admission(plan, force)
     return plan, current, notes
+
+
+def _substance(plan: Plan) -> dict[str, tuple]:
+    """What a launch would do, per DAG: its steps, the runs it creates and how many at a time."""
+    return {d.dag_id: (tuple((s.key, s.from_date, s.to_date, s.runs) for s in d.steps),
+                       tuple((p.label, p.action) for p in d.partitions), d.concurrency, d.upstream)
+            for d in plan.dags}
+
+
+def plan_for_launch(client: AirflowClient, loaded: LoadedPlan, now: datetime | None = None) -> Plan:
+    """The plan of a plan file, trusted for a launch only if afkit wrote it as it is, or if it re-validates.
+
+    An edited file (or one without a fingerprint) re-validates when planning the same request against Airflow now
+    gives the same DAGs, steps, runs and runs-at-once; anything else is refused, with the first difference named.
+    """
+    if not loaded.edited:
+        return loaded.plan
+    plan = loaded.plan
+    roots = [d.dag_id for d in plan.dags if d.added_by == "selected"]
+    fresh = make_plan(client, roots, plan.options, now)
+    mine, theirs = _substance(plan), _substance(fresh)
+    if mine != theirs:
+        if set(mine) != set(theirs):
+            difference = f"it has DAG(s) {', '.join(sorted(mine))}, planning now gives {', '.join(sorted(theirs))}"
+        else:
+            dag_id = next(d for d in mine if mine[d] != theirs[d])
+            parts = ("steps", "partitions", "runs at a time", "upstream DAGs")
+            which = next(i for i in range(4) if mine[dag_id][i] != theirs[dag_id][i])
+            shown = (f": {mine[dag_id][2]} in the file, {theirs[dag_id][2]} now" if which == 2 else "")
+            difference = f"{dag_id}'s {parts[which]} differ{shown}"
+        raise BadInput(f"{loaded.why}, and it no longer matches what afkit plans for it now ({difference}): "
+                       "re-plan to launch")
+    return plan
 
 
 def check_same_launch(journaled: Plan, plan: Plan) -> None:
