@@ -205,7 +205,8 @@ def _kind(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, (int, float)):
-        return f"the number {value:g}" if isinstance(value, float) else f"the number {value}"
+        text = f"the number {value:g}" if isinstance(value, float) else f"the number {value}"
+        return text if len(text) <= 40 else "a number of more than 30 digits"
     if isinstance(value, str):
         return "text"
     if isinstance(value, list):
@@ -225,13 +226,14 @@ def _at(path: Any, key: str | int) -> tuple:
 
 
 def _fmt(path: Any) -> str:
-    """('', 'dags'), 0), 'upstream') -> 'dags[0].upstream', the way the messages name fields."""
+    """((('', 'dags'), 0), 'upstream') -> 'dags[0].upstream', the way the messages name fields."""
     if not isinstance(path, tuple):
         return path
     parent, key = path
     head = _fmt(parent)
     if isinstance(key, int):
         return f"{head}[{key}]"
+    key = key if len(key) <= 60 else key[:60] + "…"  # a pool name is a key: a hostile one can be megabytes
     return f"{head}.{key}" if head else key
 
 
@@ -291,6 +293,7 @@ class _Reader:
 
     def text(self, value: Any, path: Any, *, optional: bool = False, what: str = "text",
              limit: int | None = None) -> str | None:
+        """Text; with a ``limit`` it is an identifier or a name, so it must also be non-empty and that short."""
         if value is None and optional:
             return None
         if not isinstance(value, str):

@@ -32,12 +32,13 @@ def browser():
         launched.close()
 
 
-def log_in(browser, airflow, color_scheme: str):
+def log_in(browser, airflow, color_scheme: str, user: tuple[str, str] | None = None):
+    username, password = user or airflow.admin
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=color_scheme)
     page = context.new_page()
     page.goto(f"{airflow.url}/auth/login?next=/plugin/afkit")
-    page.fill("input[name=username]", airflow.admin[0])
-    page.fill("input[name=password]", airflow.admin[1])
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url("**/plugin/afkit", timeout=60_000)
     return context, page
@@ -66,6 +67,9 @@ def test_the_page_inside_airflow_shows_the_late_sla_and_the_active_backfill(airf
         assert "afkit_bulk" in text and "paused" in text and re.search(r"\b[0-3]/3 done", text), text
         assert frame.locator("#pool-rows tr[data-pool=default_pool]").count() == 1
         assert frame.locator("#problem").is_hidden()  # every request was authorised
+        # One time convention: UTC, 24-hour, labelled, in the header as in the tables.
+        assert re.fullmatch(r"refreshed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", frame.locator("#refreshed").inner_text())
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC … \d{4}-\d\d-\d\d \d\d:\d\d UTC", text), text
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "afkit-page-light.png"), full_page=True)
         print(f"\nscreenshot: {ARTIFACTS / 'afkit-page-light.png'}")
@@ -74,6 +78,22 @@ def test_the_page_inside_airflow_shows_the_late_sla_and_the_active_backfill(airf
         frame.locator(f"#backfill-rows tr[data-backfill='{paused_backfill}'] button[data-action=pause]").wait_for(
             timeout=30_000)
         assert raw_get(airflow, f"/api/v2/backfills/{paused_backfill}")["is_paused"] is False
+    finally:
+        context.close()
+
+
+def test_a_viewer_sees_no_pause_or_resume_button_only_that_the_backfill_is_view_only(airflow, browser,
+                                                                                       paused_backfill):
+    context, page = log_in(browser, airflow, "light", ("viewer", airflow.passwords["viewer"]))
+    try:
+        frame = afkit_frame(page)
+        row = frame.locator(f"#backfill-rows tr[data-backfill='{paused_backfill}']")
+        assert "afkit_bulk" in row.inner_text()
+        assert row.locator("button").count() == 0 and frame.locator("#backfill-rows button").count() == 0
+        assert "view only" in row.inner_text()
+        assert frame.locator("#problem").is_hidden()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "afkit-page-viewer.png"), full_page=True)
     finally:
         context.close()
 

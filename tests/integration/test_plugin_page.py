@@ -4,6 +4,7 @@ its assets served from the package, and the navigation entry Airflow's UI builds
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 from datetime import datetime
@@ -55,6 +56,22 @@ def test_pausing_needs_edit_access_to_the_dags_runs(airflow, paused_backfill):
     assert status_of(url + "/pause", "POST", token=admin) == 200
     assert raw_get(airflow, f"/api/v2/backfills/{paused_backfill}")["is_paused"] is True
     assert status_of(f"{airflow.url}/afkit/api/v1/backfills/987654/pause", "POST", token=admin) == 404
+
+
+def test_the_backfill_list_says_who_may_pause_and_resume(airflow, paused_backfill):
+    """The page shows Pause/Resume only where Airflow would allow it: the answer of the same auth-manager check."""
+    def listed_as(token: str) -> dict:
+        request = urllib.request.Request(airflow.url + "/afkit/api/v1/backfills",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return {b["id"]: b for b in json.load(response)}
+
+    viewer = listed_as(raw_token(airflow, "viewer", airflow.passwords["viewer"]))[paused_backfill]
+    admin = listed_as(raw_token(airflow, *airflow.admin))[paused_backfill]
+    assert viewer["can_pause_resume"] is False and admin["can_pause_resume"] is True
+    # … and the answer matches what the routes do: the viewer's resume is refused, nothing changes
+    url = f"{airflow.url}/afkit/api/v1/backfills/{paused_backfill}/resume"
+    assert status_of(url, "POST", token=raw_token(airflow, "viewer", airflow.passwords["viewer"])) == 403
 
 
 def test_active_backfills_with_progress_and_their_afkit_plan(airflow, paused_backfill):

@@ -422,11 +422,22 @@ def test_damaged_plans_are_refused_naming_the_field(tmp_path, mutate, field, pro
         read_plan(path)
 
 
-def test_messages_do_not_echo_huge_values():
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (_set("dags.0.dag_id", "x" * 100 + "/"), "dags[0].dag_id"),
+        (_set("dags.0.pool_demand", {"x" * 100_000: 1}), "dags[0].pool_demand." + "x" * 60 + "…"),
+        (_set("options.downstream", 10**4000 - 1), "options.downstream"),
+        (_set("warnings", ["x" * 100_000, None]), "warnings[1]"),
+        (_set("options.pools", None), "options"),  # an unknown key
+    ],
+    ids=["dag-id", "pool-name", "huge-number", "long-warning", "unknown-key"],
+)
+def test_messages_do_not_echo_huge_values(mutate, field):
     data = saved()
-    data["dags"][0]["dag_id"] = "x" * 100 + "/"
-    message = refuse(data, "dags[0].dag_id", "must be a DAG id")
-    assert "x" * 61 not in message and "…" in message
+    mutate(data)
+    message = refuse(data, field)
+    assert "x" * 61 not in message and "9999" not in message
 
 
 # -- random damage ---------------------------------------------------------------------------------------------------

@@ -55,6 +55,21 @@ def policy_status() -> dict:
     }
 
 
+def dags_whose_runs_user_may_edit(auth_manager, user, dag_ids: set[str], session) -> set[str]:
+    """The DAGs whose backfills the user may pause and resume: the check Airflow's ``requires_access_backfill(
+    method="PUT")`` makes for a backfill named in the path (edit access to the DAG's runs, with the DAG's team), which
+    guards this plugin's pause and resume routes too; one question to the auth manager per DAG."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.models.dag import DagModel
+
+    if not dag_ids:
+        return set()
+    teams = DagModel.get_dag_id_to_team_name_mapping(sorted(dag_ids), session=session)
+    return {dag_id for dag_id in dag_ids if auth_manager.is_authorized_dag(
+        method="PUT", access_entity=DagAccessEntity.RUN, user=user,
+        details=DagDetails(id=dag_id, team_name=teams.get(dag_id)))}
+
+
 def create_app() -> FastAPI:
     # Imported here so that importing the plugin module stays cheap and cannot fail on Airflow internals.
     from airflow.api_fastapi.app import get_auth_manager
@@ -117,10 +132,17 @@ def create_app() -> FastAPI:
 
     @app.get("/api/v1/backfills")
     def backfills(session: SessionDep, user: GetUserDep) -> list[dict]:
-        """Active backfills of the DAGs the caller may read, with the states of their runs (progress). (Airflow's
-        own readable-DAGs dependency reads the auth manager from the main app's state, which a plugin app lacks.)"""
-        readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
-        return active_backfills(session, set(readable))
+        """Active backfills of the DAGs the caller may read, with the states of their runs (progress), and whether
+        the caller may pause and resume each (``can_pause_resume``), so the page offers only what will not be refused.
+        (Airflow's own readable-DAGs dependency reads the auth manager from the main app's state, which a plugin app
+        lacks.)"""
+        auth_manager = get_auth_manager()
+        readable = auth_manager.get_authorized_dag_ids(user=user, method="GET")
+        found = active_backfills(session, set(readable))
+        editable = dags_whose_runs_user_may_edit(auth_manager, user, {b["dag_id"] for b in found}, session)
+        for backfill in found:
+            backfill["can_pause_resume"] = backfill["dag_id"] in editable
+        return found
 
     # Mutations need the permission Airflow's own pause needs, and land in Airflow's audit log like it.
     @app.post("/api/v1/backfills/{backfill_id}/pause",

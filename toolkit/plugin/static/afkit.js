@@ -49,7 +49,12 @@ function human(seconds) {
   return (amount < 10 ? Math.round(amount * 10) / 10 : Math.round(amount)) + " " + unit;
 }
 
-const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "–");
+// One time convention on the whole page, as in afkit's CLI and terminal app: UTC, 24-hour, always labelled.
+const utc = (date, seconds = false) => date.toISOString().replace("T", " ").slice(0, seconds ? 19 : 16) + " UTC";
+const when = (iso) => {
+  const date = iso ? new Date(iso) : null;
+  return date === null ? "–" : Number.isNaN(date.getTime()) ? String(iso) : utc(date);
+};
 
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -112,8 +117,10 @@ function renderBackfills(backfills) {
           ${b.success + b.failed}/${b.total} done</td>
         <td class="num">${b.running}</td><td class="num">${b.failed}</td>
         <td>${b.is_paused ? "paused" : "running"}</td>
-        <td><button type="button" data-action="${b.is_paused ? "resume" : "pause"}" data-id="${b.id}">
-          ${b.is_paused ? "Resume" : "Pause"}</button></td></tr>`;
+        <td>${b.can_pause_resume
+          ? `<button type="button" data-action="${b.is_paused ? "resume" : "pause"}" data-id="${b.id}">
+          ${b.is_paused ? "Resume" : "Pause"}</button>`
+          : `<span class="muted" title="Pausing and resuming need edit access to the runs of ${escapeHtml(b.dag_id)}">view only</span>`}</td></tr>`;
     }).join("");
 }
 
@@ -171,7 +178,7 @@ async function refresh() {
     }
   }));
   showProblem(actionProblem ? [...problems, actionProblem] : problems);
-  $("refreshed").textContent = `refreshed ${new Date().toLocaleTimeString()}`;
+  $("refreshed").textContent = `refreshed ${utc(new Date(), true)}`;
   document.body.dataset.loaded = "true"; // for tests: the first load finished
 }
 
