@@ -632,12 +632,18 @@ def _step_state(entry, backfill: Backfill | None) -> str:
 
 
 def plan_status(client: AirflowClient, store: StateStore, plan: Plan) -> str:
-    """One word for a whole plan, derived like :func:`plan_progress`: the least finished of its DAGs."""
+    """One word for a whole plan, derived like :func:`plan_progress`: the least finished of its DAGs.
+
+    A finished plan (completed or cancelled in Airflow, which cannot be undone) is recorded so in the journal, so
+    that it leaves the list of unfinished launches and the governor stops looking at it.
+    """
     statuses = [p.status for p in plan_progress(client, store, plan)]
     for word in ("paused", "running", "waiting"):
         if word in statuses:
             return word
-    return "cancelled" if "cancelled" in statuses else "completed"
+    finished = "cancelled" if "cancelled" in statuses else "completed"
+    store.set_plan_status(plan.plan_id, finished)
+    return finished
 
 
 def act_on_plan(client: AirflowClient, store: StateStore, plan: Plan, action: str) -> list[Backfill]:

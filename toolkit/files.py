@@ -11,7 +11,7 @@ from pathlib import Path
 
 from toolkit.errors import BadInput
 
-MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024  # a 10-year hourly plan is about 9 MB; nothing afkit reads is larger
+MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024  # afkit.toml, profiles; plan files have their own, larger bound
 
 
 def read_text_limited(path: Path, what: str, limit: int = MAX_INPUT_FILE_BYTES) -> str:

@@ -71,7 +71,12 @@ class Governor:
         now = now or datetime.now(timezone.utc)
         events = []
         for entry in self.store.plans(("active", "paused")):
-            plan = self._plan(entry.plan_id, entry.plan_json)
+            try:
+                plan = self._plan(entry.plan_id, entry.plan_json)
+            except AfkitError as exc:  # a journaled plan that no longer reads must not stop the other plans
+                events.append(GovernorEvent(0, "error", f"plan {entry.plan_id}: {exc}"))
+                log.error("governor: plan %s: %s", entry.plan_id, exc)
+                continue
             for step in self.store.steps(entry.plan_id).values():
                 if step.status != "created" or step.backfill_id is None:
                     continue

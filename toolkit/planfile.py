@@ -79,7 +79,7 @@ ESTIMATE_KEYS = ("samples", "p50", "p90")
 STEP_KEYS = ("index", "from_date", "to_date", "runs")
 PARTITION_KEYS = ("partition_key", "logical_date", "partition_date", "state", "action", "reason", "run_id")
 IMPACT_KEYS = ("dag_id", "upstream_dags", "assets", "upstream_events", "expected_runs", "events_per_run",
-               "partition_aware", "is_paused", "owners", "summary")
+               "partition_aware", "is_paused", "owners", "needs", "summary")
 
 
 # -- writing ---------------------------------------------------------------------------------------------------------
@@ -169,6 +169,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 "partition_aware": i.partition_aware,
                 "is_paused": i.is_paused,
                 "owners": list(i.owners),
+                "needs": list(i.needs),
                 "summary": i.summary,
             }
             for i in plan.impacts
@@ -688,7 +689,7 @@ def _impacts(top: _Node, dag_ids: set[str]) -> tuple[ConsumerImpact, ...]:
     impacts: list[ConsumerImpact] = []
     seen: dict[str, Any] = {}
     for where, item in top.items("impacts"):
-        i = top.r.object(item, where, IMPACT_KEYS)
+        i = top.r.object(item, where, IMPACT_KEYS, optional=("needs",))  # "needs" is newer than the format
         dag_id = i.dag_id("dag_id")
         if dag_id in seen:
             raise i.fail("dag_id", f"repeats {_fmt(seen[dag_id])} ({_show(dag_id)}): a consumer has one impact")
@@ -709,6 +710,7 @@ def _impacts(top: _Node, dag_ids: set[str]) -> tuple[ConsumerImpact, ...]:
             partition_aware=i.flag("partition_aware"),
             is_paused=i.flag("is_paused"),
             owners=i.each("owners", i.r.name),
+            needs=i.each("needs", i.r.name) if i.has("needs") else (),
         ))
     return tuple(impacts)
 

@@ -113,3 +113,32 @@ def test_a_consumer_that_needs_another_asset_too_is_not_promised_runs(airflow, e
     assert "afkit_and_both is asset-triggered by test.and_left together with test.and_right" in result.output
     assert "triggers no run of afkit_and_both until that asset updates too" in result.output
     assert "will trigger about" not in result.output
+
+
+def test_cancelling_a_reprocess_completed_plan_warns_first_and_reports_what_changed(airflow, env, client):
+    client.dags.set_paused("afkit_status_reprocess", False)
+    first = backfill(airflow, "afkit_status_reprocess", "2026-09-01", "2026-09-03")
+    completed(airflow, first["id"])  # three successful days …
+    client.dags.set_paused("afkit_status_reprocess", True)  # … reprocessed by a plan whose runs stay queued
+    launched = run_cli(["backfill", "launch", "afkit_status_reprocess", "--from", "2026-09-01", "--to", "2026-09-03",
+                        "--reprocess", "completed", "--yes"], env=env)
+    assert launched.exit_code == ExitCode.OK, launched.output + launched.stderr
+    (plan,) = StateStore(env["AFKIT_STATE_URL"]).plans()
+    days = [f"2026-09-0{d}T00:00:00+00:00" for d in (1, 2, 3)]
+
+    refused = run_cli(["backfill", "cancel", plan.plan_id], env=env)  # no terminal, no --yes: warned and refused
+    assert refused.exit_code == ExitCode.BAD_INPUT, refused.output + refused.stderr
+    assert "cancelling marks 3 queued run(s) failed" in refused.stderr
+    assert f"3 of them had succeeded before this backfill reran them and will be left failed: {', '.join(days)}" \
+        in refused.stderr
+    (step,) = StateStore(env["AFKIT_STATE_URL"]).steps(plan.plan_id).values()
+    assert raw_get(airflow, f"/api/v2/backfills/{step.backfill_id}")["completed_at"] is None  # nothing was cancelled
+
+    cancelled = run_cli(["backfill", "cancel", plan.plan_id, "--yes"], env=env)
+    assert cancelled.exit_code == ExitCode.OK, cancelled.output + cancelled.stderr
+    assert "3 partition(s) changed state:" in cancelled.output
+    for day in days:
+        assert f"afkit_status_reprocess {day}: queued → failed" in cancelled.output
+    runs = raw_get(airflow, "/api/v2/dags/afkit_status_reprocess/dagRuns?logical_date_gte=2026-09-01T00:00:00Z"
+                            "&logical_date_lte=2026-09-03T00:00:00Z&limit=100")["dag_runs"]
+    assert sorted(r["state"] for r in runs) == ["failed"] * 3  # Airflow's behaviour, now said out loud

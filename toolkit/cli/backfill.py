@@ -19,7 +19,7 @@ from toolkit.cli.options import given_explicitly, json_option, output_path_callb
 from toolkit.errors import BadInput
 from toolkit.governor import Governor
 from toolkit.plan_options import build_options
-from toolkit.planfile import load_plan, plan_to_dict, save_plan
+from toolkit.planfile import load_plan, plan_to_dict, read_plan, save_plan
 from toolkit.planning import (
     DEFAULT_MAX_ACTIVE_RUNS,
     ORDERS,
@@ -132,7 +132,7 @@ def _plan_from_arguments(client: AirflowClient, store: StateStore, args: tuple[s
         if given:
             raise BadInput(f"plan file {args[0]} already fixes the plan's options: {', '.join(given)} cannot be used "
                            "with it (plan again with the new options instead)")
-        return load_plan(Path(args[0])), None
+        return backfills.plan_for_launch(client, read_plan(Path(args[0])), now), None
     dag_ids = _check_dag_ids(args)
     options = build_options(**option_values, now=now, names=FLAGS)
     key = request_key(client.url, dag_ids, options)
@@ -157,12 +157,13 @@ def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, 
     now = datetime.now(timezone.utc)
     store = StateStore()
     plan, key = _plan_from_arguments(client, store, args, option_values, now)
-    backfills.check_admission(plan, force)
     if dry_run:
-        backfills.check_launchable(client, plan)
+        plan, _, notes = backfills.prepare_launch(client, plan, force=force)  # the admission a launch would make
         for step in plan.steps:
             backfills.verify_step(client, plan, step)
         click.echo(render_plan(plan))
+        for note in notes:
+            click.echo(f"! {note}")
         click.echo("\nDry run — these calls would be made, in this order (nothing was created):")
         for call in backfills.launch_calls(plan, unpause):
             click.echo(f"  {call}")
@@ -226,7 +227,9 @@ def _target(client: AirflowClient, store: StateStore, target: str) -> Plan | int
                            f"(1 to {MAX_BACKFILL_ID})")
         return number
     if _is_plan_file(target):
-        return load_plan(Path(target))
+        plan = load_plan(Path(target))
+        # What was launched under this plan id is what to follow or act on, whatever the file says now.
+        return backfills.plan_from_journal(store, plan.plan_id) if store.plan(plan.plan_id) else plan
     return backfills.plan_from_journal(store, target)
 
 
@@ -239,12 +242,13 @@ def status_command(client: AirflowClient, target: str | None, as_json: bool) -> 
     store = StateStore()
     if target is None:
         active = client.backfills.list_active()
-        plans = store.plans()
+        plans = [(p, backfills.plan_status(client, store, backfills.plan_from_journal(store, p.plan_id)))
+                 for p in store.plans()]
         data = {
             "active_backfills": [{"id": b.id, "dag_id": b.dag_id, "is_paused": b.is_paused,
                                   "created_at": b.created_at.isoformat()} for b in active],
-            "plans": [{"plan_id": p.plan_id, "status": p.status, "created_at": p.created_at.isoformat()}
-                      for p in plans],
+            "plans": [{"plan_id": p.plan_id, "status": status, "created_at": p.created_at.isoformat()}
+                      for p, status in plans],
         }
         if as_json:
             click.echo(json.dumps(data, indent=2))
@@ -253,7 +257,7 @@ def status_command(client: AirflowClient, target: str | None, as_json: bool) -> 
                          [(b.id, b.dag_id, "yes" if b.is_paused else "no", when(b.created_at)) for b in active])
                    if active else "No active backfills.")
         click.echo("")
-        click.echo(table(["plan", "status", "launched"], [(p.plan_id, p.status, when(p.created_at)) for p in plans])
+        click.echo(table(["plan", "status", "launched"], [(p.plan_id, status, when(p.created_at)) for p, status in plans])
                    if plans else "No unfinished afkit launches.")
         return
     found = _target(client, store, target)
@@ -274,6 +278,28 @@ def status_command(client: AirflowClient, target: str | None, as_json: bool) -> 
         click.echo(f"Plan {found.plan_id}\n" + render_progress(progress))
 
 
+@backfill.command("cancel")
+@click.argument("target", metavar="PLAN_FILE | PLAN_ID | BACKFILL_ID")
+@click.option("--yes", "-y", is_flag=True, help="Cancel even if partitions that had succeeded are left failed.")
+@with_client
+def cancel_command(client: AirflowClient, target: str, yes: bool) -> None:
+    """Cancel every Airflow backfill of a plan, or one backfill by id; says first which partitions it will fail."""
+    store = StateStore()
+    found = _target(client, store, target)
+    preview = backfills.cancel_preview(client, store, found)
+    if preview.warning:
+        click.echo(f"! {preview.warning}", err=True)
+    if preview.were_successful and not yes:
+        if not sys.stdin.isatty():
+            raise BadInput("refusing to cancel without confirmation: partitions that had succeeded would be left "
+                           "failed and there is no terminal to ask on; pass --yes")
+        click.confirm("Cancel anyway?", abort=True)
+    report = backfills.cancel(client, store, found)
+    what = f"backfill {found}" if isinstance(found, int) else f"plan {found.plan_id}"
+    ids = ", ".join(str(b.id) for b in report.backfills) or "none yet"
+    click.echo(f"cancel: {what}, backfill(s) {ids}\n{report.summary}")
+
+
 def _act(action: str) -> Callable[..., None]:
     @click.argument("target", metavar="PLAN_FILE | PLAN_ID | BACKFILL_ID")
     @with_client
@@ -291,5 +317,5 @@ def _act(action: str) -> Callable[..., None]:
     return command
 
 
-for _name in ("pause", "resume", "cancel"):
+for _name in ("pause", "resume"):
     backfill.command(_name)(_act(_name))
