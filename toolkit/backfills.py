@@ -32,6 +32,7 @@ from toolkit.planning import (
     PartitionRow,
     check_root,
     classify_partitions,
+    plan_fingerprint,
     pool_demand,
     request_key,
 )
@@ -341,12 +342,16 @@ def _substance(plan: Plan) -> dict[str, tuple]:
 def plan_for_launch(client: AirflowClient, loaded: LoadedPlan, now: datetime | None = None) -> Plan:
     """The plan of a plan file, trusted for a launch only if afkit wrote it as it is, or if it re-validates.
 
-    An edited file (or one without a fingerprint) re-validates when planning the same request against Airflow now
-    gives the same DAGs, steps, runs and runs-at-once; anything else is refused, with the first difference named.
+    An edited file (or one without a fingerprint) re-validates when its plan id still belongs to its content and
+    planning the same request against Airflow now gives the same DAGs, steps, runs and runs-at-once; anything else is
+    refused, with the first difference named.
     """
     if not loaded.edited:
         return loaded.plan
     plan = loaded.plan
+    if plan.plan_id != plan_fingerprint(plan):  # the id names what a plan does; an id copied from another is refused
+        raise BadInput(f"{loaded.why}, and its plan id {plan.plan_id} does not belong to its steps and options: "
+                       "re-plan to launch")
     roots = [d.dag_id for d in plan.dags if d.added_by == "selected"]
     fresh = make_plan(client, roots, plan.options, now)
     mine, theirs = _substance(plan), _substance(fresh)

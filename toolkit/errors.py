@@ -50,6 +50,12 @@ class NotAirflow3(AirflowUnreachable):
     """The URL answered, but not as an Airflow 3 API server."""
 
 
+class StateUnavailable(AfkitError):
+    """afkit's own state database (journal, alerts, outbox) cannot be reached; exit code as an unreachable Airflow."""
+
+    exit_code = ExitCode.CONNECTION
+
+
 class AuthenticationFailed(AfkitError):
     """Airflow rejected the credentials or token (HTTP 401)."""
 

@@ -16,6 +16,7 @@ evaluated. SLAs are versioned with the pipeline and visible through ``GET /api/v
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -116,16 +117,24 @@ class _Invalid(ValueError):
     pass
 
 
+MAX_DURATION_SECONDS = 3660 * 86400  # ten years: longer is a typo, and timedelta overflows far beyond
+
+
 def parse_duration(value: object, field: str) -> timedelta:
     if isinstance(value, bool):
         raise _Invalid(f"{field} {value!r} is not a duration")
     if isinstance(value, (int, float)):
         seconds = float(value)
+        if not math.isfinite(seconds) or seconds > MAX_DURATION_SECONDS:
+            raise _Invalid(f"{field} {value!r} is not a finite duration of at most {MAX_DURATION_SECONDS // 86400} days")
     else:
         match = DURATION.match(str(value))
         if not match:
             raise _Invalid(f"{field} {value!r} is not a duration such as 90m, 6h or 1d")
-        seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+        digits = match.group(1)
+        seconds = int(digits) * UNIT_SECONDS[match.group(2)] if len(digits) <= 12 else MAX_DURATION_SECONDS + 1
+        if seconds > MAX_DURATION_SECONDS:
+            raise _Invalid(f"{field} {value!r} is longer than {MAX_DURATION_SECONDS // 86400} days")
     if seconds <= 0:
         raise _Invalid(f"{field} {value!r} must be longer than zero")
     return timedelta(seconds=seconds)

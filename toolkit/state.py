@@ -35,12 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
 
-from toolkit.errors import AfkitError, AirflowUnreachable, ConfigError
+from toolkit.errors import AfkitError, ConfigError, StateUnavailable
 from toolkit.service_config import load_service_config
-
-# A state database that cannot be reached is exit 3 (CONNECTION), like an unreachable Airflow. Until errors.py has a
-# class of its own for it (StateUnavailable), the existing class with that exit code stands in.
-StateUnavailable = AirflowUnreachable
 
 metadata = MetaData()
 

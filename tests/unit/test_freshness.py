@@ -207,3 +207,13 @@ def test_a_status_decided_by_the_newest_event_is_the_status_of_the_whole_history
             else:
                 undecided += 1
     assert decided > 5000 and undecided > 500  # both branches were exercised, not just one
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 1e20, "99999999999999999999d",
+                                   "3661d", 10**12])
+def test_a_duration_that_is_not_finite_or_absurdly_long_is_an_invalid_sla_not_an_overflow(value):
+    from toolkit.sla import parse_duration
+
+    with pytest.raises(Exception) as raised:
+        parse_duration(value, "max_age")
+    assert type(raised.value).__name__ == "_Invalid" and "max_age" in str(raised.value)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import click
 
 from toolkit.airflow import AirflowClient
-from toolkit.cli.options import with_client
+from toolkit.cli.options import finite_float, with_client
 from toolkit.governor import Governor
 from toolkit.render import alert_line
 from toolkit.service_config import load_service_config
@@ -20,7 +20,8 @@ from toolkit.watch import Watcher
 
 
 @click.command()
-@click.option("--interval", type=float, help="Seconds between passes (default: [governor] poll_seconds, 10).")
+@click.option("--interval", type=click.FloatRange(min=0.2, max=3600), callback=finite_float,
+              help="Seconds between passes, 0.2 to 3600 (default: [governor] poll_seconds, 10).")
 @click.option("--once", is_flag=True, help="Make one pass and exit (for cron or scripts).")
 @with_client
 def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
