@@ -115,6 +115,7 @@ class FixedSource:
         self.five_minute_partitions = five_minute_partitions
         self.actions: list[str] = []
         self.paused = False
+        self.warning: str | None = None  # what cancel_warning says
         self.saved: list[Path] = []
         # Set to hold partition reads until released (the loading indicator's test); released when the app closes.
         self.hold_partitions: threading.Event | None = None
@@ -164,6 +165,9 @@ class FixedSource:
         self.paused = action == "pause"
         self.actions.append(action)
         return action
+
+    def cancel_warning(self, plan: Plan) -> str | None:
+        return self.warning
 
     def save(self, plan: Plan, path: Path) -> Path:
         written = save_plan_file(plan, path)

@@ -14,15 +14,14 @@ import threading
 import time
 
 import pytest
-
-from tests.tui_fixtures import FIVE_MINUTE_DAG, NOW, FixedSource
-from toolkit.planfile import load_plan
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
 
+from tests.tui_fixtures import FIVE_MINUTE_DAG, NOW, FixedSource
 from toolkit.models import Dag
+from toolkit.planfile import load_plan
 from toolkit.tui.app import AfkitApp, HelpScreen, trigger_kind
-from toolkit.tui.backfill import BackfillScreen, ConfirmLaunch
+from toolkit.tui.backfill import BackfillScreen, ConfirmCancel, ConfirmLaunch
 from toolkit.tui.grid import PartitionGrid
 
 SIZE = (140, 42)
@@ -236,6 +235,32 @@ async def test_launch_needs_confirmation_then_space_pauses_and_resumes():
         assert app.source.actions[-1] == "resume"
         await pilot.press("x")
         await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        assert app.source.actions[-1] == "cancel"
+
+
+@sync
+async def test_cancel_that_would_fail_queued_runs_asks_first():
+    app = app_with()
+    app.source.warning = "cancelling marks 2 queued run(s) failed: 2026-09-01, 2026-09-02"
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _backfill_screen(app, pilot)
+        await pilot.press("f", "enter")
+        await settle(app, pilot)
+        await pilot.press("l", "y")
+        await settle(app, pilot)
+        await pilot.press("x")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmCancel)
+        assert "Cancelling marks 2 queued run(s) failed: 2026-09-01" in str(app.screen.query_one(Static).render())
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert app.screen is screen and "cancel" not in app.source.actions
+        await pilot.press("x")
+        await settle(app, pilot)
+        await pilot.press("y")
+        await settle(app, pilot)
+        await settle(app, pilot)
         assert app.source.actions[-1] == "cancel"
 
 

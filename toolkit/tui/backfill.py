@@ -64,6 +64,25 @@ class ConfirmLaunch(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+class ConfirmCancel(ModalScreen[bool]):
+    """Says which partitions a cancel will leave failed before anything is cancelled."""
+
+    DEFAULT_CSS = """
+    ConfirmCancel { align: center middle; }
+    ConfirmCancel #confirm { width: 90; height: auto; border: round $error; padding: 1 2; background: $panel; }
+    """
+
+    BINDINGS = [Binding("escape,n", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes, cancel")]
+
+    def __init__(self, warning: str) -> None:
+        super().__init__()
+        self.warning = warning
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(f"Cancel the backfill?\n\n{self.warning[0].upper()}{self.warning[1:]}.\n\ny cancel · n keep it")
+
+
 class SavePlan(ModalScreen[str | None]):
     """Asks where to write the plan file (a directory gets ``afkit-plan-<id>.json``)."""
 
@@ -352,7 +371,7 @@ class BackfillScreen(Screen[None]):
         except AfkitError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), title=action, severity="error")
             return
-        self.app.call_from_thread(self.app.notify, f"{done}: done", title="Backfill")
+        self.app.call_from_thread(self.app.notify, done if ":" in done else f"{done}: done", title="Backfill")
         self.refresh_progress()
 
     def action_pause_or_resume(self) -> None:
@@ -361,4 +380,23 @@ class BackfillScreen(Screen[None]):
 
     def action_cancel_backfill(self) -> None:
         if self.launched:
-            self._act("cancel")
+            self._confirm_cancel()
+
+    @work(thread=True, exclusive=True, group="act")
+    def _confirm_cancel(self) -> None:
+        """Asks first when the cancel would fail queued runs; cancels straight away otherwise."""
+        assert self.plan is not None
+        try:
+            warning = self.source.cancel_warning(self.plan)
+        except AfkitError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), title="cancel", severity="error")
+            return
+        if warning is None:
+            self.app.call_from_thread(self._act, "cancel")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._act("cancel")
+
+        self.app.call_from_thread(self.app.push_screen, ConfirmCancel(warning), confirmed)

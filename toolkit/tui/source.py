@@ -56,6 +56,7 @@ class Source(Protocol):
     def launch(self, plan: Plan, should_stop: Callable[[], bool]) -> None: ...
     def progress(self, plan: Plan) -> list[DagProgress]: ...
     def act(self, plan: Plan, action: str) -> str: ...
+    def cancel_warning(self, plan: Plan) -> str | None: ...
     def save(self, plan: Plan, path: Path) -> Path: ...
     def close(self) -> None: ...
 
@@ -180,13 +181,21 @@ class AirflowSource:
         return backfills.plan_progress(self.client, self.store, plan)
 
     def act(self, plan: Plan, action: str) -> str:
-        """pause | resume | cancel, or pause_or_resume (decided from Airflow's current state); the action taken."""
+        """pause | resume | cancel, or pause_or_resume (decided from Airflow's current state); what was done."""
         from toolkit import backfills
 
         if action == "pause_or_resume":
             return backfills.pause_or_resume_plan(self.client, self.store, plan)
+        if action == "cancel":
+            return "cancel: " + backfills.cancel(self.client, self.store, plan).summary
         backfills.act_on_plan(self.client, self.store, plan, action)
         return action
+
+    def cancel_warning(self, plan: Plan) -> str | None:
+        """What a cancel would fail, said before it is done (as ``afkit backfill cancel`` does)."""
+        from toolkit import backfills
+
+        return backfills.cancel_preview(self.client, self.store, plan).warning
 
     def save(self, plan: Plan, path: Path) -> Path:
         return save_plan_file(plan, path)
