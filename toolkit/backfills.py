@@ -34,7 +34,6 @@ from toolkit.planning import (
     classify_partitions,
     plan_fingerprint,
     pool_demand,
-    request_key,
 )
 from toolkit.state import StateStore
 from toolkit.throttle import (

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import shutil
+import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -170,3 +171,14 @@ def raw_token(running: RunningAirflow, username: str, password: str) -> str:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())["access_token"]
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
+    """Poll ``predicate`` until it returns something truthy (returned), for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -17,11 +17,11 @@ from typing import Callable
 import jwt
 import pytest
 
-from .conftest import raw_get, raw_send, raw_token, run_cli
 from toolkit.config import save_profile
-from toolkit.errors import ExitCode
 from toolkit.launcher import RunningAirflow
 from toolkit.state import StateStore
+
+from .conftest import raw_get, raw_send, raw_token, run_cli
 
 
 @dataclass

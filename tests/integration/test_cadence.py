@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from toolkit.cadence_scan import cadence_reports
 
 from ..slack_server import TOKEN, running_fake_slack
-from .conftest import raw_get, run_cli
+from .conftest import raw_get, run_cli, wait_for
 from .test_sla_alerts import finished, watch_once
 
 pytestmark = pytest.mark.integration
@@ -23,16 +22,6 @@ SLOW, FAST = 12, 2
 def pulse_events(client) -> list:
     asset = next(a for a in client.assets.list() if a.name == "test.pulse")
     return client.assets.events(asset.id, 200)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(3)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def test_a_producer_made_6x_faster_is_reported_with_its_consumer_impact(airflow, client, admin_env, tmp_path):

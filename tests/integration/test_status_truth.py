@@ -6,7 +6,6 @@ Each test has its own DAG (tests/dags/afkit_test_status.py), so no other test's 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -14,7 +13,7 @@ from toolkit import demo
 from toolkit.errors import ExitCode
 from toolkit.state import StateStore
 
-from .conftest import raw_get, raw_send, run_cli
+from .conftest import raw_get, raw_send, run_cli, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +27,6 @@ def env(admin_env, client, tmp_path) -> dict[str, str]:
     return {**admin_env, "AFKIT_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
 
 
-def until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(1)
-    raise AssertionError(f"{what} within {timeout:.0f}s")
-
-
 def backfill(airflow, dag_id: str, start: str, end: str, reprocess: str = "none") -> dict:
     """A backfill afkit did not create (no run conf), straight through Airflow's API."""
     return raw_send(airflow, "POST", "/api/v2/backfills", {
@@ -46,8 +35,8 @@ def backfill(airflow, dag_id: str, start: str, end: str, reprocess: str = "none"
 
 
 def completed(airflow, backfill_id: int, timeout: float = 240) -> dict:
-    return until(lambda: (b := raw_get(airflow, f"/api/v2/backfills/{backfill_id}"))["completed_at"] and b, timeout,
-                 f"backfill {backfill_id} did not complete")
+    return wait_for(lambda: (b := raw_get(airflow, f"/api/v2/backfills/{backfill_id}"))["completed_at"] and b, timeout,
+                 f"backfill {backfill_id} to complete")
 
 
 def status_of(env, target) -> dict:

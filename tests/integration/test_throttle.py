@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 
@@ -15,7 +14,7 @@ from toolkit import demo
 from toolkit.errors import ExitCode
 from toolkit.state import StateStore
 
-from .conftest import raw_get, raw_send, run_cli
+from .conftest import raw_get, raw_send, run_cli, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -78,15 +77,6 @@ def _created_backfill(store: StateStore, launch: subprocess.Popen, timeout: floa
     raise AssertionError(f"the launch did not create its backfill: {output}")
 
 
-def _until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what} within {timeout:.0f}s")
-
-
 def test_backfill_stays_within_budget_and_production_goes_first(airflow, env, client):
     """A 20-day backfill beside every-minute production in a 4-slot pool with 2 reserved: the backfill never holds
     more than its 2 slots, production never waits for one, and the governor has no reason to act."""
@@ -141,17 +131,17 @@ def test_the_governor_pauses_while_production_waits_and_resumes_once_it_cleared(
         store = StateStore(env["AFKIT_STATE_URL"])
         backfill_id = _created_backfill(store, launch)
         assert client.backfills.get(backfill_id).max_active_runs == 2
-        _until(lambda: sampler.max_backfill == 2, 180, "the backfill did not take its 2-slot budget")
+        wait_for(lambda: sampler.max_backfill == 2, 180, "the backfill to take its 2-slot budget")
         production = raw_send(airflow, "POST", "/api/v2/dags/afkit_gated_prod/dagRuns",
                               {"logical_date": None, "conf": {}})
-        _until(lambda: client.backfills.get(backfill_id).is_paused, 120,
-               "the governor never paused the backfill while production waited")
+        wait_for(lambda: client.backfills.get(backfill_id).is_paused, 120,
+               "the governor to pause the backfill while production waits")
         actions = store.actions(backfill_id)
         assert [a["action"] for a in actions] == ["pause"]
         assert "2 production task(s) wait for pool 'gated' (1 free)" in actions[0]["reason"]
         gate.touch()  # the backfill's tasks finish, production gets its 2 slots, then runs clear
-        _until(lambda: not client.backfills.get(backfill_id).is_paused, 180,
-               "the governor never resumed the backfill after production cleared")
+        wait_for(lambda: not client.backfills.get(backfill_id).is_paused, 180,
+               "the governor to resume the backfill once production cleared")
         output, _ = launch.communicate(timeout=600)
         assert launch.returncode == 0, output
     finally:
