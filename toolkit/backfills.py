@@ -39,10 +39,13 @@ from toolkit.state import StateStore
 from toolkit.throttle import (
     OCCUPYING,
     WAITING,
+    Amount,
     PoolBudget,
+    PoolPolicy,
     PoolOccupancy,
     ThrottlePolicy,
     admit,
+    budget_for,
     budgets_for,
     occupancy,
 )
@@ -311,7 +314,14 @@ def readmit(client: AirflowClient, plan: Plan, current_policy: ThrottlePolicy) -
             dag = replace(dag, concurrency=admission.max_active_runs, concurrency_reason=admission.reason,
                           pool_demand=demand)
         dags.append(dag)
-    return replace(plan, dags=tuple(dags), budgets=tuple(all_budgets[n] for n in sorted(all_budgets))), notes
+    # The launched plan carries the policy that gives these budgets, so the journal reads back consistently and the
+    # governor holds the same budgets the launch admitted.
+    entries = {p.pool: p for p in plan.options.policy.pools}
+    entries.update({b.pool: PoolPolicy(b.pool, Amount(b.reserve), b.cap) for b in all_budgets.values()
+                    if b != budget_for(pools[b.pool], plan.options.policy.for_pool(b.pool))})
+    policy = ThrottlePolicy(plan.options.policy.default_reserve, tuple(entries[n] for n in sorted(entries)))
+    return replace(plan, dags=tuple(dags), budgets=tuple(all_budgets[n] for n in sorted(all_budgets)),
+                   options=replace(plan.options, policy=policy)), notes
 
 
 def prepare_launch(client: AirflowClient, plan: Plan, *, force: bool = False,
