@@ -42,7 +42,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit.cadence import describe, describe_many, detect_changes  # noqa: E402
+from toolkit.core.cadence import describe, describe_many, detect_changes  # noqa: E402
 
 UTC = timezone.utc
 MATCH_TOLERANCE = 3  # events between a reported change and the true one

@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit import demo  # noqa: E402
+from toolkit.devserver import demo  # noqa: E402
 from toolkit.airflow import AirflowClient  # noqa: E402
-from toolkit.backfills import FETCH_WORKERS, make_plan  # noqa: E402
+from toolkit.services.backfills import FETCH_WORKERS, make_plan  # noqa: E402
 from toolkit.config import ConnectionSettings  # noqa: E402
-from toolkit.launcher import AirflowSpec, start_airflow  # noqa: E402
-from toolkit.planning import PlanOptions  # noqa: E402
+from toolkit.devserver.launcher import AirflowSpec, start_airflow  # noqa: E402
+from toolkit.core.planning import PlanOptions  # noqa: E402
 
 CHAIN = 20
 DAG_TEMPLATE = '''

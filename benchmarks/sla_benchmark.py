@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolkit.airflow import AirflowClient  # noqa: E402
 from toolkit.config import ConnectionSettings  # noqa: E402
-from toolkit.launcher import AirflowSpec, PostgresCluster, start_airflow  # noqa: E402
-from toolkit.sla_status import sla_board  # noqa: E402
+from toolkit.devserver.launcher import AirflowSpec, PostgresCluster, start_airflow  # noqa: E402
+from toolkit.services.freshness import sla_board  # noqa: E402
 
 ASSETS = 10_000
 EVENTS_PER_ASSET = 100

@@ -30,14 +30,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit import backfills, demo  # noqa: E402
+from toolkit.devserver import demo  # noqa: E402
+
+from toolkit.services import backfills
 from toolkit.airflow import AirflowClient  # noqa: E402
 from toolkit.config import ConnectionSettings  # noqa: E402
-from toolkit.governor import Governor  # noqa: E402
-from toolkit.launcher import AirflowSpec, start_airflow  # noqa: E402
-from toolkit.planning import PlanOptions  # noqa: E402
+from toolkit.services.governor import Governor  # noqa: E402
+from toolkit.devserver.launcher import AirflowSpec, start_airflow  # noqa: E402
+from toolkit.core.planning import PlanOptions  # noqa: E402
 from toolkit.state import StateStore  # noqa: E402
-from toolkit.throttle import Amount, PoolPolicy, ThrottlePolicy  # noqa: E402
+from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy  # noqa: E402
 
 SCHEDULER_LOOP_SECONDS = 1.0  # Airflow's scheduler loop when it has work (scheduler_idle_sleep_time is 1 s)
 DAGS = '''

@@ -12,15 +12,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from toolkit.backfills import DagProgress
-from toolkit.cadence import describe
-from toolkit.cadence_impact import CadenceReport
-from toolkit.freshness import FreshnessStatus
+from toolkit.services.backfills import DagProgress
+from toolkit.core.cadence import describe
+from toolkit.core.cadence_impact import CadenceReport
+from toolkit.core.freshness import FreshnessStatus
 from toolkit.models import Dag, DagDetails, DagRun, DryRunInfo, Pool, Task
-from toolkit.planning import DagInputs, PartitionRow, Plan, PlanOptions, build_plan, decide
+from toolkit.core.planning import DagInputs, PartitionRow, Plan, PlanOptions, build_plan, decide
 from toolkit.sla import SLA
-from toolkit.sla_board import SLABoard
-from toolkit.throttle import Amount, PoolOccupancy, PoolPolicy, ThrottlePolicy, occupancy
+from toolkit.core.sla_board import SLABoard
+from toolkit.core.throttle import Amount, PoolOccupancy, PoolPolicy, ThrottlePolicy, occupancy
 from toolkit.tui.source import Snapshot, save_plan_file
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)

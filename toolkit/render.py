@@ -9,12 +9,12 @@ import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from toolkit.humanize import human_interval
-from toolkit.planning import DagPlan, Plan, format_duration
+from toolkit.core.humanize import human_interval
+from toolkit.core.planning import DagPlan, Plan, format_duration
 
 if TYPE_CHECKING:  # rendering needs neither the REST boundary nor pandas: the terminal app paints before loading them
-    from toolkit.backfills import DagProgress
-    from toolkit.cadence_impact import CadenceReport
+    from toolkit.services.backfills import DagProgress
+    from toolkit.core.cadence_impact import CadenceReport
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

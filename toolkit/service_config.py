@@ -17,7 +17,7 @@ from typing import Mapping
 
 from toolkit.errors import BadInput, ConfigError
 from toolkit.files import read_text_limited
-from toolkit.throttle import ThrottlePolicy, parse_policy
+from toolkit.core.throttle import ThrottlePolicy, parse_policy
 
 MAX_CONFIG_BYTES = 1024 * 1024  # afkit.toml is a few dozen lines
 KNOWN_SECTIONS = {"state": {"url"}, "pools": None, "governor": {"poll_seconds", "resume_after_seconds"},

@@ -28,11 +28,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from toolkit.alerts import Notification
-from toolkit.cadence import human_interval
-from toolkit.cadence_impact import CadenceReport
+from toolkit.core.alerts import Notification
+from toolkit.core.cadence import human_interval
+from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import ConfigError
-from toolkit.freshness import human
+from toolkit.core.freshness import human
 from toolkit.state import StateStore
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """One real Airflow 3.3 for the whole integration suite (PostgreSQL when ``initdb`` is available, else SQLite).
 
-Started through ``toolkit.launcher`` — the same code ``afkit demo`` uses — configured like the demo (pools, Variable,
+Started through ``toolkit.devserver.launcher`` — the same code ``afkit demo`` uses — configured like the demo (pools, Variable,
 unpaused DAGs), and stopped at the end with a check that no process it started is left behind. The launcher's
 supervisor runs after every test: a component that died during a test fails that test with its log tail, and is
 restarted so that the tests after it find a whole Airflow.
@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from toolkit import demo
+from toolkit.devserver import demo
 from toolkit.airflow import AirflowClient
 from toolkit.cli.main import cli
 from toolkit.config import ConnectionSettings
-from toolkit.launcher import AirflowSpec, LaunchError, RunningAirflow, start_airflow
+from toolkit.devserver.launcher import AirflowSpec, LaunchError, RunningAirflow, start_airflow
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

@@ -18,7 +18,7 @@ import jwt
 import pytest
 
 from toolkit.config import save_profile
-from toolkit.launcher import RunningAirflow
+from toolkit.devserver.launcher import RunningAirflow
 from toolkit.state import StateStore
 
 from .conftest import raw_get, raw_send, raw_token, run_cli

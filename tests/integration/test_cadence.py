@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from toolkit.cadence_scan import cadence_reports
+from toolkit.services.cadence import cadence_reports
 
 from ..slack_server import TOKEN, running_fake_slack
 from .conftest import raw_get, run_cli, wait_for

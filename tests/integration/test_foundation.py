@@ -13,7 +13,7 @@ import pytest
 from toolkit.airflow import AirflowClient
 from toolkit.config import ConnectionSettings
 from toolkit.errors import AuthenticationFailed, ExitCode, NotFound, PermissionDenied
-from toolkit.launcher import free_port
+from toolkit.devserver.launcher import free_port
 
 from .conftest import admin_settings, raw_get, raw_token, run_cli
 
@@ -187,7 +187,7 @@ def test_client_refuses_a_token_it_could_not_use_without_leaking_it(airflow):
 
 def test_demo_configuration_can_run_again_and_restores_the_pool(client):
     """``afkit demo`` on an existing home configures again: an existing pool is updated, not duplicated."""
-    from toolkit import demo
+    from toolkit.devserver import demo
 
     assert client.pools.ensure("warehouse", 5, "resized").slots == 5
     assert client.pools.get("warehouse").slots == 5

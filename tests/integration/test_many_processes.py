@@ -42,11 +42,11 @@ import psutil
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from toolkit import demo
+from toolkit.devserver import demo
 from toolkit.airflow import AirflowClient
-from toolkit.launcher import AirflowSpec, PostgresCluster, RunningAirflow, start_airflow
+from toolkit.devserver.launcher import AirflowSpec, PostgresCluster, RunningAirflow, start_airflow
 from toolkit.state import StateStore, leases
-from toolkit.watch import EVALUATOR_LEASE
+from toolkit.services.watch import EVALUATOR_LEASE
 
 from ..slack_server import TOKEN, FakeSlack, _Handler
 from .conftest import ARTIFACTS, REPO, admin_settings, raw_get, raw_send, stop_keeping_logs
@@ -57,7 +57,7 @@ INTERVAL = 1  # seconds between a watcher's passes
 # The outbox claim a watcher takes on a message before sending it (toolkit.state.StateStore.claim_outbox's default):
 # a message claimed by a watcher that died is sent again once this has passed.
 CLAIM_SECONDS = 60
-# How long the evaluation lease of a watcher lasts (toolkit.watch.Watcher's default): evaluation is taken over once it
+# How long the evaluation lease of a watcher lasts (toolkit.services.watch.Watcher's default): evaluation is taken over once it
 # has expired.
 EVALUATOR_LEASE_SECONDS = 120
 

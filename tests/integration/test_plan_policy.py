@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from toolkit import demo
+from toolkit.devserver import demo
 from toolkit.errors import ExitCode
 
 from .conftest import raw_get, raw_send, run_cli

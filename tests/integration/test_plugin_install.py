@@ -1,7 +1,7 @@
 """The plugin installed the other way — from a plugins folder, without pip — next to a broken afkit config.
 
 A second api-server (its own virtualenv with Airflow but not afkit, sharing the suite's database) is started through
-``python -m toolkit.launcher``, checked, then stopped with Ctrl-C (SIGINT): every process it started must be gone.
+``python -m toolkit.devserver.launcher``, checked, then stopped with Ctrl-C (SIGINT): every process it started must be gone.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.launcher import RunningAirflow, pid_alive
+from toolkit.devserver.launcher import RunningAirflow, pid_alive
 
 from .conftest import REPO
 
@@ -72,7 +72,7 @@ def test_folder_installed_plugin_loads_despite_broken_config_and_ctrl_c_leaves_n
     config.write_text("[state\nurl = 1\n")  # not TOML at all
     home, pidfile = tmp_path / "home", tmp_path / "pids.json"
     proc = subprocess.Popen(
-        [str(python), "-m", "toolkit.launcher", "--home", str(home), "--dags", str(REPO / "dags"),
+        [str(python), "-m", "toolkit.devserver.launcher", "--home", str(home), "--dags", str(REPO / "dags"),
          "--database", airflow.database_url, "--components", "api-server", "--api-workers", "2", "--no-migrate",
          "--plugins", str(REPO / "plugins"), "--pidfile", str(pidfile), "--env", f"AFKIT_CONFIG={config}"],
         cwd=tmp_path, env={**airflow.env, "PYTHONPATH": str(source), "AIRFLOW_HOME": str(home)},

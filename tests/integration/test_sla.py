@@ -87,8 +87,8 @@ def test_plugin_endpoint_serves_the_same_board_from_the_database(admin_env, airf
 def test_the_demo_sla_goes_at_risk_then_late_on_schedule(admin_env, airflow, client):
     """The demo's broken upstream: after its last good drop, partner.fx_rates is fresh, then (judged by the same
     declaration read back from Airflow) at risk after 1 minute and late after 3, naming the failing producer."""
-    from toolkit import demo
-    from toolkit.freshness import ProducerRun, evaluate
+    from toolkit.devserver import demo
+    from toolkit.core.freshness import ProducerRun, evaluate
     from toolkit.sla import parse_slas
 
     dropped = demo.last_good_drop(client)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from toolkit import demo
+from toolkit.devserver import demo
 from toolkit.errors import ExitCode
 from toolkit.state import StateStore
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.launcher import descendants, free_port, pid_alive
+from toolkit.devserver.launcher import descendants, free_port, pid_alive
 
 from .conftest import ARTIFACTS, REPO
 

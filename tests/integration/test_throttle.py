@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from toolkit import demo
+from toolkit.devserver import demo
 from toolkit.errors import ExitCode
 from toolkit.state import StateStore
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from toolkit.cli.sla import board_with_alerts, render_board
-from toolkit.freshness import FreshnessStatus
+from toolkit.core.freshness import FreshnessStatus
 from toolkit.render import alert_line
 from toolkit.sla import SLA
-from toolkit.sla_board import SLABoard
+from toolkit.core.sla_board import SLABoard
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
 

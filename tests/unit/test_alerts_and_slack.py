@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from toolkit.alerting import acknowledge, record_alerts
-from toolkit.alerts import alert_id
-from toolkit.freshness import evaluate
+from toolkit.services.alerting import acknowledge, record_alerts
+from toolkit.core.alerts import alert_id
+from toolkit.core.freshness import evaluate
 from toolkit.models import AssetEvent
 from toolkit.slack import SlackSender, SlackTarget, deliver_outbox
 from toolkit.sla import max_lag, parse_slas, with_slas

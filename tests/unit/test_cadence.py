@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit.cadence import (CadenceChange, CadenceModel, describe, describe_many, describe_seconds, detect_changes,
+from toolkit.core.cadence import (CadenceChange, CadenceModel, describe, describe_many, describe_seconds, detect_changes,
                              human_interval)
 
 UTC = timezone.utc

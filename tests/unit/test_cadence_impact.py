@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from toolkit.cadence import describe
-from toolkit.cadence_impact import CadenceReport, consumer_impact, describe_change
+from toolkit.core.cadence import describe
+from toolkit.core.cadence_impact import CadenceReport, consumer_impact, describe_change
 from toolkit.models import AssetEvent, DagRun
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from toolkit.cadence import describe
-from toolkit.cadence_impact import CadenceReport, report_to_dict
+from toolkit.core.cadence import describe
+from toolkit.core.cadence_impact import CadenceReport, report_to_dict
 from toolkit.render import render_scan, render_show, sparkline
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -26,7 +26,8 @@ import pytest
 import yaml
 
 from toolkit import config as afkit_config
-from toolkit import launcher, slack, state
+from toolkit import slack, state
+from toolkit.devserver import launcher
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -266,7 +267,7 @@ def test_dockerfile_installs_afkit_as_the_airflow_user_with_the_constraints():
 
 def test_dockerfile_writes_airflow_local_settings_with_the_launchers_own_function(tmp_path):
     runs = [args for instruction, args in dockerfile_instructions() if instruction == "RUN"]
-    assert any("from toolkit.launcher import write_local_settings" in args for args in runs)
+    assert any("from toolkit.devserver.launcher import write_local_settings" in args for args in runs)
     # The function the image calls puts the module where Airflow looks: $AIRFLOW_HOME/config, on Airflow's sys.path.
     written = launcher.write_local_settings(tmp_path)
     assert written == tmp_path / "config" / "airflow_local_settings.py"

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from toolkit.freshness import AssetEvent, ProducerRun, deadlines_around, evaluate, evaluate_all, expectation_for
+from toolkit.core.freshness import AssetEvent, ProducerRun, deadlines_around, evaluate, evaluate_all, expectation_for
 from toolkit.sla import SLA, InvalidSLA, deadline, max_lag, parse_slas, with_slas
 
 UTC = timezone.utc
@@ -125,7 +125,7 @@ def test_at_risk_when_the_producer_will_not_make_it():
 
 
 def test_human_durations():
-    from toolkit.freshness import human
+    from toolkit.core.freshness import human
 
     assert [human(timedelta(seconds=s)) for s in (14, 240, 7500, 277200)] == ["14s", "4m", "2h05m", "3d5h"]
 
@@ -159,7 +159,7 @@ def test_culprit_walks_to_the_late_upstream_asset():
 
 
 def test_assets_to_read_follows_producers_upstream_and_ignores_unknown_assets():
-    from toolkit.freshness import assets_to_read
+    from toolkit.core.freshness import assets_to_read
 
     producers = {"finance.close": ["close_dag"], "stripe.payments": ["ingest"]}
     inputs_of = {"close_dag": ["stripe.payments", "gone.asset"], "ingest": []}
@@ -186,7 +186,7 @@ def test_a_status_decided_by_the_newest_event_is_the_status_of_the_whole_history
     says the newest is enough, judging the whole history must give exactly the same status."""
     import random
 
-    from toolkit.freshness import decided_by_newest
+    from toolkit.core.freshness import decided_by_newest
 
     rng = random.Random(7)
     slas = [six_am(), six_am(min_rows=10), six_am(max_age="12h", min_rows=1),

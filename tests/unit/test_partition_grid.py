@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from toolkit import partition_grid as grid
-from toolkit.partition_grid import Cell, Selection
-from toolkit.planning import PartitionRow
-from toolkit.timeparse import PartitionSelection, parse_partitions
+from toolkit.core import partition_grid as grid
+from toolkit.core.partition_grid import Cell, Selection
+from toolkit.core.planning import PartitionRow
+from toolkit.core.timeparse import PartitionSelection, parse_partitions
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

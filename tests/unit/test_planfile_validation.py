@@ -19,7 +19,7 @@ import pytest
 
 from toolkit.errors import BadInput
 from toolkit.models import Asset, Dag, DagDetails, DryRunInfo, Pool, Task
-from toolkit.planfile import (
+from toolkit.core.planfile import (
     FINGERPRINT_KEY,
     MAX_PLAN_FILE_BYTES,
     MAX_PLAN_VALUES,
@@ -31,9 +31,9 @@ from toolkit.planfile import (
     read_plan,
     save_plan,
 )
-from toolkit.planning import AssetGraph, DagInputs, Plan, PlanOptions, build_plan
-from toolkit.throttle import Amount, PoolPolicy, ThrottlePolicy
-from toolkit.timeparse import PartitionSelection
+from toolkit.core.planning import AssetGraph, DagInputs, Plan, PlanOptions, build_plan
+from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy
+from toolkit.core.timeparse import PartitionSelection
 
 from ..tui_fixtures import NOW as TUI_NOW
 from ..tui_fixtures import POLICY as TUI_POLICY

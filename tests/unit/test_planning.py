@@ -9,7 +9,7 @@ import pytest
 
 from toolkit.errors import BadInput, Conflict
 from toolkit.models import Asset, Backfill, Dag, DagDetails, DagRun, DryRunInfo, Pool, Task
-from toolkit.planning import (
+from toolkit.core.planning import (
     AssetGraph,
     DagInputs,
     PlanMismatch,
@@ -24,8 +24,8 @@ from toolkit.planning import (
     format_duration,
     pool_demand,
 )
-from toolkit.throttle import Amount, PoolPolicy, ThrottlePolicy
-from toolkit.timeparse import PartitionSelection
+from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy
+from toolkit.core.timeparse import PartitionSelection
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from tests.unit.test_planning import DAY, inputs, plan_for
-from toolkit.backfills import readmit
+from toolkit.services.backfills import readmit
 from toolkit.models import DryRunInfo, Pool, Task
-from toolkit.planfile import plan_from_dict, plan_to_dict
-from toolkit.throttle import Amount, PoolPolicy, ThrottlePolicy
+from toolkit.core.planfile import plan_from_dict, plan_to_dict
+from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy
 
 WIDE = (Task("load", "warehouse", 1),)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from toolkit.errors import ExitCode
 from toolkit.models import Backfill, ComponentHealth, Dag, Pool
-from toolkit.status import build_status
+from toolkit.services.status import build_status
 
 NOW = datetime(2026, 11, 21, tzinfo=timezone.utc)
 
@@ -49,7 +49,7 @@ def test_readme_documents_every_exit_code():
 
 
 def test_policy_problems_and_config_errors_are_reported_not_fatal():
-    from toolkit.throttle import Amount, PoolPolicy, ThrottlePolicy
+    from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy
 
     policy = ThrottlePolicy(pools=(PoolPolicy("tiny", Amount(5)), PoolPolicy("ghost", Amount(1))))
     report = build_status("http://x", "3.3.2", [], [], [Pool("tiny", 2, 2, 0, 0), Pool("big", 10, 10, 0, 0)], [],

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from toolkit import demo as demo_lib
-from toolkit import launcher
+from toolkit.devserver import demo as demo_lib
+from toolkit.devserver import launcher
 from toolkit.cli.main import cli
 from toolkit.errors import AirflowServerError, NotFound
-from toolkit.launcher import AirflowSpec, ComponentRestart, LaunchError, RunningAirflow, pid_alive
+from toolkit.devserver.launcher import AirflowSpec, ComponentRestart, LaunchError, RunningAirflow, pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -166,7 +166,7 @@ def test_check_alive_names_a_signal_too(tmp_path):
 STOPPABLE = f"""
 import os, signal, sys, time
 sys.path.insert(0, {str(REPO)!r})
-from toolkit.launcher import StopSignals
+from toolkit.devserver.launcher import StopSignals
 with StopSignals() as stop:
     try:
         print("ready", flush=True)

@@ -8,7 +8,7 @@ import pytest
 
 from toolkit.errors import BadInput
 from toolkit.models import Pool, Task, TaskInstance
-from toolkit.throttle import (
+from toolkit.core.throttle import (
     Amount,
     GovernorState,
     PoolPolicy,

@@ -11,7 +11,7 @@ import asyncio
 import threading
 
 from tests.tui_fixtures import NOW, FixedSource
-from toolkit.backfills import DagProgress
+from toolkit.services.backfills import DagProgress
 from toolkit.tui.app import AfkitApp
 from toolkit.tui.backfill import BackfillScreen
 

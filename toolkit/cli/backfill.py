@@ -13,14 +13,14 @@ from typing import Any, Callable
 
 import click
 
-from toolkit import backfills
+from toolkit.services import backfills
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import given_explicitly, json_option, output_path_callback, with_client
 from toolkit.errors import BadInput
-from toolkit.governor import Governor
-from toolkit.plan_options import build_options
-from toolkit.planfile import load_plan, plan_to_dict, read_plan, save_plan
-from toolkit.planning import (
+from toolkit.services.governor import Governor
+from toolkit.core.plan_options import build_options
+from toolkit.core.planfile import load_plan, plan_to_dict, read_plan, save_plan
+from toolkit.core.planning import (
     DEFAULT_MAX_ACTIVE_RUNS,
     ORDERS,
     REPROCESS_BEHAVIOURS,

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 import click
 
 from toolkit.airflow import AirflowClient
-from toolkit.cadence_impact import report_to_dict
-from toolkit.cadence_scan import cadence_reports
+from toolkit.core.cadence_impact import report_to_dict
+from toolkit.services.cadence import cadence_reports
 from toolkit.cli.options import json_option, with_client
 from toolkit.errors import BadInput
 from toolkit.render import render_scan, render_show
-from toolkit.timeparse import parse_instant
+from toolkit.core.timeparse import parse_instant
 
 
 @click.group()

@@ -18,7 +18,7 @@ import click
 
 from toolkit.config import ConnectionSettings, profiles_path, save_profile
 from toolkit.errors import AfkitError, AirflowServerError, BadInput
-from toolkit.humanize import human_interval
+from toolkit.core.humanize import human_interval
 
 
 @click.command()
@@ -38,7 +38,7 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
     when the seed history is complete.
     """
     try:
-        from toolkit.launcher import AirflowSpec, LaunchError, StopSignals, port_in_use, start_airflow
+        from toolkit.devserver.launcher import AirflowSpec, LaunchError, StopSignals, port_in_use, start_airflow
     except ImportError as exc:  # pragma: no cover - depends on how afkit was installed
         raise BadInput(f"afkit demo needs Airflow: install afkit with its 'airflow' extra ({exc})") from None
 
@@ -85,7 +85,7 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
 
 def _serve(running, no_seed: bool) -> None:
     """Configure and seed the demo, then supervise it until a stop signal (KeyboardInterrupt) or a LaunchError."""
-    from toolkit import demo as demo_lib
+    from toolkit.devserver import demo as demo_lib
     from toolkit.airflow import AirflowClient
 
     user, password = running.admin
@@ -126,7 +126,7 @@ def _serve(running, no_seed: bool) -> None:
 
 def _seed(client):
     """Create the seed backfills and the late SLA's last drop; returns what to watch until seeding is complete."""
-    from toolkit import demo as demo_lib
+    from toolkit.devserver import demo as demo_lib
 
     started = time.monotonic()
     created = demo_lib.seed_history(client)
@@ -144,7 +144,7 @@ def _seed(client):
 
 
 def _repo_dags() -> Path | None:
-    from toolkit import demo as demo_lib
+    from toolkit.devserver import demo as demo_lib
 
     return demo_lib.repo_dags_folder()
 

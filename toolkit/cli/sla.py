@@ -9,10 +9,10 @@ import click
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import json_option, with_client
 from toolkit.errors import AfkitError, ExitCode
-from toolkit.freshness import FreshnessStatus
+from toolkit.core.freshness import FreshnessStatus
 from toolkit.render import alert_cell, table, when
-from toolkit.sla_board import SLABoard, board_to_dict
-from toolkit.sla_status import sla_board
+from toolkit.core.sla_board import SLABoard, board_to_dict
+from toolkit.services.freshness import sla_board
 
 
 def _lag(status: FreshnessStatus) -> str:
@@ -117,7 +117,7 @@ def ack_command(alert: str, who: str | None) -> None:
     """Acknowledge an open alert (by id or a unique prefix): no more reminders until it recovers."""
     import getpass
 
-    from toolkit.alerting import acknowledge
+    from toolkit.services.alerting import acknowledge
     from toolkit.state import StateStore
 
     found = acknowledge(StateStore(), alert, who or getpass.getuser())

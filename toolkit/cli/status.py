@@ -10,7 +10,7 @@ from toolkit.airflow import AirflowClient
 from toolkit.cli.options import json_option, with_client
 from toolkit.render import table, when
 from toolkit.service_config import load_service_config
-from toolkit.status import StatusReport, build_status
+from toolkit.services.status import StatusReport, build_status
 
 
 def collect_status(client: AirflowClient) -> StatusReport:

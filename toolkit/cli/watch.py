@@ -11,12 +11,12 @@ import click
 
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import finite_float, with_client
-from toolkit.governor import Governor
+from toolkit.services.governor import Governor
 from toolkit.render import alert_line
 from toolkit.service_config import load_service_config
 from toolkit.slack import SlackSender, resolve_target
 from toolkit.state import StateStore
-from toolkit.watch import Watcher
+from toolkit.services.watch import Watcher
 
 
 @click.command()

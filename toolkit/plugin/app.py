@@ -83,12 +83,12 @@ def create_app() -> FastAPI:
     )
     from airflow.api_fastapi.logging.decorators import action_logging
 
-    from toolkit.cadence_impact import report_to_dict
+    from toolkit.core.cadence_impact import report_to_dict
     from toolkit.plugin.cadence_db import cadence_from_db
     from toolkit.plugin.freshness_db import board_from_db
     from toolkit.plugin.operations_db import active_backfills, pool_occupancy, set_backfill_paused
-    from toolkit.sla_board import board_to_dict
-    from toolkit.throttle import ThrottlePolicy
+    from toolkit.core.sla_board import board_to_dict
+    from toolkit.core.throttle import ThrottlePolicy
 
     config = load_service_config()
     app = FastAPI(title="afkit", version=__version__, description="afkit plugin API")

@@ -6,7 +6,7 @@ the timestamp as int64 microseconds, so PostgreSQL formats nothing and numpy par
 connections each stream half of the assets. Elsewhere (SQLite) a window-function query does the same, row by row.
 Events of backfill runs are left out in SQL, as the REST path leaves them out.
 
-All series are then judged at once by the pure ``toolkit.cadence.describe_many``. Only changed assets cost more: their
+All series are then judged at once by the pure ``toolkit.core.cadence.describe_many``. Only changed assets cost more: their
 consumers, those consumers' runs, and which runs consumed which events (the seam report), in three small queries.
 """
 
@@ -21,12 +21,12 @@ import numpy as np
 from sqlalchemy import Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from toolkit.cadence import describe_many
-from toolkit.cadence_impact import BASELINE, EVENTS_PER_ASSET, CadenceReport, asset_owners, consumer_impact
+from toolkit.core.cadence import describe_many
+from toolkit.core.cadence_impact import BASELINE, EVENTS_PER_ASSET, CadenceReport, asset_owners, consumer_impact
 from toolkit.models import Asset, AssetEvent
 from toolkit.plugin.freshness_db import extra_from_text
 from toolkit.models import DagRun as DagRunModel
-from toolkit.sla_board import SLABoard
+from toolkit.core.sla_board import SLABoard
 
 COPY_CONNECTIONS = 2
 BACKFILL_RUNS = "backfill\\_\\_%"  # run ids of backfill runs (LIKE pattern)

@@ -11,7 +11,7 @@ queries whatever the number of assets:
 4. producers, and the assets their DAGs are scheduled on;
 5. the latest run and the recent successful durations of each producing DAG.
 
-The judging is the same pure ``toolkit.freshness`` the CLI uses, on the same events.
+The judging is the same pure ``toolkit.core.freshness`` the CLI uses, on the same events.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from datetime import datetime, timezone
 from sqlalchemy import Text, and_, case, cast, func, select, true
 from sqlalchemy.orm import Session
 
-from toolkit.freshness import (ProducerRun, assets_to_read, decided_by_newest, evaluate,
+from toolkit.core.freshness import (ProducerRun, assets_to_read, decided_by_newest, evaluate,
                                with_upstream_culprits)
 from toolkit.models import AssetEvent as Event
 from toolkit.models import DagRun as DagRunModel
-from toolkit.planning import estimate_durations
+from toolkit.core.planning import estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
-from toolkit.sla_board import SLABoard, sorted_statuses
+from toolkit.core.sla_board import SLABoard, sorted_statuses
 
 EVENTS_PER_ASSET = 10  # as the REST path reads: both judge the same events
 FIRST_LOOK = 1  # the newest event decides almost every status

@@ -1,7 +1,7 @@
 """Active backfills and pool occupancy for the plugin's page, read from Airflow's metadata database.
 
 A few grouped queries whatever the number of runs or task instances; the judging is the same pure
-``toolkit.throttle.occupancy`` the terminal app and the governor use.
+``toolkit.core.throttle.occupancy`` the terminal app and the governor use.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections import defaultdict
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from toolkit.planning import PLAN_TAG
+from toolkit.core.planning import PLAN_TAG
 from toolkit.models import Pool, TaskInstance
-from toolkit.throttle import OCCUPYING, WAITING, ThrottlePolicy, occupancy
+from toolkit.core.throttle import OCCUPYING, WAITING, ThrottlePolicy, occupancy
 
 
 def _iso(moment) -> str | None:

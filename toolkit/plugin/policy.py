@@ -5,7 +5,7 @@ backfill both wait for a pool slot, the scheduler gives it to production first.
 
 Airflow 3.3.2 applies entry-point policies during the scheduler's bulk task-instance creation only if an
 ``airflow_local_settings`` module can be imported (it looks for policy hooks again only after importing that module).
-``toolkit.launcher`` writes an empty ``$AIRFLOW_HOME/config/airflow_local_settings.py`` for that reason. Deployments
+``toolkit.devserver.launcher`` writes an empty ``$AIRFLOW_HOME/config/airflow_local_settings.py`` for that reason. Deployments
 need the same file; the docker image ships one.
 
 The hook runs inside the scheduler. It must be cheap, must not open a session, and must never raise.

@@ -19,12 +19,12 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 
-from toolkit.humanize import human_interval
+from toolkit.core.humanize import human_interval
 from toolkit.config import ConnectionSettings
 from toolkit.models import Dag
-from toolkit.freshness import human
+from toolkit.core.freshness import human
 from toolkit.render import sparkline
-from toolkit.throttle import PoolOccupancy
+from toolkit.core.throttle import PoolOccupancy
 from toolkit.tui.grid import COLOUR, GLYPH, PartitionGrid
 from toolkit.tui.source import AirflowSource, Snapshot, Source
 

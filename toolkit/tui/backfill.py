@@ -21,12 +21,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
-from toolkit import partition_grid as pg
+from toolkit.core import partition_grid as pg
 from toolkit.errors import AfkitError
-from toolkit.plan_options import build_options
-from toolkit.planning import DEFAULT_MAX_ACTIVE_RUNS, ORDERS, REPROCESS_BEHAVIOURS, Plan
+from toolkit.core.plan_options import build_options
+from toolkit.core.planning import DEFAULT_MAX_ACTIVE_RUNS, ORDERS, REPROCESS_BEHAVIOURS, Plan
 from toolkit.render import render_plan, render_progress
-from toolkit.timeparse import parse_instant
+from toolkit.core.timeparse import parse_instant
 from toolkit.tui.app import calm_garbage_collector
 from toolkit.tui.grid import PartitionGrid, legend
 from toolkit.tui.source import Source

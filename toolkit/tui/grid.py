@@ -1,7 +1,7 @@
 """The partition grid widget: one coloured cell per partition, keyboard selection, drawn line by line.
 
 Only the visible rows are drawn (Textual's line API), so a ten-year daily grid redraws as fast as a one-month one. The
-layout and the selection are the pure ``toolkit.partition_grid``; this widget only paints them and maps keys.
+layout and the selection are the pure ``toolkit.core.partition_grid``; this widget only paints them and maps keys.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from toolkit import partition_grid as pg
-from toolkit.partition_grid import Cell, Selection
+from toolkit.core import partition_grid as pg
+from toolkit.core.partition_grid import Cell, Selection
 
 GLYPH = {"success": "■", "failed": "■", "running": "▶", "queued": "◆", "missing": "·"}
 COLOUR = {"success": "green", "failed": "red", "running": "yellow", "queued": "grey62", "missing": "grey50"}

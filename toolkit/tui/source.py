@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from toolkit.config import ConnectionSettings
 from toolkit.errors import AfkitError, BadInput
 from toolkit.models import Dag, DagRun
-from toolkit.plan_options import throttle_policy
-from toolkit.planfile import save_plan
-from toolkit.planning import PartitionRow, Plan, PlanOptions
-from toolkit.sla_board import SLABoard
-from toolkit.throttle import PoolOccupancy, ThrottlePolicy
+from toolkit.core.plan_options import throttle_policy
+from toolkit.core.planfile import save_plan
+from toolkit.core.planning import PartitionRow, Plan, PlanOptions
+from toolkit.core.sla_board import SLABoard
+from toolkit.core.throttle import PoolOccupancy, ThrottlePolicy
 
 if TYPE_CHECKING:
     # The REST client, pandas and SQLAlchemy take longer to import than the app takes to paint: the real source
     # imports them in its worker threads, after the first frame.
     from toolkit.airflow import AirflowClient
-    from toolkit.backfills import DagProgress
-    from toolkit.cadence_impact import CadenceReport
+    from toolkit.services.backfills import DagProgress
+    from toolkit.core.cadence_impact import CadenceReport
     from toolkit.state import StateStore
 
 RECENT_RUNS = 5  # run states shown per DAG
@@ -112,9 +112,9 @@ class AirflowSource:
 
     def snapshot(self) -> Snapshot:
         """One pass over the REST API; an error in one part does not hide the others."""
-        from toolkit import backfills
-        from toolkit.cadence_scan import cadence_reports
-        from toolkit.sla_status import sla_board
+        from toolkit.services import backfills
+        from toolkit.services.cadence import cadence_reports
+        from toolkit.services.freshness import sla_board
 
         snapshot = Snapshot()
         try:
@@ -160,29 +160,29 @@ class AirflowSource:
             self._dag_pools.update(pool.map(read, missing))
 
     def partitions(self, dag_id: str, start: datetime, end: datetime) -> list[PartitionRow]:
-        from toolkit import backfills
+        from toolkit.services import backfills
 
         return backfills.partition_states(self.client, dag_id, start, end)
 
     def plan(self, dag_id: str, options: PlanOptions, now: datetime) -> Plan:
-        from toolkit import backfills
+        from toolkit.services import backfills
 
         return backfills.make_plan(self.client, [dag_id], options, now)
 
     def launch(self, plan: Plan, should_stop: Callable[[], bool]) -> None:
         """Runs until the plan completes, as ``launch --follow`` does; journaled, so the CLI can follow it too."""
-        from toolkit import backfills
+        from toolkit.services import backfills
 
         backfills.launch(self.client, self.store, plan, until="completed", should_stop=should_stop)
 
     def progress(self, plan: Plan) -> list[DagProgress]:
-        from toolkit import backfills
+        from toolkit.services import backfills
 
         return backfills.plan_progress(self.client, self.store, plan)
 
     def act(self, plan: Plan, action: str) -> str:
         """pause | resume | cancel, or pause_or_resume (decided from Airflow's current state); what was done."""
-        from toolkit import backfills
+        from toolkit.services import backfills
 
         if action == "pause_or_resume":
             return backfills.pause_or_resume_plan(self.client, self.store, plan)
@@ -193,7 +193,7 @@ class AirflowSource:
 
     def cancel_warning(self, plan: Plan) -> str | None:
         """What a cancel would fail, said before it is done (as ``afkit backfill cancel`` does)."""
-        from toolkit import backfills
+        from toolkit.services import backfills
 
         return backfills.cancel_preview(self.client, self.store, plan).warning
 

@@ -1,7 +1,7 @@
 """Backfills as one operation: gather what a plan needs, launch a plan step by step, follow it, pause/resume/cancel.
 
 This module sits between the edges (CLI, TUI) and the boundary. It fetches through ``toolkit.airflow``, decides with
-the pure ``toolkit.planning``, and remembers launches in ``toolkit.state``. It never renders anything.
+the pure ``toolkit.core.planning``, and remembers launches in ``toolkit.state``. It never renders anything.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Callable
 from toolkit.airflow import AirflowClient
 from toolkit.errors import BadInput, Conflict, NotFound
 from toolkit.models import Backfill, DagDetails, DagRun, Pool
-from toolkit.planfile import LoadedPlan, plan_from_dict, plan_to_dict
-from toolkit.planning import (
+from toolkit.core.planfile import LoadedPlan, plan_from_dict, plan_to_dict
+from toolkit.core.planning import (
     AssetGraph,
     DagInputs,
     Plan,
@@ -36,7 +36,7 @@ from toolkit.planning import (
     pool_demand,
 )
 from toolkit.state import StateStore
-from toolkit.throttle import (
+from toolkit.core.throttle import (
     OCCUPYING,
     WAITING,
     Amount,

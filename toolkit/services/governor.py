@@ -23,10 +23,10 @@ from datetime import datetime, timedelta, timezone
 
 from toolkit.airflow import AirflowClient
 from toolkit.errors import AfkitError, BadInput, NotFound
-from toolkit.planfile import plan_from_dict
-from toolkit.planning import Plan
+from toolkit.core.planfile import plan_from_dict
+from toolkit.core.planning import Plan
 from toolkit.state import StateStore
-from toolkit.throttle import (
+from toolkit.core.throttle import (
     DEFAULT_RESUME_AFTER,
     OCCUPYING,
     WAITING,

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from toolkit.errors import BadInput
 from toolkit.files import read_text_limited
 from toolkit.models import Pool
-from toolkit.planning import (
+from toolkit.core.planning import (
     ORDERS,
     REPROCESS_BEHAVIOURS,
     ConsumerImpact,
@@ -41,8 +41,8 @@ from toolkit.planning import (
     Step,
     decide,
 )
-from toolkit.throttle import PoolBudget, ThrottlePolicy, admit, budget_for, parse_amount, parse_policy
-from toolkit.timeparse import PartitionSelection
+from toolkit.core.throttle import PoolBudget, ThrottlePolicy, admit, budget_for, parse_amount, parse_policy
+from toolkit.core.timeparse import PartitionSelection
 
 SCHEMA = "afkit.backfill-plan"
 SCHEMA_VERSION = 1

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from toolkit.errors import BadInput
 from toolkit.models import Backfill, ComponentHealth, Dag, Pool
-from toolkit.throttle import ThrottlePolicy, budget_for
+from toolkit.core.throttle import ThrottlePolicy, budget_for
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from toolkit.freshness import FreshnessStatus
+from toolkit.core.freshness import FreshnessStatus
 
 DEFAULT_RENOTIFY_AFTER = timedelta(hours=1)
 SEVERITY_RANK = {"at_risk": 1, "late": 2}

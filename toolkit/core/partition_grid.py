@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from math import gcd
 from typing import Iterable, Sequence
 
-from toolkit.planning import PartitionRow
-from toolkit.timeparse import PartitionSelection
+from toolkit.core.planning import PartitionRow
+from toolkit.core.timeparse import PartitionSelection
 
 # The states a cell can show, in legend order. Any other run state (Airflow may add some) shows as running.
 STATES = ("success", "failed", "running", "queued", "missing")

@@ -1,6 +1,6 @@
 """From an evaluation to queued Slack messages: the alert lifecycle applied to afkit's state database.
 
-The pure rules live in ``toolkit.alerts``; this module stores their outcome. Alert ids derive from (SLA, breach), and
+The pure rules live in ``toolkit.core.alerts``; this module stores their outcome. Alert ids derive from (SLA, breach), and
 every outbox entry carries a dedupe key, so a restart or a second watcher cannot produce a second alert. The caller
 also holds the ``sla-evaluator`` lease, so only one watcher evaluates at a time.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from toolkit.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert, alert_id, plan_notifications
-from toolkit.cadence_impact import CadenceReport
+from toolkit.core.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert, alert_id, plan_notifications
+from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import BadInput, NotFound
-from toolkit.freshness import FreshnessStatus
+from toolkit.core.freshness import FreshnessStatus
 from toolkit.slack import build_cadence_message, queue_notification
 from toolkit.state import StateStore
 

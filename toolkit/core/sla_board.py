@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from toolkit.freshness import FreshnessStatus
+from toolkit.core.freshness import FreshnessStatus
 from toolkit.sla import InvalidSLA
 
 ORDER = {"late": 0, "at_risk": 1, "unknown": 2, "fresh": 3}

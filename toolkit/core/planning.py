@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 from toolkit.errors import AfkitError, BadInput, Conflict, ExitCode
 from toolkit.models import Asset, Backfill, DagDetails, DagRun, DryRunInfo, Pool, Task
-from toolkit.throttle import PoolBudget, ThrottlePolicy, admit, budgets_for, deadlock_warnings
-from toolkit.timeparse import PartitionSelection
+from toolkit.core.throttle import PoolBudget, ThrottlePolicy, admit, budgets_for, deadlock_warnings
+from toolkit.core.timeparse import PartitionSelection
 
 REPROCESS_BEHAVIOURS = ("none", "failed", "completed")
 ORDERS = ("oldest", "newest")

@@ -14,7 +14,7 @@ from pathlib import Path
 from toolkit.airflow import AirflowClient
 from toolkit.errors import AfkitError, AirflowServerError, Conflict, NotFound
 from toolkit.models import Backfill
-from toolkit.planning import PLAN_TAG
+from toolkit.core.planning import PLAN_TAG
 
 DEMO_DAGS = ("stripe_ingest", "daily_finance_close", "daily_revenue", "revenue_report", "web_sessions",
              "partner_fx_rates")

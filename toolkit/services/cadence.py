@@ -1,4 +1,4 @@
-"""Every asset's cadence, gathered through the REST API and judged by the pure ``toolkit.cadence``.
+"""Every asset's cadence, gathered through the REST API and judged by the pure ``toolkit.core.cadence``.
 
 This is the path of ``afkit cadence`` and of ``afkit watch``. For a changed asset it also gathers the seam report:
 the runs of each asset-triggered consumer around the change, how many events each consumed, and the freshness SLAs
@@ -12,13 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from toolkit.airflow import AirflowClient
-from toolkit.cadence import describe
-from toolkit.cadence_impact import (BASELINE, EVENTS_PER_ASSET, CadenceReport, ConsumerImpact, asset_owners,
+from toolkit.core.cadence import describe
+from toolkit.core.cadence_impact import (BASELINE, EVENTS_PER_ASSET, CadenceReport, ConsumerImpact, asset_owners,
                                     consumer_impact)
 from toolkit.errors import NotFound
 from toolkit.models import Asset, AssetEvent
-from toolkit.sla_board import SLABoard
-from toolkit.sla_status import sla_board
+from toolkit.core.sla_board import SLABoard
+from toolkit.services.freshness import sla_board
 
 FETCH_WORKERS = 4
 

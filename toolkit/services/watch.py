@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from toolkit.airflow import AirflowClient
-from toolkit.alerting import record_alerts, record_cadence_alerts
-from toolkit.alerts import Notification
-from toolkit.cadence_scan import cadence_reports
+from toolkit.services.alerting import record_alerts, record_cadence_alerts
+from toolkit.core.alerts import Notification
+from toolkit.services.cadence import cadence_reports
 from toolkit.errors import AfkitError
-from toolkit.governor import Governor, GovernorEvent
+from toolkit.services.governor import Governor, GovernorEvent
 from toolkit.slack import DeliveryReport, SlackSender, deliver_outbox
-from toolkit.sla_status import sla_board
+from toolkit.services.freshness import sla_board
 from toolkit.state import StateStore
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from toolkit.cadence import CadenceChange, CadenceModel, human_interval
+from toolkit.core.cadence import CadenceChange, CadenceModel, human_interval
 from toolkit.models import Asset, AssetEvent, DagRun
 from toolkit.sla import SLA, parse_slas
 

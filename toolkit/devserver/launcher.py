@@ -644,7 +644,7 @@ def start_airflow(spec: AirflowSpec, *, wait: bool = True, timeout: float = 240)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m toolkit.launcher``: boot Airflow in the foreground until SIGINT/SIGTERM (used by tests)."""
+    """``python -m toolkit.devserver.launcher``: boot Airflow in the foreground until SIGINT/SIGTERM (used by tests)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__)

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Mapping
 
 from toolkit.errors import BadInput
-from toolkit.planning import PlanOptions
+from toolkit.core.planning import PlanOptions
 from toolkit.service_config import load_service_config
-from toolkit.throttle import ThrottlePolicy, parse_amount, parse_assignments
-from toolkit.timeparse import key_instant, parse_instant, parse_partitions, selection_bounds
+from toolkit.core.throttle import ThrottlePolicy, parse_amount, parse_assignments
+from toolkit.core.timeparse import key_instant, parse_instant, parse_partitions, selection_bounds
 
 NAMES = {"from_": "from", "to": "to", "partitions": "partitions", "reserve": "reserve", "backfill_cap": "backfill cap"}
 
