@@ -8,7 +8,8 @@ import json
 import pytest
 from airflow_client.client.exceptions import ApiException
 
-from toolkit.airflow import AirflowClient, Call, _jwt_expiry
+from toolkit.airflow import AirflowClient, Call
+from toolkit.airflow.client import _jwt_expiry
 from toolkit.config import ConnectionSettings
 from toolkit.errors import (
     AirflowServerError,
