@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sla_benchmark import ASSETS, EVENTS_PER_ASSET, admin_client, api_server_on_postgres, seed  # noqa: E402
+from sla_benchmark import ASSETS, SEEDED_EVENTS_PER_ASSET, admin_client, api_server_on_postgres, seed  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -39,7 +39,7 @@ def main() -> int:
             return 0
         started = time.monotonic()
         seed(running)
-        print(f"seeded {ASSETS} assets x {EVENTS_PER_ASSET} events in {time.monotonic() - started:.0f}s")
+        print(f"seeded {ASSETS} assets x {SEEDED_EVENTS_PER_ASSET} events in {time.monotonic() - started:.0f}s")
         token = admin_client(running)._token
 
         def endpoint() -> float:

@@ -36,7 +36,7 @@ from toolkit.devserver.launcher import AirflowSpec, PostgresCluster, start_airfl
 from toolkit.services.freshness import sla_board  # noqa: E402
 
 ASSETS = 10_000
-EVENTS_PER_ASSET = 100
+SEEDED_EVENTS_PER_ASSET = 100
 SLAS = [
     {"kind": "max_lag", "warn_after": "2h", "fail_after": "6h", "owners": ["#bench"], "severity": "warning"},
     {"kind": "deadline", "cron": "0 6 * * *", "timezone": "America/Los_Angeles", "expect": "previous_day",
@@ -62,7 +62,7 @@ def seed(running) -> None:
     INSERT INTO asset_active (name, uri) SELECT name, uri FROM asset WHERE name LIKE 'bench.asset_%';
     INSERT INTO asset_event (asset_id, extra, timestamp, source_map_index)
       SELECT a.id, json_build_object('row_count', CASE WHEN a.id % 10 = 0 AND g <= 3 THEN 0 ELSE 5 END), now() - (g * interval '7 minutes') - (a.id % 600) * interval '1 minute', -1
-      FROM asset a CROSS JOIN generate_series(1, {EVENTS_PER_ASSET}) AS g WHERE a.name LIKE 'bench.asset_%';
+      FROM asset a CROSS JOIN generate_series(1, {SEEDED_EVENTS_PER_ASSET}) AS g WHERE a.name LIKE 'bench.asset_%';
     ANALYZE asset; ANALYZE asset_event;
     """
     run_sql(running, sql)
@@ -109,7 +109,7 @@ def main() -> int:
             return 0
         started = time.monotonic()
         seed(running)
-        print(f"seeded {ASSETS} assets x {EVENTS_PER_ASSET} events = {ASSETS * EVENTS_PER_ASSET} events "
+        print(f"seeded {ASSETS} assets x {SEEDED_EVENTS_PER_ASSET} events = {ASSETS * SEEDED_EVENTS_PER_ASSET} events "
               f"in {time.monotonic() - started:.0f}s")
         client = admin_client(running)
         token = client._token  # reused by the endpoint requests

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+BACKFILL_RUN_PREFIX = "backfill__"  # how Airflow starts the run id of every backfill run (run_type "backfill")
+BACKFILL_RUN_LIKE = BACKFILL_RUN_PREFIX.replace("_", "\\_") + "%"  # the same as a SQL LIKE pattern (escape "\\")
+
 
 @dataclass(frozen=True)
 class ComponentHealth:
@@ -158,7 +161,7 @@ class TaskInstance:
 
     @property
     def is_backfill(self) -> bool:
-        return self.run_id.startswith("backfill__")
+        return self.run_id.startswith(BACKFILL_RUN_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -174,4 +177,4 @@ class AssetEvent:
     @property
     def from_backfill(self) -> bool:
         """Emitted by a backfill run: history being redone, not the asset's live cadence."""
-        return bool(self.source_run_id and self.source_run_id.startswith("backfill__"))
+        return bool(self.source_run_id and self.source_run_id.startswith(BACKFILL_RUN_PREFIX))

@@ -6,11 +6,11 @@ Stable, readable text: the CLI prints it, the terminal app shows it in its panes
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from toolkit.core.humanize import human_interval
-from toolkit.core.planning import DagPlan, Plan, format_duration
+from toolkit.core.humanize import format_duration
+from toolkit.core.planning import DagPlan, Plan
 
 if TYPE_CHECKING:  # rendering needs neither the REST boundary nor pandas: the terminal app paints before loading them
     from toolkit.services.backfills import DagProgress
@@ -136,7 +136,7 @@ def _change_cell(report: CadenceReport) -> str:
     change = report.change
     if change is None:
         return "-"
-    arrow = f"{human_interval(change.before)} → {human_interval(change.after)}"
+    arrow = f"{format_duration(change.before)} → {format_duration(change.after)}"
     if change.kind in ("irregular", "regular"):
         arrow += f" ({change.kind})"
     return f"{arrow} at {when(change.at)}" + ("" if change.confirmed else " (unconfirmed)")
@@ -146,7 +146,7 @@ def render_scan(reports: list[CadenceReport]) -> str:
     changed = [r for r in reports if r.change is not None]
     lines = [f"Cadence of {len(reports)} asset(s): {len(changed)} changed", "",
              table(["asset", "every", "pattern", "events", "change", "owners"],
-                   [(r.asset, human_interval(r.model.typical_interval) if r.model.typical_interval else "-",
+                   [(r.asset, format_duration(r.model.typical_interval) if r.model.typical_interval else "-",
                      r.model.pattern, r.model.events, _change_cell(r), ", ".join(r.owners) or "-")
                     for r in reports]) if reports else "No assets."]
     for report in changed:
@@ -158,7 +158,7 @@ def render_show(report: CadenceReport, width: int = 60) -> str:
     model = report.model
     intervals = list(model.intervals)[-width:]
     lines = [f"{report.asset}: {model.events} events, typically every "
-             f"{human_interval(model.typical_interval) if model.typical_interval else '?'} ({model.pattern})"]
+             f"{format_duration(model.typical_interval) if model.typical_interval else '?'} ({model.pattern})"]
     if report.backfill_events_excluded:
         lines.append(f"({report.backfill_events_excluded} event(s) from backfill runs left out)")
     if not intervals:
@@ -169,13 +169,13 @@ def render_show(report: CadenceReport, width: int = 60) -> str:
         first_new = _first_interval_after(report, change.at) - (len(model.intervals) - len(intervals))
         if 0 <= first_new < len(intervals):
             lines.append(" " * (10 + first_new) + "^ " + f"changed {when(change.at)}: "
-                         f"{human_interval(change.before)} → {human_interval(change.after)}")
+                         f"{format_duration(change.before)} → {format_duration(change.after)}")
         else:
             lines.append(f"changed {when(change.at)} (before the intervals drawn): "
-                         f"{human_interval(change.before)} → {human_interval(change.after)}")
+                         f"{format_duration(change.before)} → {format_duration(change.after)}")
         lines += ["", report.message]
     low, high = min(intervals), max(intervals)
-    lines.append(f"(log scale: ▁ {human_interval_seconds(low)} … █ {human_interval_seconds(high)}; newest right)")
+    lines.append(f"(log scale: ▁ {format_duration(low)} … █ {format_duration(high)}; newest right)")
     return "\n".join(lines)
 
 
@@ -189,6 +189,3 @@ def _first_interval_after(report: CadenceReport, at: datetime) -> int:
     ends.reverse()
     return min(range(len(ends)), key=lambda i: abs(ends[i] - at.timestamp())) if ends else -1
 
-
-def human_interval_seconds(seconds: float) -> str:
-    return human_interval(timedelta(seconds=seconds))

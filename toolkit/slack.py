@@ -29,10 +29,9 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from toolkit.core.alerts import Notification
-from toolkit.core.cadence import human_interval
 from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import ConfigError
-from toolkit.core.freshness import human
+from toolkit.core.humanize import format_duration
 from toolkit.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ def build_message(note: Notification, airflow_url: str | None = None) -> dict:
                               + (f", partition {last.partition_key}" if last.partition_key else "")
                               + (f", {last.row_count} rows" if last.row_count is not None else "")
                               if last else "never"),
-        f"*Lag*\n{human(status.lag) if status.lag is not None else '-'}",
+        f"*Lag*\n{format_duration(status.lag) if status.lag is not None else '-'}",
         f"*Culprit*\n{status.culprit or '-'}",
     ]
     if last and last.source_run_id:
@@ -96,8 +95,8 @@ def build_cadence_message(report: CadenceReport, airflow_url: str | None = None)
     producer = " ".join(_mention(o) for o in report.owners) or "-"
     consumers = "\n".join(f"{c.dag_id}: {' '.join(_mention(o) for o in c.owners) or '-'}" for c in report.consumers)
     fields = [
-        f"*Before*\nevery {human_interval(change.before)}",
-        f"*After*\n{'irregular, ~' if change.kind == 'irregular' else 'every '}{human_interval(change.after)}",
+        f"*Before*\nevery {format_duration(change.before)}",
+        f"*After*\n{'irregular, ~' if change.kind == 'irregular' else 'every '}{format_duration(change.after)}",
         f"*Since*\n{change.at:%Y-%m-%d %H:%M UTC}",
         f"*Producer owners*\n{producer}",
         f"*Consumers*\n{consumers or 'none asset-triggered'}",

@@ -49,7 +49,7 @@ def test_one_alert_per_breach_recovery_in_thread_and_no_duplicates_after_restart
     first = slack.posts[0]
     assert first["channel"] == "#alerts" and "LATE: stripe.payments" in first["text"]
     blocks = json.dumps(first["blocks"])
-    for expected in ("#pay", "stripe_ingest / scheduled__1", "Runbook", "http://airflow/assets", "2h00m"):
+    for expected in ("#pay", "stripe_ingest / scheduled__1", "Runbook", "http://airflow/assets", "2h 00m"):
         assert expected in blocks
 
     # a restarted watcher (new store object on the same database) sees the same breach: nothing new

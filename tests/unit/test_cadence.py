@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit.core.cadence import (CadenceChange, CadenceModel, describe, describe_many, describe_seconds, detect_changes,
-                             human_interval)
+from toolkit.core.cadence import CadenceChange, CadenceModel, describe, describe_many, describe_seconds, detect_changes
 
 UTC = timezone.utc
 MONDAY = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -351,7 +350,7 @@ def test_empty_and_short_input_report_nothing() -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# describe() and human_interval()
+# describe()
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -390,25 +389,6 @@ def test_describe_irregular_and_unknown() -> None:
 def test_describe_refuses_a_naive_now() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         describe([MONDAY], now=datetime(2026, 1, 1))
-
-
-@pytest.mark.parametrize(
-    ("interval", "text"),
-    [
-        (timedelta(seconds=45), "45 s"),
-        (timedelta(minutes=5), "5 min"),
-        (timedelta(minutes=30), "30 min"),
-        (timedelta(minutes=90), "1.5 h"),
-        (timedelta(hours=1), "1 h"),
-        (timedelta(hours=23), "23 h"),
-        (timedelta(days=1), "1 d"),
-        (timedelta(days=14), "14 d"),
-        (timedelta(seconds=0.5), "0.5 s"),
-        (timedelta(minutes=-5), "-5 min"),
-    ],
-)
-def test_human_interval(interval: timedelta, text: str) -> None:
-    assert human_interval(interval) == text
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from toolkit.core.cadence import describe
-from toolkit.core.cadence_impact import CadenceReport, consumer_impact, describe_change
+from toolkit.core.cadence_impact import CadenceReport, describe_change, seam_impact
 from toolkit.models import AssetEvent, DagRun
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -29,16 +29,16 @@ def test_consumer_runs_batches_durations_and_queue_before_and_after_the_change()
     for r in after:  # each 5-minute run consumed one event
         events.append(AssetEvent("stripe.payments", r.run_after, consumed_by=(("daily_finance_close", r.run_id),)))
     events += [AssetEvent("stripe.payments", NOW + timedelta(seconds=s)) for s in (10, 20, 30)]  # not consumed yet
-    impact = consumer_impact("daily_finance_close", ("#finance",), CHANGE, NOW, before + after + backfill, events,
+    impact = seam_impact("daily_finance_close", ("#finance",), CHANGE, NOW, before + after + backfill, events,
                              T0 - timedelta(days=1), ("finance.daily_close (at risk)",))
     assert impact.runs_per_day_before == 1.0 and impact.runs_per_day_after == 288.0
     assert impact.events_per_run_before == 48 and impact.events_per_run_after == 1
     assert impact.duration_before == 120 and impact.duration_after == 240
     assert impact.queued_events == 3
     text = describe_change("stripe.payments", _change(), (impact,))
-    assert text.startswith("stripe.payments moved from every 30 min to every 5 min on ")
+    assert text.startswith("stripe.payments moved from every 30m to every 5m on ")
     assert ("daily_finance_close now runs 288×/day instead of 1×/day, batching 1 event(s) per run instead of 48, "
-            "each run takes 4 min instead of 2 min, 3 event(s) queued now, SLA at risk: finance.daily_close "
+            "each run takes 4m instead of 2m, 3 event(s) queued now, SLA at risk: finance.daily_close "
             "(at risk)") in text
 
 
@@ -46,7 +46,7 @@ def test_a_short_history_before_the_change_is_not_diluted_over_a_week():
     """With two days of history before the change, the rate before is per those two days, not per seven."""
     start = CHANGE - timedelta(days=2)
     runs = [run(start + timedelta(hours=12 * i), 1) for i in range(4)]
-    impact = consumer_impact("daily_finance_close", (), CHANGE, NOW, runs, [], start)
+    impact = seam_impact("daily_finance_close", (), CHANGE, NOW, runs, [], start)
     assert impact.runs_per_day_before == 2.0 and impact.runs_per_day_after == 0.0
 
 

@@ -30,7 +30,7 @@ def test_show_marks_the_first_interval_of_the_new_regime():
     caret = next(line for line in lines if "^ changed" in line)
     column = caret.index("^")
     assert bars[column] == "▁" and bars[column - 1] == "█"  # under the first 5-minute bar, right after a 30-minute one
-    assert "30 min → 5 min" in caret and "moved from every 30 min to every 5 min" in text
+    assert "30m → 5m" in caret and "moved from every 30m to every 5m" in text
 
 
 def test_scan_table_and_json_carry_the_change():
@@ -38,7 +38,7 @@ def test_scan_table_and_json_carry_the_change():
     steady = CadenceReport("web.sessions", (), describe([T0 + timedelta(days=i) for i in range(30)]))
     text = render_scan([report, steady])
     assert text.startswith("Cadence of 2 asset(s): 1 changed")
-    assert "30 min → 5 min" in text and "! stripe.payments moved from every 30 min" in text
+    assert "30m → 5m" in text and "! stripe.payments moved from every 30m" in text
     data = report_to_dict(report)
     assert data["change"]["kind"] == "faster" and data["change"]["before_seconds"] == 1800
     assert data["change"]["after_seconds"] == 300 and data["typical_interval_seconds"] == 300

@@ -125,9 +125,9 @@ def test_at_risk_when_the_producer_will_not_make_it():
 
 
 def test_human_durations():
-    from toolkit.core.freshness import human
+    from toolkit.core.humanize import format_duration as human
 
-    assert [human(timedelta(seconds=s)) for s in (14, 240, 7500, 277200)] == ["14s", "4m", "2h05m", "3d5h"]
+    assert [human(timedelta(seconds=s)) for s in (14, 240, 7500, 277200)] == ["14s", "4m", "2h 05m", "3d 5h"]
 
 
 def test_max_lag_and_unknown():
@@ -135,7 +135,7 @@ def test_max_lag_and_unknown():
     now = z("2026-11-21T12:00")
     assert evaluate(sla, [event("2026-11-21T11:30")], now).status == "fresh"
     risky = evaluate(sla, [event("2026-11-21T11:00")], now)
-    assert risky.status == "at_risk" and risky.reason == "last update 1h00m ago, over warn_after 45m"
+    assert risky.status == "at_risk" and risky.reason == "last update 1h 00m ago, over warn_after 45m"
     assert evaluate(sla, [event("2026-11-21T09:00")], now).status == "late"
     assert evaluate(sla, [], now, known_since=z("2026-11-21T11:00")).status == "unknown"
     assert evaluate(sla, [], now, known_since=z("2026-11-20T11:00")).status == "late"

@@ -11,18 +11,20 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from toolkit.core.cadence import CadenceChange, CadenceModel, human_interval
+from toolkit.core.cadence import CadenceChange, CadenceModel
+from toolkit.core.humanize import format_duration
 from toolkit.models import Asset, AssetEvent, DagRun
 from toolkit.sla import SLA, parse_slas
 
 DAY = timedelta(days=1)
 BASELINE = timedelta(days=7)  # how far before the change the "before" figures look, at most
-EVENTS_PER_ASSET = 100  # the history judged per asset, by the REST path and the plugin alike
+CADENCE_EVENTS_PER_ASSET = 100  # the cadence history judged per asset, by the REST path and the plugin alike
 
 
 @dataclass(frozen=True)
-class ConsumerImpact:
-    """One asset-triggered consumer, before and after the change (rates per day; durations in seconds)."""
+class SeamImpact:
+    """One asset-triggered consumer, before and after an upstream cadence change (rates per day; durations in
+    seconds). Not ``planning.ConsumerImpact``, which is what a backfill would trigger downstream."""
 
     dag_id: str
     owners: tuple[str, ...]
@@ -43,7 +45,7 @@ class CadenceReport:
     asset: str
     owners: tuple[str, ...]  # the producer's side: the asset's owner(s)
     model: CadenceModel
-    consumers: tuple[ConsumerImpact, ...] = ()
+    consumers: tuple[SeamImpact, ...] = ()
     backfill_events_excluded: int = 0
 
     @property
@@ -71,9 +73,9 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def consumer_impact(dag_id: str, owners: tuple[str, ...], change_at: datetime, now: datetime,
-                    runs: list[DagRun], events: list[AssetEvent], first_event: datetime | None,
-                    slas_at_risk: tuple[str, ...] = ()) -> ConsumerImpact:
+def seam_impact(dag_id: str, owners: tuple[str, ...], change_at: datetime, now: datetime,
+                runs: list[DagRun], events: list[AssetEvent], first_event: datetime | None,
+                slas_at_risk: tuple[str, ...] = ()) -> SeamImpact:
     """Before/after figures for one consumer. ``runs`` are its runs since shortly before the change (backfills are
     ignored), ``events`` the changed asset's events (with the runs that consumed each)."""
     live = [r for r in runs if r.run_type != "backfill" and r.run_after is not None]
@@ -96,7 +98,7 @@ def consumer_impact(dag_id: str, owners: tuple[str, ...], change_at: datetime, n
     def durations(group: list[DagRun]) -> float | None:
         return _median([r.duration_seconds for r in group if r.duration_seconds is not None])
 
-    return ConsumerImpact(
+    return SeamImpact(
         dag_id=dag_id,
         owners=owners,
         runs_per_day_before=_per_day(len(before), change_at - start),
@@ -117,19 +119,19 @@ def _rate(per_day: float | None) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    return "?" if value is None else human_interval(timedelta(seconds=value))
+    return "?" if value is None else format_duration(value)
 
 
-def describe_change(asset: str, change: CadenceChange, consumers: tuple[ConsumerImpact, ...] = ()) -> str:
+def describe_change(asset: str, change: CadenceChange, consumers: tuple[SeamImpact, ...] = ()) -> str:
     """One plain paragraph, e.g. "stripe.payments moved from every 30 min to every 5 min on 2026-11-02 14:05 UTC;
     daily_finance_close now runs 96×/day instead of 1×/day, each run takes 4 min instead of 2 min"."""
     if change.kind == "irregular":
-        head = (f"{asset} moved from every {human_interval(change.before)} to irregular arrivals "
-                f"(typically {human_interval(change.after)} apart)")
+        head = (f"{asset} moved from every {format_duration(change.before)} to irregular arrivals "
+                f"(typically {format_duration(change.after)} apart)")
     elif change.kind == "regular":
-        head = f"{asset} moved from irregular arrivals to every {human_interval(change.after)}"
+        head = f"{asset} moved from irregular arrivals to every {format_duration(change.after)}"
     else:
-        head = f"{asset} moved from every {human_interval(change.before)} to every {human_interval(change.after)}"
+        head = f"{asset} moved from every {format_duration(change.before)} to every {format_duration(change.after)}"
     parts = [f"{head} on {change.at:%Y-%m-%d %H:%M} UTC"]
     for impact in consumers:
         words = [f"{impact.dag_id} now runs {_rate(impact.runs_per_day_after)} instead of "

@@ -22,10 +22,13 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from toolkit.core.humanize import format_duration
 from toolkit.models import AssetEvent
 from toolkit.sla import SLA
 
 UTC = timezone.utc
+human = format_duration  # the old name, still imported by toolkit/tui/app.py: the same function
+EVENTS_PER_ASSET = 10  # newest events judged per asset: the REST path and the plugin judge the same ones
 
 
 @dataclass(frozen=True)
@@ -116,18 +119,6 @@ def satisfies(event: AssetEvent, expectation: Expectation, min_rows: int | None)
     return expectation.updated_since is not None and event.timestamp >= expectation.updated_since
 
 
-def human(delta: timedelta) -> str:
-    """12s, 4m, 2h05m, 3d4h: short enough for a table cell or a Slack line."""
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-    return f"{seconds // 86400}d{(seconds % 86400) // 3600}h"
-
-
 def _volume_note(events: list[AssetEvent], min_rows: int | None) -> str:
     if min_rows is None or not events:
         return ""
@@ -178,14 +169,14 @@ def evaluate(sla: SLA, events: list[AssetEvent], now: datetime, producer: Produc
                                    culprit=_producer_culprit(producer, now), breach_key=f"lag:{known_since}")
         lag = now - newest.timestamp
         if lag >= sla.fail_after:
-            return FreshnessStatus(sla, "late", f"last update {human(lag)} ago, over {human(sla.fail_after)}", last_event=newest,
+            return FreshnessStatus(sla, "late", f"last update {format_duration(lag)} ago, over {format_duration(sla.fail_after)}", last_event=newest,
                                    lag=lag, culprit=_producer_culprit(producer, now),
                                    breach_key=f"lag:{newest.timestamp.isoformat()}")
         if lag >= sla.warn_after:
-            return FreshnessStatus(sla, "at_risk", f"last update {human(lag)} ago, over warn_after {human(sla.warn_after)}",
+            return FreshnessStatus(sla, "at_risk", f"last update {format_duration(lag)} ago, over warn_after {format_duration(sla.warn_after)}",
                                    last_event=newest, lag=lag, culprit=_producer_culprit(producer, now),
                                    breach_key=f"lag-warn:{newest.timestamp.isoformat()}")
-        return FreshnessStatus(sla, "fresh", f"last update {human(lag)} ago", last_event=newest, lag=lag)
+        return FreshnessStatus(sla, "fresh", f"last update {format_duration(lag)} ago", last_event=newest, lag=lag)
 
     previous, following = deadlines_around(sla.cron, sla.timezone, now)
     due = expectation_for(sla, previous)

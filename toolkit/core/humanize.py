@@ -1,25 +1,41 @@
-"""Short human forms of durations, shared by every edge (kept free of heavy imports: the terminal app paints first)."""
+"""The one short human form of a duration, shared by every edge: ETAs, lags, ages, cadence intervals, Slack lines.
+
+One convention everywhere, the largest two units, compact: "45s", "119s", "10m", "2h 05m", "3d 4h" (seconds up to
+two minutes, minutes up to an hour, then hours and zero-padded minutes, then days and hours; a fraction of a second
+only under 10 s, as "0.5s"; "unknown" for None). Intervals read "every 5m", "every 2h 05m".
+
+Kept free of heavy imports: the terminal app paints first.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 
-def human_interval(interval: timedelta) -> str:
-    """Short human form of an interval, in its largest whole unit: "45 s", "5 min", "1.5 h", "1 d"."""
-    seconds = interval.total_seconds()
+def format_duration(value: timedelta | float | None) -> str:
+    """Short form of a duration (a ``timedelta`` or seconds): "45s", "119s", "10m", "2h 05m", "3d 4h"; None: "unknown".
+
+    Whole seconds (rounded), except under 10 s where one decimal is kept when the value is not whole ("0.5s").
+    Negative durations keep their sign ("-5m").
+    """
+    if value is None:
+        return "unknown"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
-        if seconds >= size:
-            return f"{sign}{_amount(seconds / size)} {unit}"
-    return f"{sign}{_amount(seconds)} s"
+    if seconds < 10 and round(seconds, 1) != round(seconds):
+        return f"{sign}{round(seconds, 1):.1f}s"
+    whole = int(round(seconds))
+    if whole < 120:
+        return f"{sign}{whole}s"
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{sign}{days}d {hours}h"
+    return f"{sign}{hours}h {minutes:02d}m" if hours else f"{sign}{minutes}m"
 
 
-def _rounded(value: float) -> float:
-    return round(value, 1) if value < 10 else float(round(value))
-
-
-def _amount(value: float) -> str:
-    text = f"{_rounded(value):.1f}" if value < 10 else f"{round(value):d}"
-    return text.removesuffix(".0")
+# Lead's edges (toolkit/tui/app.py, toolkit/cli/demo.py) still import the old name; to go once they import
+# ``format_duration``. The same function, not a second format.
+human_interval = format_duration

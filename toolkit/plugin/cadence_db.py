@@ -1,8 +1,8 @@
 """Every asset's cadence, computed inside Airflow's api-server from the metadata database.
 
 Reading a million event rows through SQLAlchemy costs seconds. On PostgreSQL each active asset's newest
-``EVENTS_PER_ASSET`` event times are streamed with binary ``COPY`` instead: fixed 22-byte rows holding the asset id and
-the timestamp as int64 microseconds, so PostgreSQL formats nothing and numpy parses everything in one call. Two
+``CADENCE_EVENTS_PER_ASSET`` event times are streamed with binary ``COPY`` instead: fixed 22-byte rows holding the
+asset id and the timestamp as int64 microseconds, so PostgreSQL formats nothing and numpy parses everything in one call. Two
 connections each stream half of the assets. Elsewhere (SQLite) a window-function query does the same, row by row.
 Events of backfill runs are left out in SQL, as the REST path leaves them out.
 
@@ -22,14 +22,13 @@ from sqlalchemy import Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from toolkit.core.cadence import describe_many
-from toolkit.core.cadence_impact import BASELINE, EVENTS_PER_ASSET, CadenceReport, asset_owners, consumer_impact
-from toolkit.models import Asset, AssetEvent
+from toolkit.core.cadence_impact import BASELINE, CADENCE_EVENTS_PER_ASSET, CadenceReport, asset_owners, seam_impact
+from toolkit.models import BACKFILL_RUN_LIKE, BACKFILL_RUN_PREFIX, Asset, AssetEvent
 from toolkit.plugin.freshness_db import extra_from_text
 from toolkit.models import DagRun as DagRunModel
 from toolkit.core.sla_board import SLABoard
 
 COPY_CONNECTIONS = 2
-BACKFILL_RUNS = "backfill\\_\\_%"  # run ids of backfill runs (LIKE pattern)
 _PG_EPOCH = 946_684_800.0  # 2000-01-01 in Unix seconds: PostgreSQL's binary timestamps count from there
 _COPY_ROW = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("asset_id", ">i4"), ("ts_len", ">i4"), ("ts", ">i8")])
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
@@ -78,7 +77,7 @@ def _copy_sql(part: int, parts: int, limit: int) -> str:
         "COPY (SELECT a.id, e.timestamp FROM asset a "
         "JOIN asset_active aa ON aa.name = a.name AND aa.uri = a.uri "
         "CROSS JOIN LATERAL (SELECT ev.timestamp FROM asset_event ev WHERE ev.asset_id = a.id "
-        f"AND (ev.source_run_id IS NULL OR ev.source_run_id NOT LIKE '{BACKFILL_RUNS}') "
+        f"AND (ev.source_run_id IS NULL OR ev.source_run_id NOT LIKE '{BACKFILL_RUN_LIKE}') "
         f"ORDER BY ev.timestamp DESC LIMIT {int(limit)}) e WHERE a.id % {int(parts)} = {int(part)}"
         ") TO STDOUT WITH (FORMAT binary)"
     )
@@ -109,7 +108,7 @@ def _series_rows(session: Session, limit: int) -> dict[int, np.ndarray]:
         select(EventRow.asset_id, EventRow.timestamp, rank)
         .join(AssetModel, AssetModel.id == EventRow.asset_id)
         .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
-        .where(or_(EventRow.source_run_id.is_(None), EventRow.source_run_id.not_like(BACKFILL_RUNS, escape="\\")))
+        .where(or_(EventRow.source_run_id.is_(None), EventRow.source_run_id.not_like(BACKFILL_RUN_LIKE, escape="\\")))
         .subquery()
     )
     rows = session.connection().execute(select(ranked.c.asset_id, ranked.c.timestamp).where(ranked.c.rn <= limit))
@@ -120,7 +119,7 @@ def _series_rows(session: Session, limit: int) -> dict[int, np.ndarray]:
     return _group(np.asarray(ids, dtype=np.int64), np.asarray(seconds, dtype=np.float64))
 
 
-def event_series(session: Session, limit: int = EVENTS_PER_ASSET) -> dict[int, np.ndarray]:
+def event_series(session: Session, limit: int = CADENCE_EVENTS_PER_ASSET) -> dict[int, np.ndarray]:
     """Each active asset's newest ``limit`` live (non-backfill) event times, ascending epoch seconds, by asset id."""
     if session.get_bind().dialect.name == "postgresql":
         try:
@@ -191,7 +190,7 @@ def _seam_reports(session: Session, now: datetime, changed: set[int], names: dic
              .outerjoin(DagRun, DagRun.id == consumed.c.dag_run_id)
              .where(EventRow.asset_id.in_(consumed_assets), EventRow.timestamp >= earliest))
     for row in session.execute(query) if consumed_assets else ():
-        if row.source_run_id and row.source_run_id.startswith("backfill__"):
+        if row.source_run_id and row.source_run_id.startswith(BACKFILL_RUN_PREFIX):
             continue
         known = events[row.asset_id].get(row.id) or AssetEvent(names[row.asset_id], row.timestamp,
                                                                source_run_id=row.source_run_id)
@@ -215,7 +214,7 @@ def _seam_reports(session: Session, now: datetime, changed: set[int], names: dic
         history = sorted(events[asset_id].values(), key=lambda e: e.timestamp)
         first = datetime.fromtimestamp(float(series[asset_id][0]), timezone.utc) if len(series[asset_id]) else None
         impacts = tuple(
-            consumer_impact(dag_id, tuple(dict.fromkeys(
+            seam_impact(dag_id, tuple(dict.fromkeys(
                 o for a in outputs.get(dag_id, []) if a in assets for o in asset_owners(assets[a])))
                 or dag_owners.get(dag_id, ()), change.at, now, runs[dag_id], history, first, at_risk(dag_id))
             for dag_id in sorted(consumers[asset_id]))

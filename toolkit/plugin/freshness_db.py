@@ -7,7 +7,7 @@ queries whatever the number of assets:
 2. the newest event of every watched asset (``LATERAL … LIMIT`` on the ``(asset_id, timestamp)`` index on
    PostgreSQL; a window function elsewhere), its row count read by the database rather than decoding each ``extra``;
 3. only for the statuses older events could still change (``freshness.decided_by_newest``), up to
-   ``EVENTS_PER_ASSET`` events of those assets;
+   ``freshness.EVENTS_PER_ASSET`` events of those assets;
 4. producers, and the assets their DAGs are scheduled on;
 5. the latest run and the recent successful durations of each producing DAG.
 
@@ -24,15 +24,14 @@ from datetime import datetime, timezone
 from sqlalchemy import Text, and_, case, cast, func, select, true
 from sqlalchemy.orm import Session
 
-from toolkit.core.freshness import (ProducerRun, assets_to_read, decided_by_newest, evaluate,
-                               with_upstream_culprits)
+from toolkit.core.freshness import (EVENTS_PER_ASSET, ProducerRun, assets_to_read, decided_by_newest, evaluate,
+                                    with_upstream_culprits)
 from toolkit.models import AssetEvent as Event
 from toolkit.models import DagRun as DagRunModel
 from toolkit.core.planning import estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
 from toolkit.core.sla_board import SLABoard, sorted_statuses
 
-EVENTS_PER_ASSET = 10  # as the REST path reads: both judge the same events
 FIRST_LOOK = 1  # the newest event decides almost every status
 DURATION_SAMPLES = 30
 _WHOLE_NUMBER = re.compile(r"-?\d+")

@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from toolkit.core.planning import PLAN_TAG
-from toolkit.models import Pool, TaskInstance
+from toolkit.models import BACKFILL_RUN_LIKE, BACKFILL_RUN_PREFIX, Pool, TaskInstance
 from toolkit.core.throttle import OCCUPYING, WAITING, ThrottlePolicy, occupancy
 
 
@@ -78,14 +78,14 @@ def pool_occupancy(session: Session, policy: ThrottlePolicy) -> list[dict]:
     from airflow.models.taskinstance import TaskInstance as TI
 
     pools = [Pool(name, slots, 0, 0, 0) for name, slots in session.execute(select(PoolModel.pool, PoolModel.slots))]
-    is_backfill = case((TI.run_id.like("backfill\\_\\_%", escape="\\"), True), else_=False)
+    is_backfill = case((TI.run_id.like(BACKFILL_RUN_LIKE, escape="\\"), True), else_=False)
     grouped = session.execute(
         select(TI.pool, TI.state, is_backfill, func.sum(TI.pool_slots))
         .where(TI.state.in_([*OCCUPYING, *WAITING]))
         .group_by(TI.pool, TI.state, is_backfill)
     ).all()
     # One stand-in task instance per group, carrying the group's slots: occupancy() only sums them.
-    instances = [TaskInstance("", "backfill__" if backfill else "", "", str(state), pool, int(slots or 0))
+    instances = [TaskInstance("", BACKFILL_RUN_PREFIX if backfill else "", "", str(state), pool, int(slots or 0))
                  for pool, state, backfill, slots in grouped]
     return [{"pool": o.pool, "slots": o.slots, "production": o.production, "backfill": o.backfill,
              "waiting": o.waiting, "free": o.free if o.slots >= 0 else None, "reserve": o.reserve,

@@ -17,18 +17,19 @@ import logging
 
 from airflow.policies import hookimpl
 
+from toolkit.models import BACKFILL_RUN_PREFIX
+
 log = logging.getLogger(__name__)
 
 BACKFILL_PRIORITY_WEIGHT = -100
 BACKFILL_RUN_TYPE = "backfill"
-BACKFILL_RUN_ID_PREFIX = "backfill__"
 
 
 def is_backfill(task_instance: object, dag_run: object | None) -> bool:
     if dag_run is not None:
         run_type = getattr(dag_run, "run_type", None)
         return str(getattr(run_type, "value", run_type)) == BACKFILL_RUN_TYPE
-    return str(getattr(task_instance, "run_id", "") or "").startswith(BACKFILL_RUN_ID_PREFIX)
+    return str(getattr(task_instance, "run_id", "") or "").startswith(BACKFILL_RUN_PREFIX)
 
 
 @hookimpl

@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 
 from toolkit.airflow import AirflowClient
 from toolkit.core.cadence import describe
-from toolkit.core.cadence_impact import (BASELINE, EVENTS_PER_ASSET, CadenceReport, ConsumerImpact, asset_owners,
-                                    consumer_impact)
+from toolkit.core.cadence_impact import (BASELINE, CADENCE_EVENTS_PER_ASSET, CadenceReport, SeamImpact, asset_owners,
+                                         seam_impact)
 from toolkit.errors import NotFound
 from toolkit.models import Asset, AssetEvent
 from toolkit.core.sla_board import SLABoard
@@ -31,7 +31,7 @@ def find_asset(assets: list[Asset], wanted: str) -> Asset:
 
 
 def cadence_reports(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
-                    now: datetime | None = None, events_per_asset: int = EVENTS_PER_ASSET,
+                    now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
                     with_impact: bool = True) -> list[CadenceReport]:
     """One report per asset (or for ``asset`` only), changed assets first."""
     now = now or datetime.now(timezone.utc)
@@ -56,7 +56,7 @@ def cadence_reports(client: AirflowClient, *, asset: str | None = None, since: d
     for item, events in zip(chosen, histories):
         live = [e for e in events if not e.from_backfill]
         model = describe([e.timestamp for e in live], now=now)
-        consumers: tuple[ConsumerImpact, ...] = ()
+        consumers: tuple[SeamImpact, ...] = ()
         if with_impact and model.last_change is not None:
             consumers = tuple(_impact(client, dag_id, model.last_change.at, now, live, produced_by, at_risk)
                               for dag_id in item.scheduled_dags)
@@ -65,11 +65,11 @@ def cadence_reports(client: AirflowClient, *, asset: str | None = None, since: d
 
 
 def _impact(client: AirflowClient, dag_id: str, change_at: datetime, now: datetime, events: list[AssetEvent],
-            produced_by: dict[str, list[Asset]], at_risk) -> ConsumerImpact:
+            produced_by: dict[str, list[Asset]], at_risk) -> SeamImpact:
     runs = client.dag_runs.since(dag_id, change_at - BASELINE)
     owners = tuple(dict.fromkeys(o for a in produced_by.get(dag_id, []) for o in asset_owners(a)))
     if not owners:
         dag = client.dags.get(dag_id)
         owners = tuple(dag.owners)
     first = min((e.timestamp for e in events), default=None)
-    return consumer_impact(dag_id, owners, change_at, now, runs, events, first, at_risk(dag_id))
+    return seam_impact(dag_id, owners, change_at, now, runs, events, first, at_risk(dag_id))

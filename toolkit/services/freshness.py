@@ -9,12 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from toolkit.airflow import AirflowClient
-from toolkit.core.freshness import ProducerRun, assets_to_read, evaluate_all
+from toolkit.core.freshness import EVENTS_PER_ASSET, ProducerRun, assets_to_read, evaluate_all
 from toolkit.core.planning import AssetGraph, estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
 from toolkit.core.sla_board import SLABoard, sorted_statuses
-
-EVENTS_PER_ASSET = 10  # as the plugin reads: both paths judge the same events
 
 
 def producer_run(client: AirflowClient, dag_id: str, graph: AssetGraph) -> ProducerRun:

@@ -41,12 +41,19 @@ window.addEventListener("storage", applyTheme);
 const escapeHtml = (value) => String(value ?? "").replace(/[&<>"']/g,
   (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
+// The one duration format, as toolkit/core/humanize.py format_duration writes it for the CLI, TUI and Slack:
+// "45s", "119s", "10m", "2h 05m", "3d 4h" ("0.5s" under 10 s). Keep the two in step.
 function human(seconds) {
   if (seconds === null || seconds === undefined) return "–";
+  const sign = seconds < 0 ? "-" : "";
   const s = Math.abs(seconds);
-  const [unit, size] = s >= 86400 ? ["d", 86400] : s >= 3600 ? ["h", 3600] : s >= 60 ? ["min", 60] : ["s", 1];
-  const amount = s / size;
-  return (amount < 10 ? Math.round(amount * 10) / 10 : Math.round(amount)) + " " + unit;
+  if (s < 10 && Math.round(s * 10) / 10 !== Math.round(s)) return sign + (Math.round(s * 10) / 10).toFixed(1) + "s";
+  const whole = Math.round(s);
+  if (whole < 120) return sign + whole + "s";
+  const days = Math.floor(whole / 86400), hours = Math.floor((whole % 86400) / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  if (days) return `${sign}${days}d ${hours}h`;
+  return hours ? `${sign}${hours}h ${String(minutes).padStart(2, "0")}m` : `${sign}${minutes}m`;
 }
 
 // One time convention on the whole page, as in afkit's CLI and terminal app: UTC, 24-hour, always labelled.
