@@ -1,0 +1,89 @@
+"""The governor (``services.governor.Governor``) on a launched plan in the in-memory Airflow: it pauses when
+production waits, resumes only after ``resume_after`` of calm, and never resumes what an operator paused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.unit.services.conftest import NO_POLICY, NOW, plan_of
+from toolkit.services.backfills import launch
+from toolkit.services.governor import Governor
+
+RESUME_AFTER = timedelta(seconds=20)
+
+
+@pytest.fixture
+def launched(airflow, store):
+    """raw's backfill running 2 of the 4 warehouse slots; production holds the other 2."""
+    plan = plan_of(airflow, downstream=False)
+    (backfill_id,) = launch(airflow, store, plan, current_policy=NO_POLICY, sleep=airflow.advance).created
+    for run in airflow.runs_of(backfill_id)[:2]:
+        airflow.add_task_instance("raw", run.run_id, "running", "warehouse")
+    airflow.add_task_instance("orders", "scheduled__2026-02-28", "running", "warehouse", slots=2)
+    return backfill_id, Governor(airflow, store, holder="test", resume_after=RESUME_AFTER)
+
+
+def production_waits(airflow) -> None:
+    airflow.add_task_instance("orders", "scheduled__2026-03-01", "scheduled", "warehouse")
+
+
+def production_clears(airflow) -> None:
+    airflow.task_instance_rows = [t for t in airflow.task_instance_rows if t.state != "scheduled"]
+
+
+def test_pauses_when_production_waits_and_resumes_only_after_resume_after(airflow, store, launched):
+    backfill_id, governor = launched
+    assert [e.action for e in governor.tick(NOW)] == ["none"]  # within budget, nobody waits
+    production_waits(airflow)
+    (event,) = governor.tick(NOW + timedelta(seconds=1))
+    assert event.action == "pause" and "1 production task(s) wait for pool 'warehouse' (0 free)" in event.reason
+    assert airflow.backfills.get(backfill_id).is_paused
+
+    production_clears(airflow)
+    for seconds in (2, 10, 21):  # calm since 2 s: not yet 20 s
+        assert [e.action for e in governor.tick(NOW + timedelta(seconds=seconds))] == ["none"]
+        assert airflow.backfills.get(backfill_id).is_paused
+    (event,) = governor.tick(NOW + timedelta(seconds=22))
+    assert event.action == "resume" and not airflow.backfills.get(backfill_id).is_paused
+    assert [a["action"] for a in store.actions(backfill_id)] == ["pause", "resume"]
+    assert [r for r in airflow.requests if r[0] in ("pause", "unpause")] == [("pause", backfill_id),
+                                                                             ("unpause", backfill_id)]
+
+
+def test_production_waiting_again_restarts_the_calm_period(airflow, store, launched):
+    backfill_id, governor = launched
+    production_waits(airflow)
+    governor.tick(NOW)
+    production_clears(airflow)
+    governor.tick(NOW + timedelta(seconds=1))
+    production_waits(airflow)
+    assert [e.action for e in governor.tick(NOW + timedelta(seconds=15))] == ["none"]  # already paused
+    production_clears(airflow)
+    governor.tick(NOW + timedelta(seconds=16))
+    assert [e.action for e in governor.tick(NOW + timedelta(seconds=30))] == ["none"]  # 14 s calm, not 29
+    assert [e.action for e in governor.tick(NOW + timedelta(seconds=36))] == ["resume"]
+
+
+def test_never_resumes_a_backfill_an_operator_paused(airflow, store, launched):
+    backfill_id, governor = launched
+    airflow.backfills.pause(backfill_id)  # the operator, from the Airflow UI
+    production_waits(airflow)  # pressure while it is paused must not make the pause the governor's
+    assert [e.action for e in governor.tick(NOW)] == ["none"]
+    production_clears(airflow)
+    for minutes in (1, 10, 60):
+        (event,) = governor.tick(NOW + timedelta(minutes=minutes))
+        assert event.action == "none"
+    assert event.reason == "paused by someone else: left alone"
+    assert airflow.backfills.get(backfill_id).is_paused
+    assert [r for r in airflow.requests if r[0] == "unpause"] == [] and store.actions(backfill_id) == []
+
+
+def test_a_completed_backfill_is_left_alone(airflow, store, launched):
+    backfill_id, governor = launched
+    airflow.finish(backfill_id)
+    production_waits(airflow)
+    (event,) = governor.tick(airflow.now)
+    assert (event.action, event.reason) == ("none", "completed")
+    assert [r for r in airflow.requests if r[0] == "pause"] == []
