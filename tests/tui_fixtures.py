@@ -116,6 +116,7 @@ class FixedSource:
         self.actions: list[str] = []
         self.paused = False
         self.warning: str | None = None  # what cancel_warning says
+        self.governor_note: str | None = None  # what the launch reports, as a governor would
         self.saved: list[Path] = []
         # Set to hold partition reads until released (the loading indicator's test); released when the app closes.
         self.hold_partitions: threading.Event | None = None
@@ -152,8 +153,10 @@ class FixedSource:
                           pools={"default_pool": Pool("default_pool", 128, 128, 0, 0),
                                  "warehouse": Pool("warehouse", 8, 8, 0, 0)})
 
-    def launch(self, plan: Plan, should_stop: Callable[[], bool]) -> None:
+    def launch(self, plan: Plan, should_stop: Callable[[], bool], on_note: Callable[[str], None]) -> None:
         self.actions.append(f"launch {plan.plan_id}")
+        if self.governor_note:
+            on_note(self.governor_note)
 
     def progress(self, plan: Plan) -> list[DagProgress]:
         return [DagProgress(d.dag_id, d.run_count, d.run_count // 2, 1, 2, 1, (7,), False, "running", 840.0)

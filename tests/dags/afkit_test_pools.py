@@ -4,7 +4,8 @@
 - ``afkit_prod_burst``: triggered by hand, three parallel tasks in ``shared`` (production needing more than the reserve).
 - ``afkit_bulk``: daily, one task in ``shared`` (the DAG the tests backfill).
 - ``afkit_doomed``: daily, one task in pool ``doomed`` (a pool the tests delete while its backfill runs).
-- ``afkit_gated_bulk`` / ``afkit_gated_prod``: the governor test's own pair in its own pool ``gated`` (3 slots). The
+- ``afkit_gated_bulk`` / ``afkit_gated_prod`` (and ``afkit_tui_gated_*`` in ``gated_tui``, for the terminal app's
+  launch): the governor tests' own pairs, each in its own pool (3 slots). The
   backfill's task holds its slot until the test opens a gate (a file under ``AIRFLOW_HOME``), and production asks for
   2 slots at once, so production waits for exactly as long as the test decides — not for as long as a race allows.
 """
@@ -62,25 +63,28 @@ def gate(name: str) -> Path:
     return Path(os.environ["AIRFLOW_HOME"]) / "afkit-test-gates" / name
 
 
-# Its end date lies in the past: unpausing it makes no scheduled run of its own that would take a gated slot.
-with DAG(dag_id="afkit_gated_bulk", schedule="@daily", start_date=START, end_date=datetime(2026, 6, 30, tzinfo=timezone.utc),
-         catchup=False, tags=["afkit-test"], default_args={"pool": "gated"}):
+# One pair per governor test (CLI launch, terminal-app launch), each with its own pool and gate. The backfill DAG's end
+# date lies in the past: unpausing it makes no scheduled run of its own that would take a gated slot.
+for prefix, pool, gate_name in (("afkit_gated", "gated", "throttle"), ("afkit_tui_gated", "gated_tui", "tui")):
+    with DAG(dag_id=f"{prefix}_bulk", schedule="@daily", start_date=START,
+             end_date=datetime(2026, 6, 30, tzinfo=timezone.utc), catchup=False, tags=["afkit-test"],
+             default_args={"pool": pool}):
 
-    @task
-    def hold_until_gate_opens() -> None:
-        deadline = time.monotonic() + 600  # a test that never opens the gate fails its runs, it does not hang them
-        while not gate("throttle").exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the test never opened the gate")
-            time.sleep(0.5)
+        @task
+        def hold_until_gate_opens(name: str = gate_name) -> None:
+            deadline = time.monotonic() + 600  # a test that never opens the gate fails its runs, it does not hang
+            while not gate(name).exists():
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the test never opened the gate")
+                time.sleep(0.5)
 
-    hold_until_gate_opens()
+        hold_until_gate_opens()
 
-with DAG(dag_id="afkit_gated_prod", schedule=None, start_date=START, catchup=False, tags=["afkit-test"],
-         default_args={"pool": "gated"}):
+    with DAG(dag_id=f"{prefix}_prod", schedule=None, start_date=START, catchup=False, tags=["afkit-test"],
+             default_args={"pool": pool}):
 
-    @task(pool_slots=2)
-    def report() -> None:
-        time.sleep(1)
+        @task(pool_slots=2)
+        def report() -> None:
+            time.sleep(1)
 
-    report()
+        report()

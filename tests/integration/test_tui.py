@@ -173,3 +173,65 @@ def test_the_app_keeps_its_data_through_an_outage_and_reconnects(airflow):
             assert column(dags, 0) == shown
 
     asyncio.run(scenario())
+
+
+def test_a_launch_from_the_terminal_app_is_governed_like_launch_follow(airflow, client, monkeypatch, tmp_path):
+    """The same gated scenario as the CLI's governor test, launched from the backfill screen: the governor pauses the
+    backfill while production waits and resumes it once production cleared, and the screen says so."""
+    from toolkit.devserver import demo
+    from toolkit.state import StateStore
+    from toolkit.tui.backfill import BackfillScreen, ConfirmLaunch
+    from toolkit.tui.grid import PartitionGrid
+
+    from .conftest import raw_get, raw_send
+
+    config = tmp_path / "afkit.toml"
+    config.write_text("[pools.gated_tui]\nreserve = 1\n[governor]\npoll_seconds = 2\nresume_after_seconds = 6\n")
+    monkeypatch.setenv("AFKIT_CONFIG", str(config))
+    monkeypatch.setenv("AFKIT_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    client.pools.ensure("gated_tui", 3, "the terminal-app governor test's own pool")
+    demo.wait_for_dags(client, ("afkit_tui_gated_bulk", "afkit_tui_gated_prod"))
+    for dag_id in ("afkit_tui_gated_bulk", "afkit_tui_gated_prod"):
+        client.dags.set_paused(dag_id, False)
+    gate = airflow.spec.home / "afkit-test-gates" / "tui"
+    gate.parent.mkdir(exist_ok=True)
+
+    def backfill_slots() -> int:
+        tis = raw_get(airflow, "/api/v2/dags/afkit_tui_gated_bulk/dagRuns/~/taskInstances?state=running"
+                               "&state=queued&limit=100")["task_instances"]
+        return sum(t["pool_slots"] for t in tis if t["dag_run_id"].startswith("backfill__"))
+
+    async def scenario() -> None:
+        app = create_app(admin_settings(airflow), refresh_seconds=600)
+        async with app.run_test(size=(160, 45)) as pilot:
+            screen = BackfillScreen(app.source, "afkit_tui_gated_bulk", start="2026-02-01", end="2026-02-04")
+            app.push_screen(screen)
+            grid = screen.query_one(PartitionGrid)
+            await until(pilot, lambda: len(grid.cells) == 4 or app._notifications)
+            assert len(grid.cells) == 4, [n.message for n in app._notifications]
+            await pilot.press("enter")
+            await until(pilot, lambda: screen.plan is not None or app._notifications)
+            assert screen.plan is not None and screen.plan.dags[0].concurrency == 2  # 3 slots, 1 reserved
+            await pilot.press("l")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmLaunch))
+            await pilot.press("y")
+            await until(pilot, lambda: getattr(screen, "progress", None) and screen.progress[0].backfill_ids)
+            (backfill_id,) = screen.progress[0].backfill_ids
+            await until(pilot, lambda: backfill_slots() == 2, timeout=180)  # both runs hold their slot at the gate
+            raw_send(airflow, "POST", "/api/v2/dags/afkit_tui_gated_prod/dagRuns", {"logical_date": None, "conf": {}})
+            await until(pilot, lambda: client.backfills.get(backfill_id).is_paused, timeout=120)
+            actions = StateStore().actions(backfill_id)
+            assert actions and actions[0]["action"] == "pause"
+            assert "production task(s) wait for pool 'gated_tui'" in actions[0]["reason"]
+            await until(pilot, lambda: any(n.startswith(f"governor: pause backfill {backfill_id}") for n in screen.notes))
+            gate.touch()
+            await until(pilot, lambda: not client.backfills.get(backfill_id).is_paused, timeout=180)
+            await until(pilot, lambda: screen.progress and screen.progress[0].status == "completed", timeout=240)
+            assert any(n.startswith(f"governor: resume backfill {backfill_id}") for n in screen.notes)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        gate.parent.mkdir(exist_ok=True)
+        gate.touch()
+        client.dags.set_paused("afkit_tui_gated_prod", True)

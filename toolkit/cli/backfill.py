@@ -6,8 +6,7 @@ import json
 import re
 import signal
 import sys
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,7 +16,6 @@ from toolkit.services import backfills
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import given_explicitly, json_option, output_path_callback, with_client
 from toolkit.errors import BadInput
-from toolkit.services.governor import Governor
 from toolkit.core.plan_options import build_options
 from toolkit.core.planfile import load_plan, plan_to_dict, read_plan, save_plan
 from toolkit.core.planning import (
@@ -28,7 +26,6 @@ from toolkit.core.planning import (
     request_key,
 )
 from toolkit.render import render_plan, render_progress, table, when
-from toolkit.service_config import load_service_config
 from toolkit.state import StateStore
 
 
@@ -180,29 +177,23 @@ def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, 
                       abort=True)
     stop = {"now": False}
     previous = signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
-    last = {"text": "", "at": 0.0}
-    governor = Governor(client, store, resume_after=timedelta(seconds=load_service_config().governor_resume_after_seconds))
+    last = {"text": ""}
 
     def on_event(event: backfills.LaunchEvent) -> None:
         prefix = {"warning": "! ", "created": "+ ", "adopted": "~ ", "completed": "✓ "}.get(event.kind, "  ")
         click.echo(prefix + event.message)
 
-    def tick() -> bool:
-        if follow:
-            for event in governor.tick():
-                if event.action in ("pause", "resume", "error"):
-                    click.echo(f"governor: {event.action} backfill {event.backfill_id}: {event.reason}")
-        if follow and time.monotonic() - last["at"] >= 2:
-            text = render_progress(backfills.plan_progress(client, store, plan))
-            if text != last["text"]:
-                click.echo(text + "\n")
-                last["text"] = text
-            last["at"] = time.monotonic()
-        return stop["now"]
+    def on_progress(progress: list[backfills.DagProgress]) -> None:
+        text = render_progress(progress)
+        if text != last["text"]:
+            click.echo(text + "\n")
+            last["text"] = text
 
     try:
-        report = backfills.launch(client, store, plan, request=key, unpause=unpause, force=force,
-                                  until="completed" if follow else "created", on_event=on_event, should_stop=tick)
+        report = backfills.launch_governed(
+            client, store, plan, follow=follow, request=key, unpause=unpause, force=force, on_event=on_event,
+            on_governor=lambda e: click.echo(f"governor: {e.action} backfill {e.backfill_id}: {e.reason}"),
+            on_progress=on_progress, should_stop=lambda: stop["now"])
     finally:
         signal.signal(signal.SIGINT, previous)
     if follow:

@@ -35,6 +35,7 @@ from toolkit.core.planning import (
     plan_fingerprint,
     pool_demand,
 )
+from toolkit.services.governor import GovernorEvent, configured_governor
 from toolkit.state import StateStore
 from toolkit.core.throttle import (
     OCCUPYING,
@@ -570,6 +571,45 @@ def launch(
             report.stopped_early = True
             return report
         sleep(poll_seconds)
+
+
+def launch_governed(
+    client: AirflowClient,
+    store: StateStore,
+    plan: Plan,
+    *,
+    follow: bool,
+    request: str | None = None,
+    unpause: bool = False,
+    force: bool = False,
+    on_event: Callable[[LaunchEvent], None] = lambda e: None,
+    on_governor: Callable[[GovernorEvent], None] = lambda e: None,
+    on_progress: Callable[[list[DagProgress]], None] | None = None,
+    progress_every: float = 2.0,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> LaunchReport:
+    """The one launch every edge runs: create the plan's backfills and, when following, keep each within its pool
+    budgets with the governor until the plan completes (``afkit backfill launch --follow``, the terminal app).
+
+    While it follows, every pass ticks the governor (which reports each pause and resume through ``on_governor``)
+    and, every ``progress_every`` seconds, hands the plan's progress to ``on_progress``. Without ``follow`` it returns
+    once every step's backfill exists; ``afkit watch`` governs from then on.
+    """
+    governor = configured_governor(client, store) if follow else None
+    shown = {"at": float("-inf")}
+
+    def tick() -> bool:
+        if governor is not None:
+            for event in governor.tick():
+                if event.action in ("pause", "resume", "error"):
+                    on_governor(event)
+        if follow and on_progress is not None and time.monotonic() - shown["at"] >= progress_every:
+            on_progress(plan_progress(client, store, plan))
+            shown["at"] = time.monotonic()
+        return should_stop()
+
+    return launch(client, store, plan, request=request, unpause=unpause, force=force,
+                  until="completed" if follow else "created", on_event=on_event, should_stop=tick)
 
 
 # -- following and acting --------------------------------------------------------------------------------------------

@@ -51,6 +51,14 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def configured_governor(client: AirflowClient, store: StateStore) -> Governor:
+    """The governor with afkit.toml's timings: the one every follow loop and ``afkit watch`` run."""
+    from toolkit.service_config import load_service_config
+
+    config = load_service_config().require_valid()
+    return Governor(client, store, resume_after=timedelta(seconds=config.governor_resume_after_seconds))
+
+
 class Governor:
     def __init__(self, client: AirflowClient, store: StateStore, *, holder: str | None = None,
                  resume_after: timedelta = DEFAULT_RESUME_AFTER, lease_seconds: float = 60.0) -> None:

@@ -145,6 +145,7 @@ class BackfillScreen(Screen[None]):
         self.launched = False
         self.paused = False
         self.progress: list = []
+        self.notes: list[str] = []  # what the launch said: warnings and the governor's pauses and resumes
         self._shown_range: tuple[str, str] | None = None  # the from/to the grid shows, as typed
         self._progress_reads = itertools.count(1)  # each progress read is numbered when it starts …
         self._progress_shown = 0  # … and one that started before the last one shown is dropped
@@ -329,13 +330,18 @@ class BackfillScreen(Screen[None]):
         self.app.call_from_thread(self.set_interval, 2.0, self.refresh_progress)
         self.app.call_from_thread(self.set_interval, 10.0, self.load_partitions)
         try:
-            self.source.launch(self.plan, should_stop=lambda: not self.is_attached)
+            self.source.launch(self.plan, should_stop=lambda: not self.is_attached, on_note=self._note)
         except AfkitError as exc:
             self.launched = False
             self.app.call_from_thread(self.app.notify, str(exc), title="Launch", severity="error", timeout=10)
             return
         self.refresh_progress()
         self.load_partitions()
+
+    def _note(self, text: str) -> None:
+        """A launch warning or a governor action, from the launch's worker thread."""
+        self.notes.append(text)
+        self.app.call_from_thread(self.app.notify, text, title="Backfill", timeout=8)
 
     @work(thread=True, group="progress")
     def refresh_progress(self) -> None:

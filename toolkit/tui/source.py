@@ -53,7 +53,7 @@ class Source(Protocol):
     def snapshot(self) -> Snapshot: ...
     def partitions(self, dag_id: str, start: datetime, end: datetime) -> list[PartitionRow]: ...
     def plan(self, dag_id: str, options: PlanOptions, now: datetime) -> Plan: ...
-    def launch(self, plan: Plan, should_stop: Callable[[], bool]) -> None: ...
+    def launch(self, plan: Plan, should_stop: Callable[[], bool], on_note: Callable[[str], None]) -> None: ...
     def progress(self, plan: Plan) -> list[DagProgress]: ...
     def act(self, plan: Plan, action: str) -> str: ...
     def cancel_warning(self, plan: Plan) -> str | None: ...
@@ -169,11 +169,15 @@ class AirflowSource:
 
         return backfills.make_plan(self.client, [dag_id], options, now)
 
-    def launch(self, plan: Plan, should_stop: Callable[[], bool]) -> None:
-        """Runs until the plan completes, as ``launch --follow`` does; journaled, so the CLI can follow it too."""
+    def launch(self, plan: Plan, should_stop: Callable[[], bool], on_note: Callable[[str], None]) -> None:
+        """The launch ``afkit backfill launch --follow`` runs, governor included, until the plan completes;
+        ``on_note`` hears its warnings and every governor pause or resume."""
         from toolkit.services import backfills
 
-        backfills.launch(self.client, self.store, plan, until="completed", should_stop=should_stop)
+        backfills.launch_governed(
+            self.client, self.store, plan, follow=True, should_stop=should_stop,
+            on_event=lambda e: on_note(e.message) if e.kind == "warning" else None,
+            on_governor=lambda e: on_note(f"governor: {e.action} backfill {e.backfill_id}: {e.reason}"))
 
     def progress(self, plan: Plan) -> list[DagProgress]:
         from toolkit.services import backfills
