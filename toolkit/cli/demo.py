@@ -11,14 +11,13 @@ import contextlib
 import os
 import subprocess
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from toolkit.config import ConnectionSettings, profiles_path, save_profile
 from toolkit.errors import AfkitError, AirflowServerError, BadInput
-from toolkit.core.humanize import human_interval
+from toolkit.core.humanize import format_duration
 
 
 @click.command()
@@ -119,7 +118,7 @@ def _serve(running, no_seed: bool) -> None:
             for restart in running.supervise():
                 _echo_err(f"Airflow {restart}")
             if progress is not None and progress.check(client):
-                click.echo(f"Seeding finished after {human_interval(timedelta(seconds=time.monotonic() - progress.started))}: the history "
+                click.echo(f"Seeding finished after {format_duration(time.monotonic() - progress.started)}: the history "
                            "backfills are complete. The demo is ready.")
             time.sleep(1)
 

@@ -10,16 +10,14 @@ from toolkit.airflow import AirflowClient
 from toolkit.cli.options import json_option, with_client
 from toolkit.errors import AfkitError, ExitCode
 from toolkit.core.freshness import FreshnessStatus
+from toolkit.core.humanize import format_duration
 from toolkit.render import alert_cell, table, when
 from toolkit.core.sla_board import SLABoard, board_to_dict
 from toolkit.services.freshness import sla_board
 
 
 def _lag(status: FreshnessStatus) -> str:
-    if status.lag is None:
-        return "-"
-    minutes = int(status.lag.total_seconds() // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+    return format_duration(status.lag) if status.lag is not None else "-"
 
 
 def open_alerts_by_sla() -> tuple[dict[str, dict], str | None]:

@@ -27,7 +27,6 @@ from toolkit.models import AssetEvent
 from toolkit.sla import SLA
 
 UTC = timezone.utc
-human = format_duration  # the old name, still imported by toolkit/tui/app.py: the same function
 EVENTS_PER_ASSET = 10  # newest events judged per asset: the REST path and the plugin judge the same ones
 
 

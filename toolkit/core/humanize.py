@@ -34,8 +34,3 @@ def format_duration(value: timedelta | float | None) -> str:
     if days:
         return f"{sign}{days}d {hours}h"
     return f"{sign}{hours}h {minutes:02d}m" if hours else f"{sign}{minutes}m"
-
-
-# Lead's edges (toolkit/tui/app.py, toolkit/cli/demo.py) still import the old name; to go once they import
-# ``format_duration``. The same function, not a second format.
-human_interval = format_duration

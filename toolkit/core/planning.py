@@ -19,8 +19,9 @@ import json
 import math
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from toolkit.core.humanize import format_duration  # noqa: F401  (planning's users import it from here)
 from toolkit.errors import AfkitError, BadInput, Conflict, ExitCode
 from toolkit.models import Asset, Backfill, DagDetails, DagRun, DryRunInfo, Pool, Task
 from toolkit.core.throttle import PoolBudget, ThrottlePolicy, admit, budgets_for, deadlock_warnings
@@ -671,16 +672,3 @@ def plan_fingerprint(plan: Plan) -> str:
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    seconds = int(round(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    delta = timedelta(seconds=seconds)
-    hours, rest = divmod(delta.seconds, 3600)
-    minutes = rest // 60
-    if delta.days:
-        return f"{delta.days}d {hours}h"
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"

@@ -19,10 +19,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 
-from toolkit.core.humanize import human_interval
+from toolkit.core.humanize import format_duration
 from toolkit.config import ConnectionSettings
 from toolkit.models import Dag
-from toolkit.core.freshness import human
 from toolkit.render import sparkline
 from toolkit.core.throttle import PoolOccupancy
 from toolkit.tui.grid import COLOUR, GLYPH, PartitionGrid
@@ -211,13 +210,13 @@ class AfkitApp(App[None]):
         if snap.board is not None:
             self._fill("#freshness-table", [
                 (f"[{STATUS_STYLE.get(s.status, '')}]{s.status.replace('_', ' ')}[/]", s.sla.asset, s.sla.name,
-                 human(s.lag) if s.lag is not None else "-", ", ".join(s.sla.owners), s.culprit or s.reason)
+                 format_duration(s.lag) if s.lag is not None else "-", ", ".join(s.sla.owners), s.culprit or s.reason)
                 for s in snap.board.statuses])
         if snap.cadences is not None:
             self._fill("#cadence-table", [
-                (r.asset, human_interval(r.model.typical_interval) if r.model.typical_interval else "-",
+                (r.asset, format_duration(r.model.typical_interval) if r.model.typical_interval else "-",
                  r.model.pattern,
-                 f"[bold yellow]{human_interval(r.change.before)} → {human_interval(r.change.after)}[/]"
+                 f"[bold yellow]{format_duration(r.change.before)} → {format_duration(r.change.after)}[/]"
                  if r.change else "-", sparkline(r.model.intervals, 30))
                 for r in snap.cadences])
         if snap.pools is not None:
