@@ -134,6 +134,9 @@ class FixedSource:
                 else daily_rows(self.days))
         return [r for r in rows if start <= r.logical_date <= end]
 
+    def policy(self) -> ThrottlePolicy:
+        return POLICY
+
     def plan(self, dag_id: str, options: PlanOptions, now: datetime) -> Plan:
         """The real planner on fixed runs; the dry run follows Airflow's rules, as the planner's unit tests do."""
         rows = [r for r in daily_rows(self.days) if options.from_date <= r.logical_date <= options.to_date]

@@ -1,4 +1,4 @@
-"""Reading the files a user hands afkit (plan files, afkit.toml, profiles) with a size limit.
+"""The files a user hands afkit (plan files, afkit.toml, profiles): read with a size limit, plan files written atomically.
 
 A path can name anything: ``/dev/zero`` or a multi-gigabyte log must be refused after a bounded read, not read until
 memory runs out. Every user-given file goes through :func:`read_text_limited`, so the limit and the wording are the
@@ -7,8 +7,12 @@ same everywhere.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
+from toolkit.core.planfile import MAX_PLAN_FILE_BYTES, LoadedPlan, decode_plan_text, plan_file_text
+from toolkit.core.planning import Plan
 from toolkit.errors import BadInput
 
 MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024  # afkit.toml, profiles; plan files have their own, larger bound
@@ -35,3 +39,26 @@ def read_text_limited(path: Path, what: str, limit: int = MAX_INPUT_FILE_BYTES) 
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadInput(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def read_plan(path: Path) -> LoadedPlan:
+    """Read, validate and fingerprint-check a plan file; bounded in bytes here, in JSON values by the decoder."""
+    return decode_plan_text(read_text_limited(path, "plan file", MAX_PLAN_FILE_BYTES), str(path))
+
+
+def load_plan(path: Path) -> Plan:
+    """The validated plan of a plan file, for showing it; a launch uses :func:`read_plan` to learn if it was edited."""
+    return read_plan(path).plan
+
+
+def save_plan(path: Path, plan: Plan) -> None:
+    """Write atomically: a plan file is either complete or absent, never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".plan.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(plan_file_text(plan))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -25,12 +25,10 @@ from toolkit.core.planfile import (
     MAX_PLAN_VALUES,
     content_fingerprint,
     decode_plan,
-    load_plan,
     plan_from_dict,
     plan_to_dict,
-    read_plan,
-    save_plan,
 )
+from toolkit.files import load_plan, read_plan, save_plan
 from toolkit.core.planning import AssetGraph, DagInputs, Plan, PlanOptions, build_plan
 from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy
 from toolkit.core.timeparse import PartitionSelection

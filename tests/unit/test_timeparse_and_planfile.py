@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from toolkit.errors import BadInput
-from toolkit.core.planfile import load_plan, plan_from_dict, plan_to_dict, save_plan
+from toolkit.core.planfile import plan_from_dict, plan_to_dict
+from toolkit.files import load_plan, save_plan
 from toolkit.core.timeparse import parse_instant, parse_partitions, selection_bounds
 
 from .test_planning import inputs, plan_for

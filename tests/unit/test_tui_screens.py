@@ -19,7 +19,7 @@ from textual.widgets._footer import FooterKey
 
 from tests.tui_fixtures import FIVE_MINUTE_DAG, NOW, FixedSource
 from toolkit.models import Dag
-from toolkit.core.planfile import load_plan
+from toolkit.files import load_plan
 from toolkit.tui.app import AfkitApp, HelpScreen, trigger_kind
 from toolkit.tui.backfill import BackfillScreen, ConfirmCancel, ConfirmLaunch
 from toolkit.tui.grid import PartitionGrid

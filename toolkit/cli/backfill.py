@@ -17,7 +17,8 @@ from toolkit.airflow import AirflowClient
 from toolkit.cli.options import given_explicitly, json_option, output_path_callback, with_client
 from toolkit.errors import BadInput
 from toolkit.core.plan_options import build_options
-from toolkit.core.planfile import load_plan, plan_to_dict, read_plan, save_plan
+from toolkit.core.planfile import plan_to_dict
+from toolkit.files import load_plan, read_plan, save_plan
 from toolkit.core.planning import (
     DEFAULT_MAX_ACTIVE_RUNS,
     ORDERS,
@@ -106,7 +107,8 @@ def plan_command(client: AirflowClient, dag_ids: tuple[str, ...], output: Path |
                  **option_values: Any) -> None:
     """Plan a backfill of DAG_ID(s): partitions, actions, estimates, pool demand, downstream impact."""
     now = datetime.now(timezone.utc)
-    plan = backfills.make_plan(client, _check_dag_ids(dag_ids), build_options(**option_values, now=now, names=FLAGS),
+    plan = backfills.make_plan(client, _check_dag_ids(dag_ids), build_options(**option_values, now=now, names=FLAGS,
+                                             configured=backfills.configured_policy()),
                                now)
     if output:
         try:
@@ -131,7 +133,7 @@ def _plan_from_arguments(client: AirflowClient, store: StateStore, args: tuple[s
                            "with it (plan again with the new options instead)")
         return backfills.plan_for_launch(client, read_plan(Path(args[0])), now), None
     dag_ids = _check_dag_ids(args)
-    options = build_options(**option_values, now=now, names=FLAGS)
+    options = build_options(**option_values, now=now, names=FLAGS, configured=backfills.configured_policy())
     key = request_key(client.url, dag_ids, options)
     unfinished = store.unfinished_plan_for_request(key)
     if unfinished is not None:

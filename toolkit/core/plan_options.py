@@ -10,17 +10,15 @@ from typing import Mapping
 
 from toolkit.errors import BadInput
 from toolkit.core.planning import PlanOptions
-from toolkit.service_config import load_service_config
 from toolkit.core.throttle import ThrottlePolicy, parse_amount, parse_assignments
 from toolkit.core.timeparse import key_instant, parse_instant, parse_partitions, selection_bounds
 
 NAMES = {"from_": "from", "to": "to", "partitions": "partitions", "reserve": "reserve", "backfill_cap": "backfill cap"}
 
 
-def throttle_policy(reserve: tuple[str, ...], backfill_cap: tuple[str, ...],
+def throttle_policy(configured: ThrottlePolicy, reserve: tuple[str, ...], backfill_cap: tuple[str, ...],
                     names: Mapping[str, str] = NAMES) -> ThrottlePolicy:
-    """afkit.toml's [pools] policy with this command's reserves and backfill caps on top."""
-    configured = load_service_config().require_valid().throttle
+    """The configured policy (afkit.toml's [pools], read by the caller) with this request's reserves and caps on top."""
     reserve_name, cap_name = names.get("reserve", "reserve"), names.get("backfill_cap", "backfill cap")
     reserves = {pool: parse_amount(value, f"{reserve_name} {pool}")
                 for pool, value in parse_assignments(reserve, reserve_name).items()}
@@ -35,14 +33,15 @@ def throttle_policy(reserve: tuple[str, ...], backfill_cap: tuple[str, ...],
 
 def build_options(from_: str | None, to: str | None, partitions: str | None, downstream: bool, reprocess: str,
                   order: str, max_active_runs: int, now: datetime, reserve: tuple[str, ...] = (),
-                  backfill_cap: tuple[str, ...] = (), names: Mapping[str, str] = NAMES) -> PlanOptions:
+                  backfill_cap: tuple[str, ...] = (), names: Mapping[str, str] = NAMES,
+                  configured: ThrottlePolicy = ThrottlePolicy()) -> PlanOptions:
     """Validated options; ``None`` means "not given" (an empty string was given, and is refused as empty).
 
     The dates come from ``from_``/``to``, or from date-like partition keys; keys that are not dates (``eu,us``) need
     ``from_`` to say which runs they are looked for in.
     """
     name = {key: names.get(key, default) for key, default in NAMES.items()}
-    policy = throttle_policy(reserve, backfill_cap, names)
+    policy = throttle_policy(configured, reserve, backfill_cap, names)
     selection = parse_partitions(partitions, name["partitions"]) if partitions is not None else None
     keys_are_dates = selection is not None and selection_bounds(selection) is not None
     if keys_are_dates and (from_ is not None or to is not None):

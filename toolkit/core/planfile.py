@@ -17,17 +17,13 @@ import functools
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from toolkit.errors import BadInput
-from toolkit.files import read_text_limited
 from toolkit.models import Pool
 from toolkit.core.planning import (
     ORDERS,
@@ -178,20 +174,6 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     }
     data[FINGERPRINT_KEY] = content_fingerprint(data)
     return data
-
-
-def save_plan(path: Path, plan: Plan) -> None:
-    """Write atomically: a plan file is either complete or absent, never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".plan.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(plan_to_dict(plan), handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- reading: one definition of each rule ----------------------------------------------------------------------------
@@ -733,31 +715,30 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def read_plan(path: Path) -> LoadedPlan:
-    """Read, validate and fingerprint-check a plan file.
+def decode_plan_text(text: str, source: str) -> LoadedPlan:
+    """Parse, validate and fingerprint-check the text of a plan file (``source`` names it in messages).
 
-    The read is bounded in bytes and in JSON values, so a device, a huge file or a JSON bomb costs bounded memory.
+    Bounded in JSON values as the reader of the file is in bytes, so a JSON bomb costs bounded memory.
     """
-    text = read_text_limited(path, "plan file", MAX_PLAN_FILE_BYTES)
     if text.count(",") + text.count("{") + text.count("[") > MAX_PLAN_VALUES:  # bounds values: each needs a , [ or {
-        raise BadInput(f"plan file {path} holds more than {MAX_PLAN_VALUES:,} JSON values: not a plan afkit wrote")
+        raise BadInput(f"plan file {source} holds more than {MAX_PLAN_VALUES:,} JSON values: not a plan afkit wrote")
     if not text.strip():
-        raise BadInput(f"plan file {path} is empty")
+        raise BadInput(f"plan file {source} is empty")
     try:
         data = json.loads(text, object_pairs_hook=_no_repeats)
     except json.JSONDecodeError as exc:
         hint = " (the file looks truncated)" if not text.rstrip().endswith(("}", "]")) else ""
-        raise BadInput(f"plan file {path} is not valid JSON{hint}: {exc.msg} at line {exc.lineno}, "
+        raise BadInput(f"plan file {source} is not valid JSON{hint}: {exc.msg} at line {exc.lineno}, "
                        f"column {exc.colno}") from None
     except _RepeatedKey as exc:
-        raise BadInput(f"plan file {path}: the key {_show(exc.key)} appears twice in one object") from None
+        raise BadInput(f"plan file {source}: the key {_show(exc.key)} appears twice in one object") from None
     except RecursionError:
-        raise BadInput(f"plan file {path} nests too deeply to be a plan") from None
+        raise BadInput(f"plan file {source} nests too deeply to be a plan") from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
-        raise BadInput(f"plan file {path} is not valid JSON: {exc}") from None
-    return decode_plan(data, str(path))
+        raise BadInput(f"plan file {source} is not valid JSON: {exc}") from None
+    return decode_plan(data, source)
 
 
-def load_plan(path: Path) -> Plan:
-    """The validated plan of a plan file, for showing it; a launch uses :func:`read_plan` to learn if it was edited."""
-    return read_plan(path).plan
+def plan_file_text(plan: Plan) -> str:
+    """What a plan file holds: the plan as indented JSON (with its fingerprint)."""
+    return json.dumps(plan_to_dict(plan), indent=2) + "\n"

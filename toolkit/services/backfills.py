@@ -283,6 +283,13 @@ def check_admission(plan: Plan, force: bool) -> None:
         )
 
 
+def configured_policy() -> ThrottlePolicy:
+    """The throttling policy in force: afkit.toml's [pools] (a broken file is bad input, named)."""
+    from toolkit.service_config import load_service_config
+
+    return load_service_config().require_valid().throttle
+
+
 def strictest_budgets(pools: dict[str, Pool], policies: list[ThrottlePolicy], used: set[str]) -> dict[str, PoolBudget]:
     """Per pool, the smallest backfill budget any of the policies gives (reserves may be slots or percentages, so
     they are compared as budgets on today's pool sizes)."""
@@ -334,9 +341,7 @@ def prepare_launch(client: AirflowClient, plan: Plan, *, force: bool = False,
     """
     current = check_launchable(client, plan)
     if current_policy is None:
-        from toolkit.service_config import load_service_config
-
-        current_policy = load_service_config().require_valid().throttle
+        current_policy = configured_policy()
     plan, notes = readmit(client, plan, current_policy)
     check_admission(plan, force)
     return plan, current, notes

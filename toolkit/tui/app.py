@@ -8,7 +8,6 @@ simply tries again, which is how the app reconnects when Airflow comes back. One
 
 from __future__ import annotations
 
-import gc
 from typing import Iterable
 
 from rich.text import Text
@@ -24,6 +23,7 @@ from toolkit.config import ConnectionSettings
 from toolkit.models import Dag
 from toolkit.render import sparkline
 from toolkit.core.throttle import PoolOccupancy
+from toolkit.tui.collector import calm_garbage_collector
 from toolkit.tui.grid import COLOUR, GLYPH, PartitionGrid
 from toolkit.tui.source import AirflowSource, Snapshot, Source
 
@@ -31,17 +31,6 @@ REFRESH_SECONDS = 15.0
 STATUS_STYLE = {"late": "bold red", "at_risk": "bold yellow", "fresh": "green", "unknown": "dim"}
 MAIN_SCREEN_ACTIONS = {"show_tab", "filter_dags", "refresh"}
 GAUGE_WIDTH = 30
-
-
-def calm_garbage_collector() -> None:
-    """Move what exists after the first paint (Textual, the widgets, loaded data) out of the collector's reach.
-
-    A full collection walks every tracked object; with a ten-year partition grid loaded that took ~100 ms and showed as
-    a stutter on an occasional key press (benchmarks/tui_benchmark.py). Frozen objects are still freed by reference
-    counting; only cycles among them wait until the app exits.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def trigger_kind(dag: Dag) -> str:

@@ -27,7 +27,7 @@ from toolkit.core.plan_options import build_options
 from toolkit.core.planning import DEFAULT_MAX_ACTIVE_RUNS, ORDERS, REPROCESS_BEHAVIOURS, Plan
 from toolkit.render import render_plan, render_progress
 from toolkit.core.timeparse import parse_instant
-from toolkit.tui.app import calm_garbage_collector
+from toolkit.tui.collector import calm_garbage_collector
 from toolkit.tui.grid import PartitionGrid, legend
 from toolkit.tui.source import Source
 
@@ -269,7 +269,7 @@ class BackfillScreen(Screen[None]):
             now = self.now()
             start, end = self._bounds()
             options = build_options(start.isoformat(), end.isoformat(), None, self.downstream, self.reprocess,
-                                    self.order, DEFAULT_MAX_ACTIVE_RUNS, now)
+                                    self.order, DEFAULT_MAX_ACTIVE_RUNS, now, configured=self.source.policy())
             chosen = pg.chosen_range(grid.cells, grid.selection)
             if chosen is not None:
                 options = replace(options, from_date=chosen.start or options.from_date,

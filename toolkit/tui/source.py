@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from toolkit.config import ConnectionSettings
 from toolkit.errors import AfkitError, BadInput
 from toolkit.models import Dag, DagRun
-from toolkit.core.plan_options import throttle_policy
-from toolkit.core.planfile import save_plan
+from toolkit.files import save_plan
 from toolkit.core.planning import PartitionRow, Plan, PlanOptions
 from toolkit.core.sla_board import SLABoard
 from toolkit.core.throttle import PoolOccupancy, ThrottlePolicy
@@ -52,6 +51,7 @@ class Snapshot:
 class Source(Protocol):
     def snapshot(self) -> Snapshot: ...
     def partitions(self, dag_id: str, start: datetime, end: datetime) -> list[PartitionRow]: ...
+    def policy(self) -> ThrottlePolicy: ...
     def plan(self, dag_id: str, options: PlanOptions, now: datetime) -> Plan: ...
     def launch(self, plan: Plan, should_stop: Callable[[], bool], on_note: Callable[[str], None]) -> None: ...
     def progress(self, plan: Plan) -> list[DagProgress]: ...
@@ -124,7 +124,7 @@ class AirflowSource:
 
         def pools() -> list[PoolOccupancy]:
             try:
-                policy = throttle_policy((), ())  # afkit.toml's reserves, as the CLI uses them without overrides
+                policy = backfills.configured_policy()  # afkit.toml's reserves, as the CLI uses them without overrides
             except AfkitError as exc:
                 snapshot.errors.append(f"afkit.toml: {exc}; pools shown without reserves")
                 policy = ThrottlePolicy()
@@ -163,6 +163,12 @@ class AirflowSource:
         from toolkit.services import backfills
 
         return backfills.partition_states(self.client, dag_id, start, end)
+
+    def policy(self) -> ThrottlePolicy:
+        """The throttling policy a plan starts from: afkit.toml's, as ``afkit backfill plan`` reads it."""
+        from toolkit.services import backfills
+
+        return backfills.configured_policy()
 
     def plan(self, dag_id: str, options: PlanOptions, now: datetime) -> Plan:
         from toolkit.services import backfills
