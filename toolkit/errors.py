@@ -24,10 +24,29 @@ class ExitCode(IntEnum):
     SLA_LATE = 8  # `afkit sla check`: at least one SLA is late
 
 
+class Remedy:
+    """What a person can do about an error, named neutrally; each edge says it in its own words (the CLI names its
+    flag, the terminal app its key): ``toolkit/cli/hints.py``, ``toolkit/tui/hints.py``."""
+
+    DOWNSTREAM = "downstream"  # plan the upstream DAGs with their consumers
+    OLDEST_FIRST = "oldest-first"  # order the backfill oldest first
+    REPROCESS = "reprocess"  # reprocess failed or completed runs
+    NO_BUDGET = "no-budget"  # lower a reserve, or force one run at a time
+    CANCEL_ACTIVE = "cancel-active"  # cancel the active backfill (args: backfill_id)
+    UNPAUSE = "unpause"  # unpause the plan's DAGs
+
+
 class AfkitError(Exception):
-    """Base of every error afkit reports to a person. ``str()`` is the complete message."""
+    """Base of every error afkit reports to a person. ``str()`` is the complete message, in neutral words.
+
+    ``remedy`` (a :class:`Remedy` name, with ``remedy_args``) lets each edge add how to fix it in its own terms.
+    """
 
     exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, *args: object, remedy: str | None = None, remedy_args: dict | None = None) -> None:
+        super().__init__(*args)
+        self.remedy, self.remedy_args = remedy, remedy_args or {}
 
 
 class BadInput(AfkitError):
@@ -84,3 +103,8 @@ class AirflowServerError(AfkitError):
     """Airflow failed (HTTP 5xx) or returned a response afkit cannot read."""
 
     exit_code = ExitCode.SERVER
+
+
+class LaunchError(AirflowServerError):
+    """The harness could not start Airflow, or a component kept exiting; the message names the component and quotes
+    the end of its log (``afkit demo`` exits with the server code)."""

@@ -62,8 +62,6 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
         except KeyboardInterrupt:
             _echo_err("Stopped before Airflow was healthy.")
             return
-        except LaunchError as exc:
-            raise AirflowServerError(str(exc)) from None
         except (OSError, subprocess.SubprocessError) as exc:  # e.g. a full disk, or `airflow db migrate` hanging
             raise AirflowServerError(f"could not start Airflow in {home}: {exc}") from None
         try:

@@ -59,6 +59,8 @@ def build_options(from_: str | None, to: str | None, partitions: str | None, dow
     else:
         start = parse_instant(from_, now, option=name["from_"])
         end = parse_instant(to, now, option=name["to"]) if to is not None else now
+        if start > end:  # said here, where the inputs' own names are known
+            raise BadInput(f"{name['from_']} {start.isoformat()} is after {name['to']} {end.isoformat()}: swap them")
     options = PlanOptions(start, end, reprocess, order, max_active_runs, downstream, selection, policy)
     options.validate(now)
     return options

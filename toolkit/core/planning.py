@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from toolkit.core.humanize import format_duration  # noqa: F401  (planning's users import it from here)
-from toolkit.errors import AfkitError, BadInput, Conflict, ExitCode
+from toolkit.errors import AfkitError, BadInput, Conflict, ExitCode, Remedy
 from toolkit.models import Asset, Backfill, DagDetails, DagRun, DryRunInfo, Pool, Task
 from toolkit.core.throttle import PoolBudget, ThrottlePolicy, admit, budgets_for, deadlock_warnings
 from toolkit.core.timeparse import PartitionSelection
@@ -56,14 +56,14 @@ class PlanOptions:
 
     def validate(self, now: datetime) -> None:
         if self.reprocess not in REPROCESS_BEHAVIOURS:
-            raise BadInput(f"--reprocess {self.reprocess!r}: choose one of {', '.join(REPROCESS_BEHAVIOURS)}")
+            raise BadInput(f"reprocess {self.reprocess!r}: choose one of {', '.join(REPROCESS_BEHAVIOURS)}")
         if self.order not in ORDERS:
-            raise BadInput(f"--order {self.order!r}: choose one of {', '.join(ORDERS)}")
+            raise BadInput(f"order {self.order!r}: choose one of {', '.join(ORDERS)}")
         if self.max_active_runs < 1:
-            raise BadInput(f"--max-active-runs {self.max_active_runs}: must be at least 1")
+            raise BadInput(f"runs at a time {self.max_active_runs}: must be at least 1")
         if self.from_date > self.to_date:
             raise BadInput(
-                f"--from {self.from_date.isoformat()} is after --to {self.to_date.isoformat()}: swap them"
+                f"the start {self.from_date.isoformat()} is after the end {self.to_date.isoformat()}: swap them"
             )
         if self.from_date >= now:
             raise BadInput(
@@ -271,10 +271,10 @@ def decide(state: str, reprocess: str) -> tuple[str, str]:
     if state not in ("success", "failed"):
         return "skip", f"a run is in flight ({state}); Airflow never touches it"
     if reprocess == "none":
-        return "skip", f"already {state} (--reprocess none)"
+        return "skip", f"already {state} (reprocess none)"
     if reprocess == "failed" and state != "failed":
-        return "skip", "already succeeded (--reprocess failed)"
-    return "rerun", f"{state}; re-run because of --reprocess {reprocess}"
+        return "skip", "already succeeded (reprocess failed)"
+    return "rerun", f"{state}; re-run because of reprocess {reprocess}"
 
 
 def classify_partitions(inputs: DagInputs, reprocess: str) -> tuple[list[PartitionRow], list[str]]:
@@ -410,9 +410,10 @@ def check_root(details: DagDetails, graph: AssetGraph) -> None:
     if dag.asset_triggered:
         upstream = graph.upstream_of(dag.dag_id)
         assets = ", ".join(graph.schedule_assets(dag.dag_id)) or "assets"
-        hint = (f"backfill its upstream DAG(s) instead: {', '.join(upstream)} (add --downstream to include "
-                f"{dag.dag_id}'s expected behaviour)") if upstream else "no DAG produces those assets"
-        raise BadInput(f"DAG {dag.dag_id!r} is scheduled only on assets ({assets}) and cannot be backfilled; {hint}")
+        hint = (f"backfill its upstream DAG(s) instead: {', '.join(upstream)}, with their downstream DAGs to see "
+                f"{dag.dag_id}'s expected behaviour") if upstream else "no DAG produces those assets"
+        raise BadInput(f"DAG {dag.dag_id!r} is scheduled only on assets ({assets}) and cannot be backfilled; {hint}",
+                       remedy=Remedy.DOWNSTREAM if upstream else None)
     if not dag.is_backfillable:
         raise BadInput(f"DAG {dag.dag_id!r} has no periodic schedule ({dag.timetable_summary}); Airflow cannot "
                        "backfill it")
@@ -436,8 +437,8 @@ def check_active_backfills(inputs: DagInputs, progress: dict[int, str] | None = 
             f"DAG {backfill.dag_id!r} already has an active backfill: #{backfill.id} for "
             f"{backfill.from_date.isoformat()} … {backfill.to_date.isoformat()}, running since "
             f"{backfill.created_at.isoformat(timespec='seconds')}{' (paused)' if backfill.is_paused else ''}, {done}. "
-            "Airflow allows one active backfill per DAG: wait for it, or cancel it with "
-            f"`afkit backfill cancel {backfill.id}`"
+            "Airflow allows one active backfill per DAG: wait for it, or cancel it",
+            remedy=Remedy.CANCEL_ACTIVE, remedy_args={"backfill_id": backfill.id},
         )
 
 
@@ -446,10 +447,10 @@ def check_depends_on_past(dag_id: str, tasks: list[Task] | tuple[Task, ...], opt
     depends_on_past = any(t.depends_on_past for t in tasks)
     if depends_on_past and options.order == "newest":
         raise BadInput(f"DAG {dag_id!r} has tasks with depends_on_past=True: it can only be backfilled oldest "
-                       "first (drop --order newest)")
+                       "first", remedy=Remedy.OLDEST_FIRST)
     if depends_on_past and options.reprocess == "none":
-        raise BadInput(f"DAG {dag_id!r} has tasks with depends_on_past=True: Airflow requires --reprocess failed "
-                       "or completed for it")
+        raise BadInput(f"DAG {dag_id!r} has tasks with depends_on_past=True: Airflow requires reprocess failed "
+                       "or completed for it", remedy=Remedy.REPROCESS)
     return depends_on_past
 
 
@@ -495,14 +496,14 @@ def plan_dag(inputs: DagInputs, options: PlanOptions, pools: dict[str, Pool],
     warnings = list(notes)
     if dag.is_paused:
         warnings.append(f"{dag.dag_id} is paused: its backfill runs will wait in the queue until it is unpaused "
-                        "(launch with --unpause to unpause it)")
+                        "(a launch can unpause it)")
     if not estimate.known and runs:
         warnings.append(f"{dag.dag_id} has no successful run yet: no duration estimate, ETA unknown")
     for name in demand:
         if name not in pools:
             warnings.append(f"{dag.dag_id} uses pool {name!r}, which does not exist: its tasks will not be scheduled")
     if runs and concurrency < 1:
-        warnings.append(f"{dag.dag_id}: no backfill budget — {why}; launch refuses unless --force "
+        warnings.append(f"{dag.dag_id}: no backfill budget — {why}; launch refuses unless forced "
                         "(then one run at a time)")
     warnings.extend(deadlock_warnings(dag.dag_id, inputs.tasks, demand, budgets, max(1, concurrency)))
     return plan, warnings
@@ -616,7 +617,7 @@ def build_plan(
                 + (" (none of the requested partition keys is in range)" if options.partitions else "")
             )
     if not any(p.run_count for p in plans.values()):
-        warnings.append("nothing to do: every partition in range is skipped under --reprocess "
+        warnings.append("nothing to do: every partition in range is skipped under reprocess "
                         f"{options.reprocess}")
     order = dependency_order(list(plans), {d: p.upstream for d, p in plans.items()})
     impacts = []

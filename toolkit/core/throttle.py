@@ -172,7 +172,7 @@ class Admission:
 
 def admit(requested: int, demand: dict[str, int], budgets: dict[str, PoolBudget]) -> Admission:
     """How many runs of a DAG may be active at once so its pool occupancy stays within every budget."""
-    allowed, reason, limiting = requested, f"--max-active-runs {requested}", None
+    allowed, reason, limiting = requested, f"{requested} run(s) at a time asked", None
     for pool, need in sorted(demand.items()):
         budget = budgets.get(pool)
         if budget is None or need <= 0:
@@ -213,7 +213,7 @@ def deadlock_warnings(dag_id: str, tasks: list[Task] | tuple[Task, ...], demand:
             warnings.append(
                 f"{dag_id}: {concurrency} concurrent run(s) of sensor(s) in pool {pool!r} can hold all "
                 f"{budget.budget} backfill slot(s) while the tasks they wait for need the same pool (deadlock risk); "
-                f"lower --max-active-runs below {max(1, budget.budget // max(1, holders // max(1, concurrency)))}"
+                f"run fewer than {max(1, budget.budget // max(1, holders // max(1, concurrency)))} at a time"
             )
     return warnings
 

@@ -34,6 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from toolkit.errors import LaunchError
+
 log = logging.getLogger(__name__)
 
 ALL_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -42,9 +44,6 @@ HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "trig
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 USERS = {"admin": "admin", "viewer": "viewer"}  # username -> SimpleAuthManager role
 
-
-class LaunchError(RuntimeError):
-    """Airflow could not be started; the message names the component and quotes the end of its log."""
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from toolkit.airflow import AirflowClient
-from toolkit.errors import BadInput, Conflict, NotFound
+from toolkit.errors import BadInput, Conflict, NotFound, Remedy
 from toolkit.models import Backfill, DagDetails, DagRun, Pool
 from toolkit.core.planfile import LoadedPlan, plan_from_dict, plan_to_dict
 from toolkit.core.planning import (
@@ -252,6 +252,7 @@ class LaunchEvent:
     message: str
     step: str | None = None
     backfill_id: int | None = None
+    hint: str | None = None  # a Remedy each edge words in its own terms
 
 
 @dataclass
@@ -274,12 +275,12 @@ def _tagged(backfill: Backfill, plan_id: str, step_key: str | None = None) -> bo
 
 
 def check_admission(plan: Plan, force: bool) -> None:
-    """A DAG whose pool budget admits no run is launched only with --force (then one run at a time)."""
+    """A DAG whose pool budget admits no run is launched only when forced (then one run at a time)."""
     blocked = [d for d in plan.dags if d.run_count and d.concurrency < 1]
     if blocked and not force:
         raise BadInput(
-            "no pool budget left for " + "; ".join(f"{d.dag_id} ({d.concurrency_reason})" for d in blocked)
-            + ": lower the reserve (--reserve POOL=N), or pass --force to run one backfill run at a time"
+            "no pool budget left for " + "; ".join(f"{d.dag_id} ({d.concurrency_reason})" for d in blocked),
+            remedy=Remedy.NO_BUDGET,
         )
 
 
@@ -502,7 +503,7 @@ def launch(
                 on_event(LaunchEvent("info", f"unpaused DAG {dag.dag_id}"))
             else:
                 on_event(LaunchEvent("warning", f"DAG {dag.dag_id} is paused: its runs will wait until it is "
-                                                "unpaused (use --unpause)"))
+                                                "unpaused", hint=Remedy.UNPAUSE))
     fresh = store.register_plan(plan.plan_id, request, plan.airflow_url, plan_to_dict(plan),
                                 [(s.key, s.dag_id) for s in plan.steps])
     report = LaunchReport(plan.plan_id, resumed=not fresh)

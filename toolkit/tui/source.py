@@ -21,6 +21,7 @@ from toolkit.files import save_plan
 from toolkit.core.planning import PartitionRow, Plan, PlanOptions
 from toolkit.core.sla_board import SLABoard
 from toolkit.core.throttle import PoolOccupancy, ThrottlePolicy
+from toolkit.tui.hints import hinted
 
 if TYPE_CHECKING:
     # The REST client, pandas and SQLAlchemy take longer to import than the app takes to paint: the real source
@@ -182,7 +183,7 @@ class AirflowSource:
 
         backfills.launch_governed(
             self.client, self.store, plan, follow=True, should_stop=should_stop,
-            on_event=lambda e: on_note(e.message) if e.kind == "warning" else None,
+            on_event=lambda e: on_note(hinted(e.message, e.hint)) if e.kind == "warning" else None,
             on_governor=lambda e: on_note(f"governor: {e.action} backfill {e.backfill_id}: {e.reason}"))
 
     def progress(self, plan: Plan) -> list[DagProgress]:

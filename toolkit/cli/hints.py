@@ -1,0 +1,25 @@
+"""How the CLI says what to do about an error: the core names the remedy, the CLI names its flag."""
+
+from __future__ import annotations
+
+from toolkit.errors import AfkitError, Remedy
+
+HINTS = {
+    Remedy.DOWNSTREAM: "plan them with --downstream",
+    Remedy.OLDEST_FIRST: "drop --order newest",
+    Remedy.REPROCESS: "pass --reprocess failed or --reprocess completed",
+    Remedy.NO_BUDGET: "lower the reserve (--reserve POOL=N), or pass --force to run one backfill run at a time",
+    Remedy.CANCEL_ACTIVE: "afkit backfill cancel {backfill_id}",
+    Remedy.UNPAUSE: "use --unpause",
+}
+
+
+def hinted(message: str, remedy: str | None, args: dict | None = None) -> str:
+    """``message``, with the CLI's words for ``remedy`` after it."""
+    if remedy not in HINTS:
+        return message
+    return f"{message} ({HINTS[remedy].format(**(args or {}))})"
+
+
+def error_text(exc: AfkitError) -> str:
+    return hinted(str(exc), exc.remedy, exc.remedy_args)
