@@ -1,7 +1,7 @@
 """Bad inputs that need the real Airflow to be judged: each ends in one line naming the input and its exit code, and
 nothing changes — not the backfills, pools or paused DAGs in Airflow, nor afkit's state database.
 
-Its twin without Airflow is ``tests/unit/test_bad_inputs.py``.
+Its twin without Airflow is ``tests/unit/cli/test_bad_inputs.py``.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def snapshot(airflow: RunningAirflow, state_db: Path) -> dict:
 
 
 def test_the_table_and_its_unit_twin_hold_at_least_80_bad_inputs():
-    from tests.unit.test_bad_inputs import CASES as UNIT_CASES
+    from tests.unit.cli.test_bad_inputs import CASES as UNIT_CASES
 
     assert len(CASES) >= 20 and len(CASES) + len(UNIT_CASES) >= 80
     assert len({c.id for c in CASES}) == len(CASES)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.test_planning import DAY, NOW, details, inputs, options, plan_for
+from tests.unit.core.test_planning import DAY, NOW, details, inputs, options, plan_for
 from toolkit.cli import hints as cli_hints
 from toolkit.core.planning import AssetGraph, check_active_backfills, check_depends_on_past, check_root
 from toolkit.errors import AfkitError, BadInput, Conflict, Remedy

@@ -43,7 +43,7 @@ def test_one_unhealthy_component_makes_the_deployment_unhealthy():
 
 
 def test_readme_documents_every_exit_code():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     documented = {int(code): name for code, name in re.findall(r"^\| (\d+) \| `(\w+)` \|", readme, re.MULTILINE)}
     assert documented == {int(code): code.name for code in ExitCode}
 

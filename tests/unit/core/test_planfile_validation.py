@@ -33,9 +33,9 @@ from toolkit.core.planning import AssetGraph, DagInputs, Plan, PlanOptions, buil
 from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy
 from toolkit.core.timeparse import PartitionSelection
 
-from ..tui_fixtures import NOW as TUI_NOW
-from ..tui_fixtures import POLICY as TUI_POLICY
-from ..tui_fixtures import FixedSource
+from tests.tui_fixtures import NOW as TUI_NOW
+from tests.tui_fixtures import POLICY as TUI_POLICY
+from tests.tui_fixtures import FixedSource
 from .test_planning import DAY, NOW, details, inputs, plan_for, run
 
 UTC = DAY[0].tzinfo

@@ -29,7 +29,7 @@ from toolkit import config as afkit_config
 from toolkit import slack, state
 from toolkit.devserver import launcher
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOCKER = ROOT / "docker"
 COMPOSE_FILE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tests.unit.test_planning import DAY, inputs, plan_for
+from tests.unit.core.test_planning import DAY, inputs, plan_for
 from toolkit.services.backfills import readmit
 from toolkit.models import DryRunInfo, Pool, Task
 from toolkit.core.planfile import plan_from_dict, plan_to_dict

@@ -2,7 +2,7 @@
 
 The data comes from ``tests/tui_fixtures.FixedSource`` (no network, no clock). What the app does against a real
 Airflow is tested in ``tests/integration/test_tui.py``. Update the pictures after an intended change with
-``./dev test tests/unit/test_tui_screens.py --snapshot-update`` and look at them (``snapshot_report.html``).
+``./dev test tests/unit/tui/test_tui_screens.py --snapshot-update`` and look at them (``snapshot_report.html``).
 """
 
 from __future__ import annotations

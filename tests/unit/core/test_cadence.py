@@ -401,7 +401,7 @@ NOW = datetime(2027, 1, 1, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def benchmark() -> types.ModuleType:
     """The benchmark script, for its corpus generators."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "cadence_benchmark.py"
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "cadence_benchmark.py"
     spec = importlib.util.spec_from_file_location("cadence_benchmark_for_tests", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # (dataclasses look their module up)

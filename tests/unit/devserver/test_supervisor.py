@@ -24,7 +24,7 @@ from toolkit.cli.main import cli
 from toolkit.errors import AirflowServerError, NotFound
 from toolkit.devserver.launcher import AirflowSpec, ComponentRestart, LaunchError, RunningAirflow, pid_alive
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 class StandInAirflow(RunningAirflow):
