@@ -206,6 +206,7 @@ def test_a_launch_from_the_terminal_app_is_governed_like_launch_follow(airflow, 
         async with app.run_test(size=(160, 45)) as pilot:
             screen = BackfillScreen(app.source, "afkit_tui_gated_bulk", start="2026-02-01", end="2026-02-04")
             app.push_screen(screen)
+            await until(pilot, lambda: app.screen is screen and screen.query(PartitionGrid))
             grid = screen.query_one(PartitionGrid)
             await until(pilot, lambda: len(grid.cells) == 4 or app._notifications)
             assert len(grid.cells) == 4, [n.message for n in app._notifications]
