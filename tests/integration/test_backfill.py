@@ -231,7 +231,7 @@ def good_plan(env, tmp_path) -> Path:
         (lambda text: json.dumps({"hello": "world"}), "is not an afkit backfill plan"),
         (lambda text: "", "is empty"),
         (lambda text: text.replace('"schema_version": 1', '"schema_version": 9'), "has schema version 9"),
-        (lambda text: json.dumps({**json.loads(text), "dags": "nope"}), "dags must be list"),
+        (lambda text: json.dumps({**json.loads(text), "dags": "nope"}), "dags must be a list, got text"),
         (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "options"}), "options is missing"),
         (lambda text: text.replace('"action": "create"', '"action": "explode"', 1), "must be one of create, rerun, skip"),
         (lambda text: json.dumps({**json.loads(text), "airflow_url": "http://elsewhere.example:8080"}),

@@ -51,7 +51,7 @@ def test_a_plan_file_edited_to_another_dag_is_refused_and_a_harmless_edit_re_val
     refused = run_cli(["backfill", "launch", str(edited), "--yes"], env=env)
     assert refused.exit_code == ExitCode.BAD_INPUT, refused.output + refused.stderr
     assert "was changed after afkit wrote it" in refused.stderr
-    assert "afkit_policy_tight's runs at a time differ: 10 in the file, 1 now" in refused.stderr
+    assert "does not belong to its steps and options" in refused.stderr  # the DAG is part of what the id names
     assert "Traceback" not in refused.output + refused.stderr
     assert backfills_of(airflow, "afkit_policy_tight") == []
 
@@ -69,6 +69,24 @@ def test_a_plan_file_edited_to_another_dag_is_refused_and_a_harmless_edit_re_val
         assert "resuming launch of plan" in again.output and len(backfills_of(airflow, "afkit_policy_free")) == 1
     finally:
         cancel_active(airflow, "afkit_policy_free")
+
+
+def test_an_edited_plan_that_no_longer_matches_airflow_is_refused_with_the_difference(airflow, env, client, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    planned = run_cli(["backfill", "plan", "afkit_policy_free", "--from", "2026-08-05", "--to", "2026-08-07",
+                       "-o", str(plan_file)], env=env)
+    assert planned.exit_code == ExitCode.OK, planned.output + planned.stderr
+    data = json.loads(plan_file.read_text())
+    data["warnings"] = ["reviewed"]  # an edit: the plan must re-validate before it launches
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data))
+    raw_send(airflow, "POST", "/api/v2/dags/afkit_policy_free/dagRuns",  # meanwhile, a run for the 6th appears
+             {"dag_run_id": "manual__policy_0806", "logical_date": "2026-08-06T00:00:00Z", "conf": {}})
+    refused = run_cli(["backfill", "launch", str(edited), "--yes"], env=env)
+    assert refused.exit_code == ExitCode.BAD_INPUT, refused.output + refused.stderr
+    assert "was changed after afkit wrote it" in refused.stderr
+    assert "afkit_policy_free's steps differ" in refused.stderr  # the 6th is in flight now: two steps
+    assert [b for b in backfills_of(airflow, "afkit_policy_free") if b["from_date"].startswith("2026-08-05")] == []
 
 
 def test_launch_re_admits_the_plan_against_todays_pools(airflow, env, client, tmp_path):

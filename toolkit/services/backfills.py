@@ -365,6 +365,7 @@ def plan_for_launch(client: AirflowClient, loaded: LoadedPlan, now: datetime | N
     if not loaded.edited:
         return loaded.plan
     plan = loaded.plan
+    check_same_airflow(client, plan)  # the most useful thing to say about a plan moved to another Airflow
     if plan.plan_id != plan_fingerprint(plan):  # the id names what a plan does; an id copied from another is refused
         raise BadInput(f"{loaded.why}, and its plan id {plan.plan_id} does not belong to its steps and options: "
                        "re-plan to launch")
@@ -400,11 +401,15 @@ def max_active_runs_for(plan: Plan, dag_id: str) -> int:
     return max(1, plan.dag(dag_id).concurrency)
 
 
-def check_launchable(client: AirflowClient, plan: Plan) -> dict[str, DagDetails]:
-    """Refuse a plan made against another Airflow, or whose DAGs changed since planning."""
+def check_same_airflow(client: AirflowClient, plan: Plan) -> None:
     if client.url.rstrip("/") != plan.airflow_url.rstrip("/"):
         raise BadInput(f"this plan was made against {plan.airflow_url}, but afkit is connected to {client.url}: "
                        "re-plan against this Airflow")
+
+
+def check_launchable(client: AirflowClient, plan: Plan) -> dict[str, DagDetails]:
+    """Refuse a plan made against another Airflow, or whose DAGs changed since planning."""
+    check_same_airflow(client, plan)
     current = {}
     for dag in plan.dags:
         details = client.dags.details(dag.dag_id)
