@@ -8,6 +8,7 @@ situations, so the wording is the same everywhere. The README's exit-code table 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Mapping
 
 
 class ExitCode(IntEnum):
@@ -47,6 +48,17 @@ class AfkitError(Exception):
     def __init__(self, *args: object, remedy: str | None = None, remedy_args: dict | None = None) -> None:
         super().__init__(*args)
         self.remedy, self.remedy_args = remedy, remedy_args or {}
+
+    def with_hint(self, words: Mapping[str, str]) -> str:
+        """The message with an edge's ``words`` for its remedy after it (see :func:`hinted`)."""
+        return hinted(str(self), self.remedy, words, self.remedy_args)
+
+
+def hinted(message: str, remedy: str | None, words: Mapping[str, str], args: dict | None = None) -> str:
+    """``message`` with an edge's words for ``remedy`` (a template over ``args``) after it, when it has some."""
+    if remedy not in words:
+        return message
+    return f"{message} ({words[remedy].format(**(args or {}))})"
 
 
 class BadInput(AfkitError):

@@ -60,9 +60,9 @@ def test_core_messages_are_neutral_and_each_edge_adds_its_own_hint(case):
     assert not FLAG.search(str(error)), str(error)  # no CLI flag in the core's words
     assert error.remedy in WORDS, error.remedy
     cli_words, tui_words = WORDS[error.remedy]
-    assert cli_words in cli_hints.error_text(error) and str(error) in cli_hints.error_text(error)
-    assert tui_words in tui_hints.error_text(error) and not FLAG.search(
-        tui_hints.error_text(error).split("only in the CLI")[0])
+    assert cli_words in error.with_hint(cli_hints.HINTS) and str(error) in error.with_hint(cli_hints.HINTS)
+    assert tui_words in error.with_hint(tui_hints.HINTS) and not FLAG.search(
+        error.with_hint(tui_hints.HINTS).split("only in the CLI")[0])
 
 
 def test_every_remedy_has_words_at_both_edges():

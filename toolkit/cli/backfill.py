@@ -14,9 +14,9 @@ import click
 
 from toolkit.services import backfills
 from toolkit.airflow import AirflowClient
-from toolkit.cli.hints import hinted
+from toolkit.cli.hints import HINTS
 from toolkit.cli.options import given_explicitly, json_option, output_path_callback, with_client
-from toolkit.errors import BadInput
+from toolkit.errors import BadInput, hinted
 from toolkit.core.plan_options import build_options
 from toolkit.core.planfile import plan_to_dict
 from toolkit.files import load_plan, read_plan, save_plan
@@ -184,7 +184,7 @@ def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, 
 
     def on_event(event: backfills.LaunchEvent) -> None:
         prefix = {"warning": "! ", "created": "+ ", "adopted": "~ ", "completed": "✓ "}.get(event.kind, "  ")
-        click.echo(prefix + hinted(event.message, event.hint))
+        click.echo(prefix + hinted(event.message, event.hint, HINTS))
 
     def on_progress(progress: list[backfills.DagProgress]) -> None:
         text = render_progress(progress)

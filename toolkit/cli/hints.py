@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.errors import AfkitError, Remedy
+from toolkit.errors import Remedy
 
 HINTS = {
     Remedy.DOWNSTREAM: "plan them with --downstream",
@@ -13,13 +13,3 @@ HINTS = {
     Remedy.UNPAUSE: "use --unpause",
 }
 
-
-def hinted(message: str, remedy: str | None, args: dict | None = None) -> str:
-    """``message``, with the CLI's words for ``remedy`` after it."""
-    if remedy not in HINTS:
-        return message
-    return f"{message} ({HINTS[remedy].format(**(args or {}))})"
-
-
-def error_text(exc: AfkitError) -> str:
-    return hinted(str(exc), exc.remedy, exc.remedy_args)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from toolkit import __version__
-from toolkit.cli.hints import error_text
+from toolkit.cli.hints import HINTS
 from toolkit.errors import AfkitError, ExitCode
 
 # Subcommands are imported when used: ``afkit tui`` must not wait for the REST client, pandas and SQLAlchemy to load
@@ -56,7 +56,7 @@ class AfkitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AfkitError as exc:
-            click.echo(f"Error: {error_text(exc)}", err=True)
+            click.echo(f"Error: {exc.with_hint(HINTS)}", err=True)
             ctx.exit(int(exc.exit_code))
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # usage errors (exit 2), ctx.exit(…) and a declined confirmation: click reports them itself

@@ -29,7 +29,7 @@ from toolkit.render import render_plan, render_progress
 from toolkit.core.timeparse import parse_instant
 from toolkit.tui.collector import calm_garbage_collector
 from toolkit.tui.grid import PartitionGrid, legend
-from toolkit.tui.hints import error_text
+from toolkit.tui.hints import HINTS
 from toolkit.tui.source import Source
 
 DEFAULT_RANGE = ("-30d", "now")
@@ -198,7 +198,7 @@ class BackfillScreen(Screen[None]):
             cells = [pg.Cell.from_row(r) for r in rows]
             layout = pg.layout(cells)  # here, off the event loop: 86,400 partitions take a while to lay out
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, error_text(exc), title="Partitions", severity="error", timeout=8)
+            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Partitions", severity="error", timeout=8)
             return
         finally:
             if announce:
@@ -277,7 +277,7 @@ class BackfillScreen(Screen[None]):
                                   to_date=chosen.end or options.to_date, partitions=chosen.partitions)
             plan = self.source.plan(self.dag_id, options, now)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, error_text(exc), title="Plan", severity="error", timeout=8)
+            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Plan", severity="error", timeout=8)
             return
         self.app.call_from_thread(self._show_plan, plan)
 
@@ -302,7 +302,7 @@ class BackfillScreen(Screen[None]):
         try:
             written = self.source.save(plan, path)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, error_text(exc), title="Save plan", severity="error", timeout=8)
+            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Save plan", severity="error", timeout=8)
             return
         self.app.call_from_thread(self.app.notify, f"Plan saved to {written} (afkit backfill launch {written})",
                                   title="Save plan")
@@ -334,7 +334,7 @@ class BackfillScreen(Screen[None]):
             self.source.launch(self.plan, should_stop=lambda: not self.is_attached, on_note=self._note)
         except AfkitError as exc:
             self.launched = False
-            self.app.call_from_thread(self.app.notify, error_text(exc), title="Launch", severity="error", timeout=10)
+            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Launch", severity="error", timeout=10)
             return
         self.refresh_progress()
         self.load_partitions()
@@ -352,7 +352,7 @@ class BackfillScreen(Screen[None]):
         try:
             progress = self.source.progress(self.plan)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, error_text(exc), title="Progress", severity="error")
+            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Progress", severity="error")
             return
         self.app.call_from_thread(self._show_progress, progress, read)
 
@@ -376,7 +376,7 @@ class BackfillScreen(Screen[None]):
         try:
             done = self.source.act(self.plan, action)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, error_text(exc), title=action, severity="error")
+            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title=action, severity="error")
             return
         self.app.call_from_thread(self.app.notify, done if ":" in done else f"{done}: done", title="Backfill")
         self.refresh_progress()
@@ -396,7 +396,7 @@ class BackfillScreen(Screen[None]):
         try:
             warning = self.source.cancel_warning(self.plan)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, error_text(exc), title="cancel", severity="error")
+            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="cancel", severity="error")
             return
         if warning is None:
             self.app.call_from_thread(self._act, "cancel")

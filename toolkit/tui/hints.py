@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.errors import AfkitError, Remedy
+from toolkit.errors import Remedy
 
 HINTS = {
     Remedy.DOWNSTREAM: "open one of them and press w to plan its downstream DAGs too",
@@ -14,13 +14,3 @@ HINTS = {
     Remedy.UNPAUSE: "unpause the DAG in Airflow",
 }
 
-
-def hinted(message: str, remedy: str | None, args: dict | None = None) -> str:
-    """``message``, with the app's words for ``remedy`` after it."""
-    if remedy not in HINTS:
-        return message
-    return f"{message} ({HINTS[remedy].format(**(args or {}))})"
-
-
-def error_text(exc: AfkitError) -> str:
-    return hinted(str(exc), exc.remedy, exc.remedy_args)

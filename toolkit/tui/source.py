@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from toolkit.config import ConnectionSettings
-from toolkit.errors import AfkitError, BadInput
+from toolkit.errors import AfkitError, BadInput, hinted
 from toolkit.models import Dag, DagRun
 from toolkit.files import save_plan
 from toolkit.core.planning import PartitionRow, Plan, PlanOptions
 from toolkit.core.sla_board import SLABoard
 from toolkit.core.throttle import PoolOccupancy, ThrottlePolicy
-from toolkit.tui.hints import hinted
+from toolkit.tui.hints import HINTS
 
 if TYPE_CHECKING:
     # The REST client, pandas and SQLAlchemy take longer to import than the app takes to paint: the real source
@@ -183,7 +183,7 @@ class AirflowSource:
 
         backfills.launch_governed(
             self.client, self.store, plan, follow=True, should_stop=should_stop,
-            on_event=lambda e: on_note(hinted(e.message, e.hint)) if e.kind == "warning" else None,
+            on_event=lambda e: on_note(hinted(e.message, e.hint, HINTS)) if e.kind == "warning" else None,
             on_governor=lambda e: on_note(f"governor: {e.action} backfill {e.backfill_id}: {e.reason}"))
 
     def progress(self, plan: Plan) -> list[DagProgress]:
