@@ -453,21 +453,27 @@ def _depends_done(plan: Plan, step: Step, journal: dict) -> bool:
     return all(journal[s.key].status in ("completed",) for s in before)
 
 
+def step_request(plan: Plan, step: Step) -> dict:
+    """The arguments of a step's ``POST /api/v2/backfills``: what a launch sends and what its dry run prints."""
+    return {
+        "dag_id": step.dag_id,
+        "from_date": step.from_date,
+        "to_date": step.to_date,
+        "reprocess_behavior": plan.options.reprocess,
+        "run_backwards": plan.options.order == "newest",
+        "max_active_runs": max_active_runs_for(plan, step.dag_id),
+        "dag_run_conf": tag_for(plan, step),
+    }
+
+
 def launch_calls(plan: Plan, unpause: bool) -> list[str]:
     """Every call a launch would make, in order, for ``--dry-run``."""
     calls = []
     if unpause:
         calls += [f"PATCH /api/v2/dags/{d.dag_id} {{\"is_paused\": false}}" for d in plan.dags if d.is_paused]
     for step in plan.steps:
-        body = {
-            "dag_id": step.dag_id,
-            "from_date": step.from_date.isoformat(),
-            "to_date": step.to_date.isoformat(),
-            "reprocess_behavior": plan.options.reprocess,
-            "run_backwards": plan.options.order == "newest",
-            "max_active_runs": max_active_runs_for(plan, step.dag_id),
-            "dag_run_conf": tag_for(plan, step),
-        }
+        body = {key: value.isoformat() if isinstance(value, datetime) else value
+                for key, value in step_request(plan, step).items()}
         waits = plan.dag(step.dag_id).upstream
         note = f"  (after {', '.join(waits)} complete)" if waits else ""
         calls.append(f"POST /api/v2/backfills {body}{note}")
@@ -548,13 +554,7 @@ def launch(
             verify_step(client, plan, step)
             store.set_step(plan.plan_id, step.key, "creating")
             try:
-                backfill = client.backfills.create(
-                    step.dag_id, step.from_date, step.to_date,
-                    reprocess_behavior=plan.options.reprocess,
-                    max_active_runs=max_active_runs_for(plan, step.dag_id),
-                    run_backwards=plan.options.order == "newest",
-                    dag_run_conf=tag_for(plan, step),
-                )
+                backfill = client.backfills.create(**step_request(plan, step))
             except Conflict:
                 active = [b for b in client.backfills.list_for_dag(step.dag_id) if b.active]
                 store.set_step(plan.plan_id, step.key, "pending")
