@@ -13,8 +13,11 @@ from toolkit.core.humanize import format_duration
 from toolkit.core.planning import DagPlan, Plan
 
 if TYPE_CHECKING:  # rendering needs neither the REST boundary nor pandas: the terminal app paints before loading them
-    from toolkit.services.backfills import DagProgress
     from toolkit.core.cadence_impact import CadenceReport
+    from toolkit.core.freshness import FreshnessStatus
+    from toolkit.core.sla_board import SLABoard
+    from toolkit.services.backfills import DagProgress
+    from toolkit.services.status import StatusReport
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -189,3 +192,91 @@ def _first_interval_after(report: CadenceReport, at: datetime) -> int:
     ends.reverse()
     return min(range(len(ends)), key=lambda i: abs(ends[i] - at.timestamp())) if ends else -1
 
+
+# -- afkit status and afkit sla ----------------------------------------------------------------------------------
+
+
+def render_status(report: StatusReport) -> str:
+    parts = [
+        f"Airflow {report.airflow_version} at {report.url} — {'healthy' if report.healthy else 'NOT healthy'}",
+        "",
+        table(["component", "status", "last heartbeat"],
+              [(c.name, c.status or "unknown", when(c.latest_heartbeat)) for c in report.components]),
+        "",
+        f"DAGs: {report.dags.total} ({report.dags.active} active, {report.dags.paused} paused, "
+        f"{report.dags.asset_triggered} asset-triggered, {report.dags.with_import_errors} with import errors)",
+        "",
+        table(
+            ["pool", "slots", "running", "queued", "scheduled", "deferred", "open", "reserve", "backfill budget"],
+            [
+                (p.name, "unlimited" if p.slots < 0 else p.slots, p.running_slots, p.queued_slots, p.scheduled_slots,
+                 p.deferred_slots, p.open_slots, *_policy_cells(report.pool_policy.get(p.name, {})))
+                for p in report.pools
+            ],
+        ),
+        "",
+    ]
+    problems = [f"  ! {v['error']}" for v in report.pool_policy.values() if "error" in v]
+    problems += [f"  ! afkit configuration: {e}" for e in report.config_errors]
+    if problems:
+        parts += ["Throttling policy problems:", *problems, ""]
+    parts.append(_plugin_line(report.plugin))
+    parts.append("")
+    if report.active_backfills:
+        parts.append(
+            table(
+                ["backfill", "dag", "from", "to", "paused", "max runs", "created"],
+                [
+                    (b.id, b.dag_id, when(b.from_date), when(b.to_date), "yes" if b.is_paused else "no",
+                     b.max_active_runs, when(b.created_at))
+                    for b in report.active_backfills
+                ],
+            )
+        )
+    else:
+        parts.append("No active backfills.")
+    return "\n".join(parts)
+
+
+def _policy_cells(policy: dict) -> tuple[object, object]:
+    if "error" in policy:
+        return "invalid", "-"
+    return policy.get("reserve", 0), policy.get("backfill_budget", "-")
+
+
+def _plugin_line(plugin: dict | None) -> str:
+    if plugin is None:
+        return "afkit plugin: not installed in this Airflow"
+    policy = plugin.get("policy", {})
+    state = "active" if policy.get("active") else (
+        "INACTIVE (no airflow_local_settings module)" if policy.get("registered") else "not registered")
+    config = "ok" if plugin.get("config", {}).get("ok") else "INVALID: " + "; ".join(plugin["config"]["errors"])
+    return f"afkit plugin {plugin.get('version')}: config {config}; backfill priority policy {state}"
+
+
+def _lag(status: FreshnessStatus) -> str:
+    return format_duration(status.lag) if status.lag is not None else "-"
+
+
+def render_board(board: SLABoard, alerts: dict[str, dict] | None = None, note: str | None = None) -> str:
+    alerts = alerts or {}
+    lines = [
+        f"Freshness SLAs at {when(board.evaluated_at)}: {board.count('late')} late, {board.count('at_risk')} at risk, "
+        f"{board.count('fresh')} fresh, {board.count('unknown')} unknown, {len(board.invalid)} invalid",
+        "",
+        table(
+            ["status", "asset", "sla", "lag", "next deadline", "owners", "alert (afkit sla ack ID)", "why / culprit"],
+            [
+                (s.status.upper() if s.status in ("late", "at_risk") else s.status, s.sla.asset, s.sla.name, _lag(s),
+                 when(s.next_deadline), ", ".join(s.sla.owners), alert_cell(alerts.get(s.sla.key)),
+                 s.culprit or s.reason)
+                for s in board.statuses
+            ],
+        ) if board.statuses else "No SLAs declared on any asset.",
+    ]
+    if board.invalid:
+        lines += ["", "Invalid SLA declarations (not evaluated):"]
+        lines += [f"  ! {i.asset} {i.name}: {i.reason}" for i in board.invalid]
+    if note:
+        lines += ["", note]
+    return "\n".join(lines)

@@ -8,68 +8,11 @@ import click
 
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import json_option, with_client
-from toolkit.errors import AfkitError, ExitCode
-from toolkit.core.freshness import FreshnessStatus
-from toolkit.core.humanize import format_duration
-from toolkit.render import alert_cell, table, when
-from toolkit.core.sla_board import SLABoard, board_to_dict
+from toolkit.core.sla_board import SLABoard, board_to_dict, board_with_alerts
+from toolkit.errors import ExitCode
+from toolkit.render import render_board
+from toolkit.services.alerting import open_alerts_by_sla
 from toolkit.services.freshness import sla_board
-
-
-def _lag(status: FreshnessStatus) -> str:
-    return format_duration(status.lag) if status.lag is not None else "-"
-
-
-def open_alerts_by_sla() -> tuple[dict[str, dict], str | None]:
-    """The open alert of each SLA from afkit's state database (what ``afkit watch`` recorded), for its id.
-
-    The board comes from Airflow; a state database that cannot be opened only leaves the ids out (and says why)."""
-    from toolkit.state import StateStore
-
-    try:
-        alerts = StateStore().open_alerts()
-    except AfkitError as exc:
-        return {}, f"alert ids not shown: {exc}"
-    found: dict[str, dict] = {}
-    for alert in sorted(alerts, key=lambda a: a["opened_at"]):  # the newest open alert of an SLA wins
-        found[alert["sla_key"]] = alert
-    return found, None
-
-
-def render_board(board: SLABoard, alerts: dict[str, dict] | None = None, note: str | None = None) -> str:
-    alerts = alerts or {}
-    lines = [
-        f"Freshness SLAs at {when(board.evaluated_at)}: {board.count('late')} late, {board.count('at_risk')} at risk, "
-        f"{board.count('fresh')} fresh, {board.count('unknown')} unknown, {len(board.invalid)} invalid",
-        "",
-        table(
-            ["status", "asset", "sla", "lag", "next deadline", "owners", "alert (afkit sla ack ID)", "why / culprit"],
-            [
-                (s.status.upper() if s.status in ("late", "at_risk") else s.status, s.sla.asset, s.sla.name, _lag(s),
-                 when(s.next_deadline), ", ".join(s.sla.owners), alert_cell(alerts.get(s.sla.key)),
-                 s.culprit or s.reason)
-                for s in board.statuses
-            ],
-        ) if board.statuses else "No SLAs declared on any asset.",
-    ]
-    if board.invalid:
-        lines += ["", "Invalid SLA declarations (not evaluated):"]
-        lines += [f"  ! {i.asset} {i.name}: {i.reason}" for i in board.invalid]
-    if note:
-        lines += ["", note]
-    return "\n".join(lines)
-
-
-def board_with_alerts(board: SLABoard, alerts: dict[str, dict], note: str | None) -> dict:
-    """``--json``: the board, each SLA with the id of its open alert (null when none) and who acknowledged it."""
-    data = board_to_dict(board)
-    for entry, status in zip(data["slas"], board.statuses):
-        alert = alerts.get(status.sla.key)
-        entry["alert_id"] = alert["alert_id"] if alert else None
-        entry["alert_acknowledged_by"] = alert.get("acknowledged_by") if alert else None
-    if note:
-        data["alerts_note"] = note
-    return data
 
 
 def show_board(board: SLABoard, as_json: bool) -> None:

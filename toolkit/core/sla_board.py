@@ -56,3 +56,15 @@ def board_to_dict(board: SLABoard) -> dict:
         ],
         "invalid": [{"asset": i.asset, "sla": i.name, "reason": i.reason} for i in board.invalid],
     }
+
+
+def board_with_alerts(board: SLABoard, alerts: dict[str, dict], note: str | None) -> dict:
+    """``--json``: the board, each SLA with the id of its open alert (null when none) and who acknowledged it."""
+    data = board_to_dict(board)
+    for entry, status in zip(data["slas"], board.statuses):
+        alert = alerts.get(status.sla.key)
+        entry["alert_id"] = alert["alert_id"] if alert else None
+        entry["alert_acknowledged_by"] = alert.get("acknowledged_by") if alert else None
+    if note:
+        data["alerts_note"] = note
+    return data

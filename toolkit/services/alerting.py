@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from toolkit.core.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert, alert_id, plan_notifications
 from toolkit.core.cadence_impact import CadenceReport
-from toolkit.errors import BadInput, NotFound
+from toolkit.errors import AfkitError, BadInput, NotFound
 from toolkit.core.freshness import FreshnessStatus
 from toolkit.slack import build_cadence_message, queue_notification
 from toolkit.state import StateStore
@@ -81,3 +81,17 @@ def acknowledge(store: StateStore, prefix: str, who: str) -> dict:
         raise BadInput(f"{prefix!r} matches {len(found)} open alerts: give more of the id")
     store.update_alert(found[0]["alert_id"], acknowledged_by=who)
     return found[0]
+
+
+def open_alerts_by_sla() -> tuple[dict[str, dict], str | None]:
+    """The open alert of each SLA from afkit's state database (what ``afkit watch`` recorded), for its id.
+
+    The board comes from Airflow; a state database that cannot be opened only leaves the ids out (and says why)."""
+    try:
+        alerts = StateStore().open_alerts()
+    except AfkitError as exc:
+        return {}, f"alert ids not shown: {exc}"
+    found: dict[str, dict] = {}
+    for alert in sorted(alerts, key=lambda a: a["opened_at"]):  # the newest open alert of an SLA wins
+        found[alert["sla_key"]] = alert
+    return found, None

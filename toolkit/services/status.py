@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from toolkit.errors import BadInput
 from toolkit.models import Backfill, ComponentHealth, Dag, Pool
 from toolkit.core.throttle import ThrottlePolicy, budget_for
+
+if TYPE_CHECKING:
+    from toolkit.airflow import AirflowClient
 
 
 @dataclass(frozen=True)
@@ -127,3 +131,21 @@ def pool_policy(pools: list[Pool], policy: ThrottlePolicy) -> dict[str, dict]:
         if entry.pool not in found:
             found[entry.pool] = {"error": f"the throttling policy names pool {entry.pool!r}, which does not exist"}
     return found
+
+
+def collect_status(client: AirflowClient) -> StatusReport:
+    """Everything ``afkit status`` shows, read through the REST API and afkit.toml."""
+    from toolkit.service_config import load_service_config
+
+    config = load_service_config()  # a diagnostic command: a broken afkit.toml is shown, not fatal
+    return build_status(
+        url=client.url,
+        airflow_version=client.monitor.version(),
+        components=client.monitor.health(),
+        dags=client.dags.list(),
+        pools=client.pools.list(),
+        backfills=client.backfills.list_active(),
+        policy=config.throttle,
+        config_errors=config.errors,
+        plugin=client.plugins.afkit_health(),
+    )

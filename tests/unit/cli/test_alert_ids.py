@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from toolkit.cli.sla import board_with_alerts, render_board
+from toolkit.core.sla_board import board_with_alerts
+from toolkit.render import render_board
 from toolkit.core.freshness import FreshnessStatus
 from toolkit.render import alert_line
 from toolkit.sla import SLA
