@@ -86,10 +86,7 @@ class PartitionRow:
 
     @property
     def label(self) -> str:
-        if self.partition_key:
-            return self.partition_key
-        moment = self.logical_date or self.partition_date
-        return moment.isoformat() if moment else "?"
+        return partition_label(self.partition_key, self.logical_date, self.partition_date) or "?"
 
     @property
     def runs(self) -> bool:
@@ -247,6 +244,22 @@ class AssetGraph:
 # -- partitions ------------------------------------------------------------------------------------------------------
 
 
+def partition_moment(partitioned: bool, logical_date: datetime | None,
+                     partition_date: datetime | None) -> datetime | None:
+    """The instant that places a partition in a range: its partition date on a partitioned timetable (falling back to
+    the logical date), otherwise its logical date — for runs, rows and dry-run answers alike."""
+    return (partition_date or logical_date) if partitioned else logical_date
+
+
+def partition_label(partition_key: str | None, logical_date: datetime | None,
+                    partition_date: datetime | None) -> str | None:
+    """How a partition is named to a person: its key, else its instant (ISO)."""
+    if partition_key:
+        return partition_key
+    moment = logical_date or partition_date
+    return moment.isoformat() if moment else None
+
+
 def _identity(partitioned: bool, logical_date: datetime | None, partition_date: datetime | None,
               partition_key: str | None) -> object:
     """What makes two runs the same partition for Airflow: the partition date when the timetable is partitioned,
@@ -336,7 +349,7 @@ def split_steps(dag_id: str, all_rows: list[PartitionRow], selected: list[Partit
     steps, stretch = [], []
 
     def moment(row: PartitionRow) -> datetime:
-        return (row.partition_date or row.logical_date) if partitioned else row.logical_date
+        return partition_moment(partitioned, row.logical_date, row.partition_date)
 
     def flush() -> None:
         runs = sum(r.runs for r in stretch)

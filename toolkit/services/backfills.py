@@ -33,6 +33,8 @@ from toolkit.core.planning import (
     check_root,
     classify_partitions,
     plan_fingerprint,
+    partition_label,
+    partition_moment,
     pool_demand,
 )
 from toolkit.services.governor import GovernorEvent, configured_governor
@@ -55,7 +57,7 @@ FETCH_WORKERS = 4  # concurrent requests while planning; Airflow's api-server se
 
 
 def _in_range(run: DagRun, partitioned: bool, options: PlanOptions) -> bool:
-    moment = (run.partition_date or run.logical_date) if partitioned else run.logical_date
+    moment = partition_moment(partitioned, run.logical_date, run.partition_date)
     return moment is not None and options.from_date <= moment <= options.to_date
 
 
@@ -426,7 +428,7 @@ def _planned_identities(plan: Plan, step: Step) -> set:
     for row in dag.partitions:
         if not row.runs:
             continue
-        moment = (row.partition_date or row.logical_date) if dag.partitioned else row.logical_date
+        moment = partition_moment(dag.partitioned, row.logical_date, row.partition_date)
         if step.from_date <= moment <= step.to_date:
             moments.add(moment)
     return moments
@@ -438,7 +440,7 @@ def verify_step(client: AirflowClient, plan: Plan, step: Step) -> None:
     infos = client.backfills.dry_run(step.dag_id, step.from_date, step.to_date,
                                      reprocess_behavior=plan.options.reprocess,
                                      run_backwards=plan.options.order == "newest")
-    actual = {(i.partition_date or i.logical_date) if dag.partitioned else i.logical_date for i in infos}
+    actual = {partition_moment(dag.partitioned, i.logical_date, i.partition_date) for i in infos}
     expected = _planned_identities(plan, step)
     if actual != expected:
         raise PlanMismatch(
@@ -754,10 +756,8 @@ def act_on_backfill(client: AirflowClient, backfill_id: int, action: str) -> Bac
 
 
 def _label(dag_partitioned: bool, run: DagRun) -> str:
-    if dag_partitioned and run.partition_key:
-        return run.partition_key
-    moment = run.logical_date or run.partition_date
-    return moment.isoformat() if moment else run.run_id
+    key = run.partition_key if dag_partitioned else None
+    return partition_label(key, run.logical_date, run.partition_date) or run.run_id
 
 
 @dataclass(frozen=True)
