@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from datetime import timedelta
 
 import click
 
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import finite_float, with_client
-from toolkit.services.governor import Governor
+from toolkit.services.governor import configured_governor
 from toolkit.render import alert_line
 from toolkit.service_config import load_service_config
 from toolkit.slack import SlackSender, resolve_target
 from toolkit.state import StateStore
-from toolkit.services.watch import Watcher
+from toolkit.services.watch import PassReport, Watcher
 
 
 @click.command()
@@ -36,7 +35,7 @@ def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     target, source = resolve_target()
     store = StateStore()
-    governor = Governor(client, store, resume_after=timedelta(seconds=config.governor_resume_after_seconds))
+    governor = configured_governor(client, store)
     watcher = Watcher(client, store, governor, SlackSender(target) if target else None,
                       renotify_after=timedelta(minutes=config.renotify_after_minutes))
     pause = interval or config.governor_poll_seconds
@@ -46,26 +45,22 @@ def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
     slack = f"{source}: alerts wait in the outbox" if target is None else (
         f"Slack channel {target.channel} ({source})" if target.token else f"a Slack webhook ({source})")
     click.echo(f"afkit watch as {governor.holder}: every {pause:g}s against {client.url}; {slack}")
-    try:
-        while not stop["now"]:
-            report = watcher.run_once()
-            for event in report.governor:
-                if event.action != "none":
-                    click.echo(f"backfill {event.backfill_id}: {event.action}: {event.reason}")
-            for note in report.alerts:
-                click.echo(alert_line(note.kind, note.alert_id, note.sla_key, note.status.status))
-            for asset in report.cadence_changes:
-                click.echo(f"alert: cadence change {asset}")
-            if report.delivery and (report.delivery.sent or report.delivery.errors):
-                click.echo(f"slack: {report.delivery.sent} sent, {report.delivery.waiting} waiting"
-                           + (f" ({report.delivery.errors[-1]})" if report.delivery.errors else ""))
-            for error in report.errors:
-                click.echo(f"error: {error}", err=True)
-            if once:
-                return
-            deadline = time.monotonic() + pause
-            while not stop["now"] and time.monotonic() < deadline:
-                time.sleep(0.2)
-    finally:
-        watcher.close()
+
+    def show(report: PassReport) -> None:
+        for event in report.governor:
+            if event.action != "none":
+                click.echo(f"backfill {event.backfill_id}: {event.action}: {event.reason}")
+        for note in report.alerts:
+            click.echo(alert_line(note.kind, note.alert_id, note.sla_key, note.status.status))
+        for asset in report.cadence_changes:
+            click.echo(f"alert: cadence change {asset}")
+        if report.delivery and (report.delivery.sent or report.delivery.errors):
+            click.echo(f"slack: {report.delivery.sent} sent, {report.delivery.waiting} waiting"
+                       + (f" ({report.delivery.errors[-1]})" if report.delivery.errors else ""))
+        for error in report.errors:
+            click.echo(f"error: {error}", err=True)
+
+    watcher.run(pause, on_report=show, should_stop=lambda: stop["now"], once=once)
+    if once:
+        return
     click.echo("afkit watch stopped.")

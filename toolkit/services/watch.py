@@ -9,6 +9,8 @@ than SLAs (``cadence_every``): a change needs several events to show, and a scan
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -76,6 +78,21 @@ class Watcher:
         for error in report.errors:
             log.error("watch: %s", error)
         return report
+
+    def run(self, interval: float, *, on_report: Callable[[PassReport], None], should_stop: Callable[[], bool],
+            once: bool = False) -> None:
+        """Pass after pass, ``interval`` seconds apart, until ``should_stop`` (checked every 0.2 s) or one pass when
+        ``once``; each pass's report goes to ``on_report``. The evaluator lease is released at the end."""
+        try:
+            while not should_stop():
+                on_report(self.run_once())
+                if once:
+                    return
+                deadline = time.monotonic() + interval
+                while not should_stop() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+        finally:
+            self.close()
 
     def close(self) -> None:
         self.store.release_lease(EVALUATOR_LEASE, self.governor.holder)
