@@ -49,7 +49,7 @@ from toolkit.state import StateStore, leases
 from toolkit.services.watch import EVALUATOR_LEASE
 
 from ..slack_server import TOKEN, FakeSlack, _Handler
-from .conftest import ARTIFACTS, REPO, admin_settings, raw_get, raw_send, stop_keeping_logs, wait_for
+from .conftest import ARTIFACTS, REPO, admin_settings, raw_get, raw_send, stop_keeping_logs
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ def airflow2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflo
             demo.wait_for_dags(client, ("afkit_sla_probe", "afkit_bulk", "afkit_prod_burst"))
         # Healthy means one worker answers; uvicorn starts the second one a moment later (1.6 s apart seen on a busy
         # machine), and the tests here need both.
-        wait_for(lambda: len(api_workers(running)) >= 2, 120, "the api-server's second worker to start serving")
+        wait_for("the api-server's second worker to start serving", lambda: len(api_workers(running)) >= 2, 120)
         yield running
     finally:
         stop_keeping_logs(running, "many-processes")
