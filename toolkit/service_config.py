@@ -21,7 +21,7 @@ from toolkit.core.throttle import ThrottlePolicy, parse_policy
 
 MAX_CONFIG_BYTES = 1024 * 1024  # afkit.toml is a few dozen lines
 KNOWN_SECTIONS = {"state": {"url"}, "pools": None, "governor": {"poll_seconds", "resume_after_seconds"},
-                  "alerts": {"renotify_after_minutes"}}
+                  "alerts": {"renotify_after_minutes", "cadence_scan_seconds"}}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class ServiceConfig:
     governor_poll_seconds: float = 10.0
     governor_resume_after_seconds: float = 20.0
     renotify_after_minutes: float = 60.0
+    cadence_scan_seconds: float = 60.0  # afkit watch scans every asset's cadence this often (SLAs: every pass)
     errors: tuple[str, ...] = field(default=())
 
     @property
@@ -95,7 +96,13 @@ def parse_service_config(text: str, path: Path | None = None) -> ServiceConfig:
         errors.append(f"[alerts] renotify_after_minutes must be a positive number of minutes up to 525600 (a year), "
                       f"got {renotify!r}")
         renotify = 60.0
+    cadence_scan = alerts.get("cadence_scan_seconds", 60.0)
+    if not _positive(cadence_scan, 86400):
+        errors.append(f"[alerts] cadence_scan_seconds must be a positive number of seconds up to 86400 (a day), "
+                      f"got {cadence_scan!r}")
+        cadence_scan = 60.0
     return ServiceConfig(path=path, state_url=state_url, throttle=throttle, renotify_after_minutes=float(renotify),
+                         cadence_scan_seconds=float(cadence_scan),
                          governor_poll_seconds=timings["poll_seconds"],
                          governor_resume_after_seconds=timings["resume_after_seconds"], errors=tuple(errors))
 

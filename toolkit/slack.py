@@ -57,6 +57,8 @@ def build_message(note: Notification, airflow_url: str | None = None) -> dict:
     label = status.status.replace("_", " ")
     title = TITLE[note.kind].format(status=label.upper(), asset=sla.asset)
     owners = " ".join(_mention(o) for o in sla.owners)
+    if status.cc:
+        owners += " (cc " + " ".join(_mention(o) for o in status.cc) + ")"
     last = status.last_event
     fields = [
         f"*SLA*\n{sla.name} ({sla.severity})",
@@ -69,6 +71,8 @@ def build_message(note: Notification, airflow_url: str | None = None) -> dict:
         f"*Lag*\n{format_duration(status.lag) if status.lag is not None else '-'}",
         f"*Culprit*\n{status.culprit or '-'}",
     ]
+    if status.cause:
+        fields.append(f"*Cause*\n{status.cause}")
     if last and last.source_run_id:
         fields.append(f"*Run*\n{last.source_dag_id} / {last.source_run_id}")
     links = []
@@ -83,7 +87,8 @@ def build_message(note: Notification, airflow_url: str | None = None) -> dict:
     ]
     if links:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]})
-    text = f"{title} — {status.reason} (owners: {', '.join(sla.owners)})"
+    cause = f"; cause: {status.cause}" if status.cause else ""
+    text = f"{title} — {status.reason}{cause} (owners: {', '.join([*sla.owners, *status.cc])})"
     return {"text": text, "blocks": blocks}
 
 

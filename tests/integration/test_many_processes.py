@@ -403,7 +403,7 @@ def test_one_slack_message_per_breach_with_two_watchers(airflow2, deployments, s
     assert len(slack.texts("Now late: test.heartbeat")) == 1, texts  # ... escalated once, in its thread
     at_risk = next(p for p in slack.posts if p["text"].startswith("AT RISK: test.heartbeat"))
     late = next(p for p in slack.posts if p["text"].startswith("Now late: test.heartbeat"))
-    assert late["thread_ts"] == at_risk["answered_ts"], (late, at_risk)
+    assert late["thread_ts"] == at_risk["ts"], (late, at_risk)
     duplicates = [t for t, n in Counter(texts).items() if n > 1]
     assert duplicates == [], duplicates
     # Every message sent is one outbox entry, sent once; nothing is left waiting.
@@ -583,7 +583,7 @@ def test_no_lost_alert_when_a_watcher_is_killed(airflow2, deployments):
             # At least once: exactly once when Slack had not posted it; one duplicate when it had.
             assert len(posted) == (2 if slack_got_it else 1), slack.texts()
             # Follow-ups thread under the message the survivor recorded.
-            assert store.alert(message["alert_id"])["thread_ts"] == posted[-1]["answered_ts"]
+            assert store.alert(message["alert_id"])["thread_ts"] == posted[-1]["ts"]
             others = [t for t, n in Counter(slack.texts()).items() if n > 1 and not t.startswith(opening)]
             assert others == [], slack.texts()
 
@@ -611,4 +611,4 @@ def test_no_lost_alert_when_a_watcher_is_killed(airflow2, deployments):
             wait_for(f"the escalation in {name}", lambda s=slack: s.texts("Now late: test.heartbeat"), 90)
             posted = [p for p in slack.posts if p["text"].startswith(opening)]
             late = [p for p in slack.posts if p["text"].startswith("Now late: test.heartbeat")]
-            assert len(late) == 1 and late[0]["thread_ts"] == posted[-1]["answered_ts"], (late, posted)
+            assert len(late) == 1 and late[0]["thread_ts"] == posted[-1]["ts"], (late, posted)

@@ -74,7 +74,7 @@ def test_watch_alerts_once_per_breach_and_recovers_in_the_thread(airflow, admin_
         finished(watch_once(env))
         recovery = [p for p in slack.posts if "test.alerting" in p["text"]][1:]
         assert len(recovery) == 1 and recovery[0]["text"].startswith("Recovered: test.alerting")
-        assert recovery[0]["thread_ts"] == mine[0]["answered_ts"]  # a reply in the alert's own thread
+        assert recovery[0]["thread_ts"] == mine[0]["ts"]  # a reply in the alert's own thread
 
 
 @pytest.mark.parametrize("kind", ["slack", "slackwebhook"])

@@ -61,7 +61,7 @@ def test_one_alert_per_breach_recovery_in_thread_and_no_duplicates_after_restart
     assert [n.kind for n in record_alerts(again, fresh, T0 + timedelta(minutes=10))] == ["recover"]
     deliver_outbox(again, sender, T0 + timedelta(minutes=10))
     recovery = slack.posts[1]
-    assert recovery["thread_ts"] == first["answered_ts"] and "Recovered" in recovery["text"]
+    assert recovery["thread_ts"] == first["ts"] and "Recovered" in recovery["text"]
     assert len(slack.posts) == 2
     assert TOKEN not in json.dumps(store.outbox_rows(), default=str)
 
@@ -75,7 +75,7 @@ def test_reminder_after_interval_unless_acknowledged(slack, store):
                                            renotify_after=timedelta(minutes=30))]
     assert kinds == ["remind"]
     deliver_outbox(store, sender, T0 + timedelta(minutes=31))
-    assert len(slack.posts) == 2 and slack.posts[-1]["thread_ts"] == slack.posts[0]["answered_ts"]
+    assert len(slack.posts) == 2 and slack.posts[-1]["thread_ts"] == slack.posts[0]["ts"]
     assert "Still LATE" in slack.posts[-1]["text"]
     opened = store.open_alerts()[0]
     acknowledge(store, opened["alert_id"][:8], "oncall")

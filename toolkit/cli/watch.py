@@ -37,7 +37,8 @@ def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
     store = StateStore()
     governor = configured_governor(client, store)
     watcher = Watcher(client, store, governor, SlackSender(target) if target else None,
-                      renotify_after=timedelta(minutes=config.renotify_after_minutes))
+                      renotify_after=timedelta(minutes=config.renotify_after_minutes),
+                      cadence_every=timedelta(seconds=config.cadence_scan_seconds))
     pause = interval or config.governor_poll_seconds
     stop = {"now": False}
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -8,10 +8,11 @@ its deadline. This module takes the change, the consumer runs and the asset's ev
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from toolkit.core.cadence import CadenceChange, CadenceModel
+from toolkit.core.freshness import FreshnessStatus
 from toolkit.core.humanize import format_duration
 from toolkit.models import Asset, AssetEvent, DagRun
 from toolkit.sla import SLA, parse_slas
@@ -36,6 +37,17 @@ class SeamImpact:
     duration_before: float | None  # median run duration
     duration_after: float | None
     slas_at_risk: tuple[str, ...] = ()  # "asset (status)" of assets this consumer produces
+    produces: tuple[str, ...] = ()  # the assets this consumer produces (whose SLAs the change may endanger)
+
+
+@dataclass(frozen=True)
+class SeamCause:
+    """Why an SLA downstream of a cadence change may be at risk: the change, in words, and who owns its source."""
+
+    upstream: str  # the asset whose cadence changed
+    consumer: str  # the asset-triggered DAG between it and the SLA's asset
+    text: str
+    owners: tuple[str, ...]  # the upstream asset's owners: the other side of the seam
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,7 @@ def _median(values: list[float]) -> float | None:
 
 def seam_impact(dag_id: str, owners: tuple[str, ...], change_at: datetime, now: datetime,
                 runs: list[DagRun], events: list[AssetEvent], first_event: datetime | None,
-                slas_at_risk: tuple[str, ...] = ()) -> SeamImpact:
+                slas_at_risk: tuple[str, ...] = (), produces: tuple[str, ...] = ()) -> SeamImpact:
     """Before/after figures for one consumer. ``runs`` are its runs since shortly before the change (backfills are
     ignored), ``events`` the changed asset's events (with the runs that consumed each)."""
     live = [r for r in runs if r.run_type != "backfill" and r.run_after is not None]
@@ -109,7 +121,34 @@ def seam_impact(dag_id: str, owners: tuple[str, ...], change_at: datetime, now: 
         duration_before=durations(before),
         duration_after=durations(after),
         slas_at_risk=slas_at_risk,
+        produces=produces,
     )
+
+
+def seam_causes(reports: list[CadenceReport]) -> dict[str, SeamCause]:
+    """For each asset produced by an asset-triggered consumer of a changed asset: the change as the likely cause of
+    its SLA trouble. Only confirmed changes count (a burst that may still be retracted names no culprit)."""
+    causes: dict[str, SeamCause] = {}
+    for report in reports:
+        change = report.change
+        if change is None or not change.confirmed:
+            continue
+        for impact in report.consumers:
+            text = f"upstream {_change_head(report.asset, change)} since {change.at:%H:%M} UTC"
+            details = []
+            if impact.events_per_run_after is not None:
+                details.append(f"{impact.dag_id} now batches {_batch(impact.events_per_run_after)} event(s) per run "
+                               f"instead of {_batch(impact.events_per_run_before)}")
+            if impact.duration_after is not None:
+                details.append(f"each run takes {_seconds(impact.duration_after)} instead of "
+                               f"{_seconds(impact.duration_before)}")
+            if impact.queued_events:
+                details.append(f"{impact.queued_events} event(s) waiting")
+            if details:
+                text += ": " + ", ".join(details)
+            for asset in impact.produces:
+                causes.setdefault(asset, SeamCause(report.asset, impact.dag_id, text, report.owners))
+    return causes
 
 
 def _rate(per_day: float | None) -> str:
@@ -125,14 +164,7 @@ def _seconds(value: float | None) -> str:
 def describe_change(asset: str, change: CadenceChange, consumers: tuple[SeamImpact, ...] = ()) -> str:
     """One plain paragraph, e.g. "stripe.payments moved from every 30 min to every 5 min on 2026-11-02 14:05 UTC;
     daily_finance_close now runs 96×/day instead of 1×/day, each run takes 4 min instead of 2 min"."""
-    if change.kind == "irregular":
-        head = (f"{asset} moved from every {format_duration(change.before)} to irregular arrivals "
-                f"(typically {format_duration(change.after)} apart)")
-    elif change.kind == "regular":
-        head = f"{asset} moved from irregular arrivals to every {format_duration(change.after)}"
-    else:
-        head = f"{asset} moved from every {format_duration(change.before)} to every {format_duration(change.after)}"
-    parts = [f"{head} on {change.at:%Y-%m-%d %H:%M} UTC"]
+    parts = [f"{_change_head(asset, change)} on {change.at:%Y-%m-%d %H:%M} UTC"]
     for impact in consumers:
         words = [f"{impact.dag_id} now runs {_rate(impact.runs_per_day_after)} instead of "
                  f"{_rate(impact.runs_per_day_before)}"]
@@ -150,6 +182,27 @@ def describe_change(asset: str, change: CadenceChange, consumers: tuple[SeamImpa
     if not consumers:
         parts.append("no asset-triggered DAG consumes it")
     return "; ".join(parts) + "."
+
+
+def with_causes(statuses: list[FreshnessStatus], causes: dict[str, SeamCause]) -> list[FreshnessStatus]:
+    """At-risk and late statuses of assets downstream of a cadence change, with the change as their cause and its
+    owners in copy (those not already owners of the SLA)."""
+    out = []
+    for status in statuses:
+        cause = causes.get(status.sla.asset) if status.status in ("at_risk", "late") else None
+        if cause is not None:
+            status = replace(status, cause=cause.text, cc=tuple(o for o in cause.owners if o not in status.sla.owners))
+        out.append(status)
+    return out
+
+
+def _change_head(asset: str, change: CadenceChange) -> str:
+    if change.kind == "irregular":
+        return (f"{asset} moved from every {format_duration(change.before)} to irregular arrivals "
+                f"(typically {format_duration(change.after)} apart)")
+    if change.kind == "regular":
+        return f"{asset} moved from irregular arrivals to every {format_duration(change.after)}"
+    return f"{asset} moved from every {format_duration(change.before)} to every {format_duration(change.after)}"
 
 
 def _batch(value: float | None) -> str:

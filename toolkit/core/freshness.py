@@ -63,6 +63,8 @@ class FreshnessStatus:
     culprit: str | None = None
     breach_key: str | None = None  # identifies the breach episode (deadline tick or lag episode) for alerting
     extra: dict = field(default_factory=dict)
+    cause: str | None = None  # a cadence change upstream that explains it (set by the watcher, which has both)
+    cc: tuple[str, ...] = ()  # owners of that cause, who hear of the alert too
 
 
 def _localize(naive: datetime, zone: ZoneInfo) -> datetime:

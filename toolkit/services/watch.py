@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from toolkit.airflow import AirflowClient
 from toolkit.services.alerting import record_alerts, record_cadence_alerts
 from toolkit.core.alerts import Notification
+from toolkit.core.cadence_impact import SeamCause, seam_causes, with_causes
 from toolkit.services.cadence import cadence_reports
 from toolkit.errors import AfkitError
 from toolkit.services.governor import Governor, GovernorEvent
@@ -47,6 +48,7 @@ class Watcher:
         self.client, self.store, self.governor, self.sender = client, store, governor, sender
         self.renotify_after, self.lease_seconds, self.cadence_every = renotify_after, lease_seconds, cadence_every
         self._cadence_scanned: datetime | None = None
+        self._causes: dict[str, SeamCause] = {}  # from the latest cadence scan
 
     def run_once(self, now: datetime | None = None) -> PassReport:
         now = now or datetime.now(timezone.utc)
@@ -56,23 +58,26 @@ class Watcher:
         except AfkitError as exc:
             report.errors.append(f"governor: {exc}")
         if self.store.acquire_lease(EVALUATOR_LEASE, self.governor.holder, self.lease_seconds, now):
-            try:
-                board = sla_board(self.client, now)
-                report.evaluated, report.late = True, board.count("late")
-                queued = record_alerts(self.store, list(board.statuses), now, self.client.url, self.renotify_after)
-                report.queued = [f"{n.kind} {n.sla_key}" for n in queued]
-                report.alerts = list(queued)
-            except AfkitError as exc:
-                report.errors.append(f"SLA evaluation: {exc}")
+            # Cadences first: a change upstream is the cause an SLA alert of this same pass should name.
             if self._cadence_scanned is None or now - self._cadence_scanned >= self.cadence_every:
                 try:
-                    changed = record_cadence_alerts(self.store, cadence_reports(self.client, now=now), now,
-                                                    self.client.url)
+                    reports = cadence_reports(self.client, now=now)
+                    changed = record_cadence_alerts(self.store, reports, now, self.client.url)
                     report.queued += [f"cadence change {asset}" for asset in changed]
                     report.cadence_changes = list(changed)
+                    self._causes = seam_causes(reports)
                     self._cadence_scanned = now
                 except AfkitError as exc:
                     report.errors.append(f"cadence scan: {exc}")
+            try:
+                board = sla_board(self.client, now)
+                report.evaluated, report.late = True, board.count("late")
+                statuses = with_causes(list(board.statuses), self._causes)
+                queued = record_alerts(self.store, statuses, now, self.client.url, self.renotify_after)
+                report.queued += [f"{n.kind} {n.sla_key}" for n in queued]
+                report.alerts = list(queued)
+            except AfkitError as exc:
+                report.errors.append(f"SLA evaluation: {exc}")
         if self.sender is not None:
             report.delivery = deliver_outbox(self.store, self.sender, now)
         for error in report.errors:
