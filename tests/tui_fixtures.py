@@ -118,13 +118,14 @@ class FixedSource:
         self.warning: str | None = None  # what cancel_warning says
         self.governor_note: str | None = None  # what the launch reports, as a governor would
         self.saved: list[Path] = []
+        self.inbox: dict | None = None  # the demo inbox the plugin would serve; None: not the demo
         # Set to hold partition reads until released (the loading indicator's test); released when the app closes.
         self.hold_partitions: threading.Event | None = None
         self.reading_partitions = threading.Event()
 
     def snapshot(self) -> Snapshot:
         return Snapshot(dags=list(DAGS), recent_runs=dict(RECENT), dag_pools=dict(DAG_POOLS), board=board(),
-                        cadences=cadences(), pools=pools(), taken_at=NOW)
+                        cadences=cadences(), pools=pools(), inbox=self.inbox, taken_at=NOW)
 
     def partitions(self, dag_id: str, start: datetime, end: datetime) -> list[PartitionRow]:
         self.reading_partitions.set()
@@ -184,3 +185,30 @@ class FixedSource:
         if self.hold_partitions is not None:
             self.hold_partitions.set()
 
+
+
+def demo_inbox() -> dict:
+    """What the demo's inbox holds after the story: a cadence alert, and an SLA alert with its recovery reply."""
+    from toolkit.core.alerts import Notification
+    from toolkit.core.freshness import FreshnessStatus
+    from toolkit.core.inbox import inbox_to_dict
+    from toolkit.models import AssetEvent
+    from toolkit.sla import SLA
+    from toolkit.slack import build_cadence_message, build_message
+
+    (report,) = [r for r in cadences() if r.change is not None][:1]
+    sla = SLA("finance.daily_close", "story-close-lag", "max_lag", ("#finance-data",), runbook="https://r/close")
+    risk = FreshnessStatus(sla, "at_risk", "last update 47s ago, over warn_after 45s", lag=timedelta(seconds=47),
+                           last_event=AssetEvent("finance.daily_close", NOW, None, "daily_finance_close", "r1"),
+                           culprit="daily_finance_close run r2 is still running",
+                           cause="upstream stripe.payments moved from every 30s to every 5s since 13:17 UTC",
+                           cc=("#payments-data",))
+    fresh = FreshnessStatus(sla, "fresh", "last update 3s ago", lag=timedelta(seconds=3))
+    posts = [{**build_cadence_message(report, "http://airflow"), "ts": "1.1", "channel": "C0DEMO"},
+             {**build_message(Notification("open", "a1", sla.key, "k", risk), "http://airflow"), "ts": "2.1",
+              "channel": "C0DEMO"},
+             {**build_message(Notification("recover", "a1", sla.key, "k", fresh)), "ts": "3.1", "thread_ts": "2.1",
+              "channel": "C0DEMO"}]
+    for index, post in enumerate(posts):
+        post["received_at"] = NOW.timestamp() + index
+    return inbox_to_dict(True, posts)

@@ -533,6 +533,14 @@ class PluginOperations(_Operations):
         except NotFound:
             return None
 
+    def demo_inbox(self) -> dict | None:
+        """The demo's Slack inbox (``toolkit.core.inbox.inbox_to_dict``) as the plugin serves it; None when the plugin
+        is not installed or is older than the inbox."""
+        try:
+            return self.client.get_json(Call("read the demo's Slack inbox"), "/afkit/api/v1/demo/inbox", {})
+        except NotFound:
+            return None
+
     def names(self) -> list[str]:
         api = PluginApi(self.api_client)
         return [p.name for p in self.client.paged(Call("list plugins", permission="read access to plugins"), api.get_plugins, "plugins")]

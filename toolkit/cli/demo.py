@@ -3,6 +3,9 @@
 The demo supervises its components: one that exits is reported in one line naming its log and started again (a few
 times; then the demo stops with the component's log tail). SIGINT, SIGTERM and SIGHUP stop it, even when it was
 started in the background with ``nohup … &`` (which leaves SIGINT ignored).
+
+``--story postmortem`` plays the incident instead (``toolkit.devserver.story``): this command only starts it and
+prints each of its beats.
 """
 
 from __future__ import annotations
@@ -15,32 +18,53 @@ from pathlib import Path
 
 import click
 
+from toolkit.cli.options import finite_float
 from toolkit.config import ConnectionSettings, profiles_path, save_profile
-from toolkit.errors import AfkitError, AirflowServerError, BadInput
 from toolkit.core.humanize import format_duration
+from toolkit.devserver.clock import MAX_SCALE, describe_scale
+from toolkit.devserver.story import DEFAULT_BEFORE_EVENTS, DEFAULT_SCALE, MAX_BEFORE_EVENTS, MIN_BEFORE_EVENTS, STORIES
+from toolkit.errors import AfkitError, AirflowServerError, BadInput
 
 
 @click.command()
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=Path(".afkit-demo"), show_default=True,
-              help="AIRFLOW_HOME of the demo; reused when it exists.")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+              help="AIRFLOW_HOME of the demo; reused when it exists (default .afkit-demo). A story starts afresh in "
+                   "its own home (default .afkit-story), which it made and wipes the next time.")
 @click.option("--port", type=int, default=28080, show_default=True, help="Loopback port of the api-server (UI).")
 @click.option("--database", type=click.Choice(["sqlite", "postgres", "auto"]), default="sqlite", show_default=True,
               help="auto: PostgreSQL when initdb is on the PATH.")
 @click.option("--dags", "dags_folder", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="DAGs folder (default: the repository's dags/).")
 @click.option("--no-seed", is_flag=True, help="Do not create history with backfills.")
-def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed: bool) -> None:
+@click.option("--story", type=click.Choice(STORIES), help="Play an incident in compressed time instead: postmortem "
+              "(stripe_ingest moves from every 30 to every 5 minutes; daily_finance_close falls behind).")
+@click.option("--scale", type=click.FloatRange(1, MAX_SCALE), callback=finite_float,
+              help=f"Story seconds per real second, 1 to {MAX_SCALE:g} "
+                   f"(default {DEFAULT_SCALE:g}: 1 s = 1 min).")
+@click.option("--before-events", type=click.IntRange(MIN_BEFORE_EVENTS, MAX_BEFORE_EVENTS),
+              default=DEFAULT_BEFORE_EVENTS, show_default=True,
+              help="stripe_ingest runs before the cadence changes (the detector's \"before\").")
+@click.option("--exit-after-story", is_flag=True, help="Stop Airflow when the story is over (scripts, tests).")
+def demo(home: Path | None, port: int, database: str, dags_folder: Path | None, no_seed: bool, story: str | None,
+         scale: float | None, before_events: int, exit_after_story: bool) -> None:
     """Boot Airflow 3 with the afkit plugin and the example DAGs; runs until Ctrl-C.
 
     Saves a profile named "demo" so that `afkit --profile demo status` works from another terminal.
     SIGTERM stops it too (also in the background). A component that exits is restarted and reported; a line says
     when the seed history is complete.
+
+    With --story postmortem: the incident afkit exists for, on a fresh Airflow in about 7 minutes (profile "story").
     """
     try:
         from toolkit.devserver.launcher import AirflowSpec, LaunchError, StopSignals, port_in_use, start_airflow
     except ImportError as exc:  # pragma: no cover - depends on how afkit was installed
         raise BadInput(f"afkit demo needs Airflow: install afkit with its 'airflow' extra ({exc})") from None
 
+    if story is None and (scale is not None or exit_after_story):
+        raise BadInput("--scale and --exit-after-story only apply to a story: add --story postmortem")
+    if story is not None and (dags_folder is not None or no_seed):
+        raise BadInput("--dags and --no-seed do not apply to a story: it brings its own DAGs and history")
+    home = home or Path(".afkit-story" if story else ".afkit-demo")
     dags_folder = dags_folder or _repo_dags()
     if dags_folder is None:
         raise BadInput("no DAGs folder: run afkit demo from a clone of the afkit repository, or pass --dags")
@@ -54,6 +78,9 @@ def demo(home: Path, port: int, database: str, dags_folder: Path | None, no_seed
         raise BadInput(f"--home {home} cannot be used: {exc.strerror or exc}") from None
     if not os.access(home, os.W_OK | os.X_OK):
         raise BadInput(f"--home {home} is not writable")
+    if story is not None:
+        _play(story, home, port, database, scale or DEFAULT_SCALE, before_events, exit_after_story)
+        return
     click.echo(f"Starting Airflow in {home.resolve()} (database: {database}) …")
     started = time.monotonic()
     with StopSignals() as signals:  # a closed terminal (SIGHUP) stops the demo cleanly too
@@ -138,6 +165,93 @@ def _seed(client):
                   "goes late 3 minutes after the asset appeared instead.")
     pending = {b.id for b in demo_lib.active_seed_backfills(client)}
     return demo_lib.SeedProgress(pending=pending, started=started)
+
+
+def _play(story: str, home: Path, port: int, database: str, scale: float, before_events: int,
+          exit_after_story: bool) -> None:
+    """Boot the story's Airflow with its inbox and watcher, print each beat of the story, then keep serving."""
+    from toolkit.airflow import AirflowClient
+    from toolkit.devserver import story as story_lib
+    from toolkit.devserver.launcher import AirflowSpec, LaunchError, StopSignals, start_airflow
+    from toolkit.devserver.slack_inbox import running_inbox
+
+    dags = story_lib.prepare_home(home)
+    record = home.resolve() / "slack-inbox.jsonl"
+    started = time.monotonic()
+    click.echo(f"The {story} story, in {home.resolve()} (database: {database}, clock: {describe_scale(scale)}) …")
+    with StopSignals() as signals, running_inbox(record_to=record) as inbox:
+        try:
+            running = start_airflow(AirflowSpec(home=home, dags_folder=dags, port=port, database=database,
+                                                extra_env=story_lib.story_env(scale, record)))
+        except KeyboardInterrupt:
+            _echo_err("Stopped before Airflow was healthy.")
+            return
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise AirflowServerError(f"could not start Airflow in {home}: {exc}") from None
+        user, password = running.admin
+        watcher = story_lib.StoryWatcher(home.resolve(), running.url, user, password, inbox)
+        try:
+            click.echo(f"Airflow is healthy after {time.monotonic() - started:.0f}s: {running.url} "
+                       f"(user {user}, password {password}); Slack inbox on {inbox.base_url} (loopback only)")
+            profile = _save_profile("story", running)
+            settings = ConnectionSettings(url=running.url, username=user, password=password, timeout=10)
+            with AirflowClient(settings) as client:
+                tale = story_lib.Story(client, inbox, watcher, scale=scale, before_events=before_events,
+                                       ui_url=running.url, profile=profile or "story",
+                                       tick=lambda: [f"Airflow {r}" for r in running.supervise()])
+                for beat in tale.play():
+                    _show_beat(beat)
+            click.echo(f"\nThe story is over after {format_duration(time.monotonic() - started)} from the start "
+                       "of this command.")
+            if exit_after_story:
+                return
+            click.echo("Airflow, the watcher and the inbox keep running: look around. Press Ctrl-C to stop.")
+            while True:
+                for restart in running.supervise():
+                    _echo_err(f"Airflow {restart}")
+                note = watcher.supervise()
+                if note:
+                    _echo_err(note)
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        except LaunchError as exc:
+            raise AirflowServerError(f"{exc}\nThe demo stopped; every component's log is in "
+                                     f"{running.spec.home / 'logs'}.") from None
+        finally:
+            signals.cleaning_up()
+            _echo_err("Stopping the watcher and Airflow …")
+            watcher.stop()
+            leftover = running.stop()
+            _echo_err(f"Warning: processes still running after stop: {leftover}" if leftover else "Stopped.")
+
+
+def _show_beat(beat) -> None:
+    if beat.kind == "step":
+        click.echo(f"\n▶ {beat.text}")
+        for where in beat.look:
+            click.echo(f"    look: {where}")
+    elif beat.kind == "message":
+        lines = beat.text.splitlines()
+        click.echo(f"  ✉ Slack inbox: {lines[0]}")
+        for line in lines[1:]:
+            click.echo(f"      {line}")
+    elif beat.kind == "note":
+        _echo_err(f"  note: {beat.text}")
+    else:
+        click.echo(f"  · {beat.text}")
+
+
+def _save_profile(name: str, running) -> str | None:
+    """Save a profile for the running Airflow; its name, or None (said why) when it could not be saved."""
+    user, password = running.admin
+    try:
+        save_profile(profiles_path(), name, {"url": running.url, "username": user, "password": password})
+    except AfkitError as exc:
+        _echo_err(f"No {name!r} profile ({exc}); use  afkit --url {running.url} --username {user}")
+        return None
+    click.echo(f"Profile {name!r} saved in {profiles_path()}.")
+    return name
 
 
 def _repo_dags() -> Path | None:

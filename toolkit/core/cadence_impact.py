@@ -127,14 +127,16 @@ def seam_impact(dag_id: str, owners: tuple[str, ...], change_at: datetime, now: 
 
 def seam_causes(reports: list[CadenceReport]) -> dict[str, SeamCause]:
     """For each asset produced by an asset-triggered consumer of a changed asset: the change as the likely cause of
-    its SLA trouble. Only confirmed changes count (a burst that may still be retracted names no culprit)."""
+    its SLA trouble. A change not confirmed yet (it may still turn out to be a burst) is named as such: the SLA is in
+    trouble either way, and the on-call engineer should see what changed upstream."""
     causes: dict[str, SeamCause] = {}
     for report in reports:
         change = report.change
-        if change is None or not change.confirmed:
+        if change is None:
             continue
         for impact in report.consumers:
-            text = f"upstream {_change_head(report.asset, change)} since {change.at:%H:%M} UTC"
+            text = (f"upstream {_change_head(report.asset, change)} since {change.at:%H:%M} UTC"
+                    + ("" if change.confirmed else " (not confirmed yet)"))
             details = []
             if impact.events_per_run_after is not None:
                 details.append(f"{impact.dag_id} now batches {_batch(impact.events_per_run_after)} event(s) per run "

@@ -26,7 +26,7 @@ TAG = {PLAN_TAG: {"seeded_by": "afkit demo"}}  # marks the seed backfills the wa
 
 def repo_dags_folder() -> Path | None:
     """The example DAGs of a source checkout (``dags/`` beside the ``toolkit`` package), if there is one."""
-    folder = Path(__file__).resolve().parent.parent / "dags"
+    folder = Path(__file__).resolve().parents[2] / "dags"
     return folder if (folder / "stripe_ingest.py").exists() else None
 
 

@@ -20,6 +20,7 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
+DEMO_INBOX_ENV = "AFKIT_DEMO_INBOX"  # the record file, named to Airflow's components by the demo that started them
 
 class SlackInbox(http.server.ThreadingHTTPServer):
     """chat.postMessage (with the bot token it was given) and an incoming webhook, both into ``posts``."""

@@ -5,8 +5,8 @@
 import contextlib
 import gc
 import json
+import os
 from datetime import datetime, timezone
-
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Response
@@ -106,6 +106,15 @@ def create_app() -> FastAPI:
                 "errors": list(config.errors),
             },
         }
+
+    @app.get("/api/v1/demo/inbox", dependencies=[Depends(requires_authenticated())])
+    def demo_inbox() -> dict:
+        """What the demo's Slack inbox received, rendered (``enabled`` false outside ``afkit demo``)."""
+        from toolkit.core.inbox import inbox_to_dict
+        from toolkit.devserver.slack_inbox import DEMO_INBOX_ENV, read_inbox
+
+        record = os.environ.get(DEMO_INBOX_ENV)
+        return inbox_to_dict(bool(record), read_inbox(Path(record)) if record else [])
 
     @app.get("/api/v1/sla", dependencies=[Depends(requires_access_asset(method="GET"))])
     def sla_board(session: SessionDep) -> Response:

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 
@@ -78,6 +78,30 @@ def gauge(pool: PoolOccupancy, width: int = GAUGE_WIDTH) -> Text:
     return text
 
 
+def inbox_text(inbox: dict) -> Text:
+    """The demo inbox as the page shows it: threads newest first, each message's title, lines and mentions."""
+    text = Text()
+    text.append("Demo Slack inbox", style="bold")
+    text.append(" — what afkit watch posted to the demo's local Slack; outside the demo alerts go to Slack.\n",
+                style="dim")
+    if not inbox["threads"]:
+        text.append("\nNo message yet.", style="dim")
+
+    def message(m: dict, reply: bool) -> None:
+        text.append(f"\n{'    ↳ ' if reply else ''}{m['title']}", style="bold")
+        if m["mentions"]:
+            text.append("  " + " ".join(m["mentions"]), style="cyan")
+        for line in m["lines"]:
+            text.append(f"\n{'      ' if reply else ''}  {line}")
+
+    for thread in inbox["threads"]:
+        text.append("\n")
+        message(thread, False)
+        for reply in thread["replies"]:
+            message(reply, True)
+    return text
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key, in one place."""
 
@@ -114,6 +138,7 @@ class AfkitApp(App[None]):
         Binding("f", "show_tab('freshness')", "Freshness"),
         Binding("c", "show_tab('cadence')", "Cadence"),
         Binding("p", "show_tab('pools')", "Pools"),
+        Binding("i", "show_tab('inbox')", "Demo inbox"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -141,6 +166,9 @@ class AfkitApp(App[None]):
                 yield DataTable(id="pools-table", cursor_type="row", zebra_stripes=True)
                 yield Static("[dodger_blue2]█[/] production  [magenta]█[/] backfill  [grey50]░[/] free  "
                              "[yellow]▒[/] free but reserved for production", id="pools-legend")
+            with TabPane("Demo inbox", id="inbox"):
+                with VerticalScroll(id="inbox-table"):  # the pane's focus target, like the tables of the others
+                    yield Static("", id="inbox-text")
         yield Static("connecting …", id="status-line")
         yield Footer()
 
@@ -153,6 +181,7 @@ class AfkitApp(App[None]):
         self.query_one("#pools-table", DataTable).add_columns("pool", "occupancy", "slots", "production",
                                                               "backfill", "waiting", "free", "reserve", "budget",
                                                               "backfill share")
+        self.query_one(TabbedContent).hide_tab("inbox")  # shown once the plugin says this is the demo
         self.action_refresh()
         self.set_interval(self._refresh_seconds, self.action_refresh)
         self.call_after_refresh(calm_garbage_collector)
@@ -162,7 +191,11 @@ class AfkitApp(App[None]):
     @work(thread=True, exclusive=True, group="refresh")
     def action_refresh(self) -> None:
         snapshot = self.source.snapshot()
-        self.call_from_thread(self.show_snapshot, snapshot)
+        try:
+            self.call_from_thread(self.show_snapshot, snapshot)
+        except RuntimeError:
+            if self.is_running:  # not the app quitting while Airflow was read: a real error
+                raise
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Keep what the last good read showed for any part that failed this time."""
@@ -174,6 +207,7 @@ class AfkitApp(App[None]):
             board=snapshot.board if snapshot.board is not None else old.board,
             cadences=snapshot.cadences if snapshot.cadences is not None else old.cadences,
             pools=snapshot.pools if snapshot.pools is not None else old.pools,
+            inbox=snapshot.inbox if snapshot.inbox is not None else old.inbox,
             errors=snapshot.errors, taken_at=snapshot.taken_at,
         )
         self._render_tables()
@@ -216,6 +250,10 @@ class AfkitApp(App[None]):
                  f"{o.backfill_share:.0%}")
                 for o in snap.pools])
 
+        if snap.inbox is not None and snap.inbox.get("enabled"):
+            self.query_one(TabbedContent).show_tab("inbox")
+            self.query_one("#inbox-text", Static).update(inbox_text(snap.inbox))
+
     def _fill(self, selector: str, rows: list[tuple]) -> None:
         """Replace a table's rows, keeping the cursor where it was (refreshes must not lose the selection)."""
         table = self.query_one(selector, DataTable)
@@ -237,6 +275,9 @@ class AfkitApp(App[None]):
     def action_show_tab(self, tab: str, focus: str | None = None) -> None:
         """Switch pane and put the focus in it (its table by default): a focused widget left in the old pane would
         pull the old pane back."""
+        if tab == "inbox" and not (self.snapshot.inbox or {}).get("enabled"):
+            self.notify("The demo inbox exists only in afkit demo; elsewhere alerts go to Slack.", timeout=4)
+            return
         self.set_focus(None)
         self.query_one(TabbedContent).active = tab
         self.call_after_refresh(self.query_one(focus or f"#{tab}-table").focus)
@@ -289,8 +330,10 @@ class AfkitApp(App[None]):
             return
         yield SystemCommand("Refresh now", "Read Airflow again (r)", self.action_refresh)
         yield SystemCommand("Filter DAGs", "/", self.action_filter_dags)
-        for tab, title in (("dags", "DAGs"), ("freshness", "Freshness SLAs"), ("cadence", "Cadence changes"),
-                           ("pools", "Pools")):
+        tabs = [("dags", "DAGs"), ("freshness", "Freshness SLAs"), ("cadence", "Cadence changes"), ("pools", "Pools")]
+        if (self.snapshot.inbox or {}).get("enabled"):
+            tabs.append(("inbox", "Demo inbox"))
+        for tab, title in tabs:
             yield SystemCommand(f"Show {title}", f"The {title} pane ({tab[0]})",
                                 lambda tab=tab: self.action_show_tab(tab))
         for dag in self.snapshot.dags or []:

@@ -177,35 +177,55 @@ class BackfillScreen(Screen[None]):
 
     # -- partitions ----------------------------------------------------------------------------------------------------
 
-    def _bounds(self) -> tuple[datetime, datetime]:
+    def _to_ui(self, callback, *args, **kwargs):
+        """Run ``callback`` on the event loop from a worker thread, unless the screen has gone meanwhile (the user
+        left it, or quit, while the worker waited on Airflow): its widgets are gone and there is nothing to show."""
+        if not self.is_attached:
+            return None
+        try:
+            return self.app.call_from_thread(callback, *args, **kwargs)
+        except RuntimeError:
+            if self.app.is_running:  # not the app stopping between the check and the call: a real error
+                raise
+            return None
+
+    def _range_inputs(self) -> tuple[str, str]:
+        return self.query_one("#from", Input).value, self.query_one("#to", Input).value
+
+    def _bounds(self, asked: tuple[str, str] | None = None) -> tuple[datetime, datetime]:
         now = self.now()
-        start = parse_instant(self.query_one("#from", Input).value, now, option="from")
-        end = parse_instant(self.query_one("#to", Input).value, now, option="to")
-        return start, end
+        start_text, end_text = asked or self._range_inputs()
+        return parse_instant(start_text, now, option="from"), parse_instant(end_text, now, option="to")
+
+    def load_partitions(self) -> None:
+        """Reads the range's partitions (on the event loop: the range is read from the inputs here, never from the
+        worker, whose screen may be gone by the time it runs)."""
+        if self.is_attached:
+            self._read_partitions(self._range_inputs())
 
     @work(thread=True, exclusive=True, group="partitions")
-    def load_partitions(self) -> None:
-        """Reads the range's partitions. A new range (or the first read) shows a loading indicator over the grid,
-        as Airflow's dry run of a long range takes a while; the periodic re-reads while following a launch update
-        the grid in place."""
-        asked = (self.query_one("#from", Input).value, self.query_one("#to", Input).value)
+    def _read_partitions(self, asked: tuple[str, str]) -> None:
+        """A new range (or the first read) shows a loading indicator over the grid, as Airflow's dry run of a long
+        range takes a while; the periodic re-reads while following a launch update the grid in place."""
         announce = asked != self._shown_range
         if announce:
-            self.app.call_from_thread(self._loading, True, asked)
+            self._to_ui(self._loading, True, asked)
         try:
-            start, end = self._bounds()
+            start, end = self._bounds(asked)
             rows = self.source.partitions(self.dag_id, start, end)
             cells = [pg.Cell.from_row(r) for r in rows]
             layout = pg.layout(cells)  # here, off the event loop: 86,400 partitions take a while to lay out
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Partitions", severity="error", timeout=8)
+            self._to_ui(self.app.notify, exc.with_hint(HINTS), title="Partitions", severity="error", timeout=8)
             return
         finally:
             if announce:
-                self.app.call_from_thread(self._loading, False, asked)
-        self.app.call_from_thread(self._show_partitions, cells, layout, asked)
+                self._to_ui(self._loading, False, asked)
+        self._to_ui(self._show_partitions, cells, layout, asked)
 
     def _loading(self, loading: bool, asked: tuple[str, str]) -> None:
+        if not self.is_attached:
+            return
         grid = self.query_one(PartitionGrid)
         grid.loading = loading
         if loading:
@@ -215,6 +235,8 @@ class BackfillScreen(Screen[None]):
             grid.post_message(PartitionGrid.SelectionChanged(grid, grid.summary, grid.cursor_cell))
 
     def _show_partitions(self, cells: list[pg.Cell], layout: pg.GridLayout, asked: tuple[str, str]) -> None:
+        if not self.is_attached:
+            return
         grid = self.query_one(PartitionGrid)
         grid.set_cells(cells, layout)
         self._shown_range = asked
@@ -263,23 +285,26 @@ class BackfillScreen(Screen[None]):
 
     # -- plan ----------------------------------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="plan")
     def action_plan(self) -> None:
+        """Plan what is selected; the widgets are read here, on the event loop, and the plan made in a worker."""
         grid = self.query_one(PartitionGrid)
+        self._plan(self._range_inputs(), pg.chosen_range(grid.cells, grid.selection))
+
+    @work(thread=True, exclusive=True, group="plan")
+    def _plan(self, asked: tuple[str, str], chosen) -> None:
         try:
             now = self.now()
-            start, end = self._bounds()
+            start, end = self._bounds(asked)
             options = build_options(start.isoformat(), end.isoformat(), None, self.downstream, self.reprocess,
                                     self.order, DEFAULT_MAX_ACTIVE_RUNS, now, configured=self.source.policy())
-            chosen = pg.chosen_range(grid.cells, grid.selection)
             if chosen is not None:
                 options = replace(options, from_date=chosen.start or options.from_date,
                                   to_date=chosen.end or options.to_date, partitions=chosen.partitions)
             plan = self.source.plan(self.dag_id, options, now)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Plan", severity="error", timeout=8)
+            self._to_ui(self.app.notify, exc.with_hint(HINTS), title="Plan", severity="error", timeout=8)
             return
-        self.app.call_from_thread(self._show_plan, plan)
+        self._to_ui(self._show_plan, plan)
 
     def _show_plan(self, plan: Plan) -> None:
         self.plan = plan
@@ -302,9 +327,9 @@ class BackfillScreen(Screen[None]):
         try:
             written = self.source.save(plan, path)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Save plan", severity="error", timeout=8)
+            self._to_ui(self.app.notify, exc.with_hint(HINTS), title="Save plan", severity="error", timeout=8)
             return
-        self.app.call_from_thread(self.app.notify, f"Plan saved to {written} (afkit backfill launch {written})",
+        self._to_ui(self.app.notify, f"Plan saved to {written} (afkit backfill launch {written})",
                                   title="Save plan")
 
     # -- launch and progress ---------------------------------------------------------------------------------------------
@@ -328,21 +353,21 @@ class BackfillScreen(Screen[None]):
     def _launch(self) -> None:
         """Runs until the plan completes; leaving the screen only detaches (the CLI can resume the journal)."""
         assert self.plan is not None
-        self.app.call_from_thread(self.set_interval, 2.0, self.refresh_progress)
-        self.app.call_from_thread(self.set_interval, 10.0, self.load_partitions)
+        self._to_ui(self.set_interval, 2.0, self.refresh_progress)
+        self._to_ui(self.set_interval, 10.0, self.load_partitions)
         try:
             self.source.launch(self.plan, should_stop=lambda: not self.is_attached, on_note=self._note)
         except AfkitError as exc:
             self.launched = False
-            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Launch", severity="error", timeout=10)
+            self._to_ui(self.app.notify, exc.with_hint(HINTS), title="Launch", severity="error", timeout=10)
             return
         self.refresh_progress()
-        self.load_partitions()
+        self._to_ui(self.load_partitions)
 
     def _note(self, text: str) -> None:
         """A launch warning or a governor action, from the launch's worker thread."""
         self.notes.append(text)
-        self.app.call_from_thread(self.app.notify, text, title="Backfill", timeout=8)
+        self._to_ui(self.app.notify, text, title="Backfill", timeout=8)
 
     @work(thread=True, group="progress")
     def refresh_progress(self) -> None:
@@ -352,9 +377,9 @@ class BackfillScreen(Screen[None]):
         try:
             progress = self.source.progress(self.plan)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="Progress", severity="error")
+            self._to_ui(self.app.notify, exc.with_hint(HINTS), title="Progress", severity="error")
             return
-        self.app.call_from_thread(self._show_progress, progress, read)
+        self._to_ui(self._show_progress, progress, read)
 
     def _show_progress(self, progress: list, read: int) -> None:
         """Reads overlap (a timer and an action both ask); a read older than the one on screen is stale."""
@@ -376,9 +401,9 @@ class BackfillScreen(Screen[None]):
         try:
             done = self.source.act(self.plan, action)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title=action, severity="error")
+            self._to_ui(self.app.notify, exc.with_hint(HINTS), title=action, severity="error")
             return
-        self.app.call_from_thread(self.app.notify, done if ":" in done else f"{done}: done", title="Backfill")
+        self._to_ui(self.app.notify, done if ":" in done else f"{done}: done", title="Backfill")
         self.refresh_progress()
 
     def action_pause_or_resume(self) -> None:
@@ -396,14 +421,14 @@ class BackfillScreen(Screen[None]):
         try:
             warning = self.source.cancel_warning(self.plan)
         except AfkitError as exc:
-            self.app.call_from_thread(self.app.notify, exc.with_hint(HINTS), title="cancel", severity="error")
+            self._to_ui(self.app.notify, exc.with_hint(HINTS), title="cancel", severity="error")
             return
         if warning is None:
-            self.app.call_from_thread(self._act, "cancel")
+            self._to_ui(self._act, "cancel")
             return
 
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self._act("cancel")
 
-        self.app.call_from_thread(self.app.push_screen, ConfirmCancel(warning), confirmed)
+        self._to_ui(self.app.push_screen, ConfirmCancel(warning), confirmed)

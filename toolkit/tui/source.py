@@ -45,6 +45,7 @@ class Snapshot:
     board: SLABoard | None = None
     cadences: list[CadenceReport] | None = None
     pools: list[PoolOccupancy] | None = None
+    inbox: dict | None = None  # the demo's Slack inbox (``toolkit.core.inbox.inbox_to_dict``); None: no plugin
     errors: list[str] = field(default_factory=list)
     taken_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
@@ -133,7 +134,8 @@ class AirflowSource:
 
         parts = (("dags", client.dags.list), ("recent_runs", lambda: newest_states(client.dag_runs.newest())),
                  ("pools", pools), ("board", lambda: sla_board(client)),
-                 ("cadences", lambda: cadence_reports(client, with_impact=False)))
+                 ("cadences", lambda: cadence_reports(client, with_impact=False)),
+                 ("inbox", client.plugins.demo_inbox))
         with ThreadPoolExecutor(max_workers=len(parts)) as pool:
             futures = [(name, pool.submit(read)) for name, read in parts]
             for name, future in futures:

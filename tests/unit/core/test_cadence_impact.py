@@ -61,3 +61,42 @@ def test_report_without_a_change_has_no_message_and_an_unconsumed_change_says_so
     steady = describe([T0 + timedelta(minutes=30 * i) for i in range(60)])
     assert CadenceReport("stripe.payments", ("#p",), steady).message == ""
     assert describe_change("stripe.payments", _change()).endswith("; no asset-triggered DAG consumes it.")
+
+
+def _status(asset: str, status: str, owners=("#finance",)):
+    from toolkit.core.freshness import FreshnessStatus
+    from toolkit.sla import SLA
+
+    return FreshnessStatus(SLA(asset, "close-lag", "max_lag", tuple(owners)), status, "last update 2h ago")
+
+
+def test_a_confirmed_change_is_the_cause_of_at_risk_and_late_slas_of_what_its_consumers_produce():
+    from toolkit.core.cadence import describe as model_of
+    from toolkit.core.cadence_impact import seam_causes, with_causes
+
+    series = [T0 + timedelta(minutes=30 * i) for i in range(40)]
+    series += [series[-1] + timedelta(minutes=5 * (i + 1)) for i in range(40)]
+    impact = seam_impact("daily_finance_close", ("#finance",), _change().at, NOW, [], [], T0,
+                         produces=("finance.daily_close",))
+    report = CadenceReport("stripe.payments", ("#payments", "#finance"), model_of(series), (impact,))
+    causes = seam_causes([report])
+    assert set(causes) == {"finance.daily_close"}
+    assert causes["finance.daily_close"].text.startswith("upstream stripe.payments moved from every 30m to every 5m")
+    late, fresh, other = with_causes([_status("finance.daily_close", "late"), _status("finance.daily_close", "fresh"),
+                                      _status("mart.x", "late")], causes)
+    assert late.cause == causes["finance.daily_close"].text
+    assert late.cc == ("#payments",)  # "#finance" owns the SLA already
+    assert fresh.cause is None and other.cause is None
+
+
+def test_a_change_not_yet_confirmed_is_named_as_such():
+    from toolkit.core.cadence import describe as model_of
+    from toolkit.core.cadence_impact import seam_causes
+
+    series = [T0 + timedelta(minutes=30 * i) for i in range(40)]
+    series += [series[-1] + timedelta(minutes=5 * (i + 1)) for i in range(5)]  # young: may still be a burst
+    model = model_of(series)
+    assert model.last_change is not None and not model.last_change.confirmed
+    impact = seam_impact("daily_finance_close", (), model.last_change.at, NOW, [], [], T0, produces=("f.x",))
+    (cause,) = seam_causes([CadenceReport("stripe.payments", (), model, (impact,))]).values()
+    assert cause.text.endswith("(not confirmed yet)") and cause.consumer == "daily_finance_close"

@@ -14,10 +14,10 @@ import threading
 import time
 
 import pytest
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Static, TabbedContent
 from textual.widgets._footer import FooterKey
 
-from tests.tui_fixtures import FIVE_MINUTE_DAG, NOW, FixedSource
+from tests.tui_fixtures import FIVE_MINUTE_DAG, NOW, FixedSource, demo_inbox
 from toolkit.models import Dag
 from toolkit.files import load_plan
 from toolkit.tui.app import AfkitApp, HelpScreen, trigger_kind
@@ -74,6 +74,26 @@ def test_snapshot_dag_list(snap_compare):
 @pytest.mark.parametrize("key", ["f", "c", "p"])
 def test_snapshot_freshness_cadence_and_pools_panes(snap_compare, key):
     assert snap_compare(app_with(), press=[key], terminal_size=SIZE)
+
+
+def test_snapshot_demo_inbox_pane(snap_compare):
+    """In the demo the plugin serves the Slack inbox: its pane shows the threads, replies indented, owners named."""
+    app = app_with()
+    app.source.inbox = demo_inbox()
+    assert snap_compare(app, press=["i"], terminal_size=SIZE)
+
+
+def test_the_inbox_pane_is_hidden_outside_the_demo():
+    async def scenario():
+        app = app_with()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("i")
+            await pilot.pause()
+            assert app.query_one(TabbedContent).active == "dags"
+            assert any("only in afkit demo" in n.message for n in app._notifications)
+
+    asyncio.run(scenario())
 
 
 def test_snapshot_help(snap_compare):

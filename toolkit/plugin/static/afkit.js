@@ -162,6 +162,24 @@ function renderCadence(reports) {
       <td>${when(r.change.at)}</td><td>${escapeHtml(r.message || "")}</td></tr>`).join("");
 }
 
+function renderMessage(m, reply) {
+  const mentions = m.mentions.length
+    ? `<span class="mentions">${m.mentions.map((o) => `<b>${escapeHtml(o)}</b>`).join(" ")}</span>` : "";
+  return `<article class="message${reply ? " reply" : ""}" data-ts="${escapeHtml(m.ts)}">
+    <header><strong>${escapeHtml(m.title)}</strong> <span class="muted">${escapeHtml(m.channel || m.via)}
+      ${m.received_at ? utc(new Date(m.received_at * 1000), true) : ""}</span> ${mentions}</header>
+    ${m.lines.map((line) => `<div>${escapeHtml(line)}</div>`).join("")}</article>`;
+}
+
+function renderInbox(inbox) {
+  $("inbox").hidden = !inbox.enabled;
+  if (!inbox.enabled) return;
+  $("inbox-threads").innerHTML = inbox.threads.length === 0
+    ? `<p class="muted">No message yet: afkit watch posts here when an SLA or a cadence changes.</p>`
+    : inbox.threads.map((t) => `<div class="thread">${renderMessage(t, false)}${t.replies.map(
+      (r) => renderMessage(r, true)).join("")}</div>`).join("");
+}
+
 // -- loading ---------------------------------------------------------------------------------------------------------
 
 async function refresh() {
@@ -176,6 +194,7 @@ async function refresh() {
     ["backfills", renderBackfills],
     ["pools", renderPools],
     ["cadence?changed_only=true", renderCadence],
+    ["demo/inbox", renderInbox],
   ];
   await Promise.all(parts.map(async ([path, render]) => {
     try {
