@@ -16,7 +16,7 @@ from .conftest import raw_get, raw_token
 pytestmark = pytest.mark.integration
 
 ROUTES = ["/afkit/api/v1/health", "/afkit/api/v1/sla", "/afkit/api/v1/cadence", "/afkit/api/v1/backfills",
-          "/afkit/api/v1/pools", "/afkit/ui/", "/afkit/ui/afkit.js", "/afkit/ui/afkit.css", "/afkit/ui/icon.svg"]
+          "/afkit/api/v1/pools", "/afkit/api/v1/demo/inbox", "/afkit/ui/", "/afkit/ui/afkit.js", "/afkit/ui/afkit.css", "/afkit/ui/icon.svg"]
 
 
 def status_of(url: str, method: str = "GET", token: str | None = None, cookie: str | None = None) -> int:
@@ -40,6 +40,10 @@ def test_every_route_needs_airflow_authentication(airflow, route):
     viewer = raw_token(airflow, "viewer", airflow.passwords["viewer"])
     assert status_of(airflow.url + route, token=viewer) == 200
     assert status_of(airflow.url + route, cookie=viewer) == 200  # the browser's session cookie works the same way
+
+
+def test_outside_the_story_the_demo_inbox_is_off_and_empty(airflow):
+    assert raw_get(airflow, "/afkit/api/v1/demo/inbox") == {"enabled": False, "messages": 0, "threads": []}
 
 
 def test_pausing_needs_edit_access_to_the_dags_runs(airflow, paused_backfill):

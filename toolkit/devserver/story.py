@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from toolkit.airflow import AirflowClient
@@ -194,7 +194,7 @@ class Story:
                            f"is triggered by each {UPSTREAM} event and reconciles every batch it gets. afkit watch "
                            f"is running and alerts the demo's Slack inbox.",
                    look=(f"TUI: {self.afkit('tui')} (DAGs pane; i: the demo inbox)",
-                         f"page: {self.ui_url}/afkit/ui/ (Freshness, Cadence, Demo Slack inbox)",
+                         f"page: {self.ui_url}/plugin/afkit (Freshness, Cadence, Demo Slack inbox)",
                          f"watcher log: {self.watcher.log}"))
 
     def _live_events(self) -> list:
@@ -291,7 +291,7 @@ class Story:
                                        "confirmed yet: a burst of re-runs looks the same at first. The seam report: "
                                        f"{item.message}",
                                look=(self.afkit(f"cadence show {UPSTREAM}"), "TUI: Cadence pane (c)",
-                                     f"page: {self.ui_url}/afkit/ui/ (Cadence changes)"),
+                                     f"page: {self.ui_url}/plugin/afkit (Cadence changes)"),
                                data={"report": item, "events_after_switch": len(after)})
             for item in self._wait("the next Slack message", deadline - time.monotonic(),
                                    lambda: len(self.inbox.posts) > shown):
@@ -318,12 +318,12 @@ class Story:
             return Beat("step", f"The cadence alert goes out, {when}: the new rhythm has lasted long enough to be "
                                 "confirmed. It is addressed to both sides of the seam: the producer's owners and "
                                 "daily_finance_close's.",
-                        look=("TUI: Demo inbox pane (i)", f"page: {self.ui_url}/afkit/ui/ (Demo Slack inbox)"))
+                        look=("TUI: Demo inbox pane (i)", f"page: {self.ui_url}/plugin/afkit (Demo Slack inbox)"))
         if kind == "at_risk":
             return Beat("step", f"{DOWNSTREAM}'s SLA is at risk, {when}: each close now reconciles a bigger batch "
                                 "than the last, so the ledger falls behind. The alert names the cadence change as "
                                 "its cause and copies the payments team.",
-                        look=(sla_status, "TUI: Freshness pane (f)", f"page: {self.ui_url}/afkit/ui/ (Freshness SLAs)"))
+                        look=(sla_status, "TUI: Freshness pane (f)", f"page: {self.ui_url}/plugin/afkit (Freshness SLAs)"))
         if kind == "recovered":
             return Beat("step", "A close finished and the SLA recovered for a moment (a reply in the alert's "
                                 "thread), but the batch waiting for the next one is bigger still.",

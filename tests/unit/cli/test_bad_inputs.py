@@ -250,6 +250,15 @@ CASES = [
     Case("cadence-show-width", ["cadence", "show", "a", "--width", "5"], 2, ("--width",)),
     Case("watch-interval-word", ["watch", "--interval", "often"], 2, ("--interval",)),
     Case("unknown-command", ["backfil"], 2, ("No such command 'backfil'",)),
+    # -- the demo's story: refused before Airflow starts, and a home it did not make is never wiped ---------------------
+    Case("demo-scale-without-story", ["demo", "--scale", "60"], 2, ("--scale", "add --story postmortem")),
+    Case("demo-story-unknown", ["demo", "--story", "outage"], 2, ("--story", "'outage' is not 'postmortem'")),
+    Case("demo-story-scale-zero", ["demo", "--story", "postmortem", "--scale", "0"], 2, ("--scale",)),
+    Case("demo-story-scale-nan", ["demo", "--story", "postmortem", "--scale", "nan"], 2, ("--scale",)),
+    Case("demo-story-few-events", ["demo", "--story", "postmortem", "--before-events", "3"], 2, ("--before-events",)),
+    Case("demo-story-with-dags", ["demo", "--story", "postmortem", "--dags", "{home}"], 2, ("--dags", "story")),
+    Case("demo-story-home-not-its-own", ["demo", "--story", "postmortem", "--home", "{home}/mine", "--port", "1"], 2,
+         ("mine is not empty and was not made by the story",), setup=write("mine/precious.txt", "keep me")),
 ]
 
 

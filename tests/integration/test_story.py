@@ -1,0 +1,146 @@
+"""The postmortem story on a real Airflow of its own (``afkit demo --story``'s path: ``Story.play``), at a shorter
+scale than the demo's: stripe_ingest really runs every 20 s, then every 3.3 s; ``afkit watch`` runs as its own
+process and alerts the shipped Slack inbox. Asserted through the REST API, the plugin and the inbox: the change is
+reported once at the right scale, the seam report names daily_finance_close, the finance SLA goes at risk then late
+with the change as its cause, one message per alert reaches both sides of the seam, and no backfill was made.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from toolkit.airflow import AirflowClient
+from toolkit.core.inbox import render
+from toolkit.devserver.launcher import AirflowSpec, start_airflow
+from toolkit.devserver.slack_inbox import running_inbox
+from toolkit.devserver.story import (AFTER_MINUTES, BEFORE_MINUTES, DOWNSTREAM, STORY_DAGS, UPSTREAM, Story,
+                                     StoryWatcher, prepare_home, story_env)
+from toolkit.services.cadence import cadence_reports
+from toolkit.state import StateStore
+
+from .conftest import ARTIFACTS, admin_settings, raw_get, stop_keeping_logs
+from .test_browser import afkit_frame, browser, log_in  # noqa: F401 - the browser fixture, shared
+
+pytestmark = pytest.mark.integration
+
+SCALE = 90  # 1 s = 1.5 min: 30 story minutes are 20 s, 5 are 3.3 s
+BEFORE, AFTER = BEFORE_MINUTES * 60 / SCALE, AFTER_MINUTES * 60 / SCALE
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory):
+    """The whole story, played once; the tests below only read what it left (Airflow and the inbox still run, the
+    watcher is stopped so that nothing changes under them)."""
+    home = tmp_path_factory.mktemp("story") / "home"
+    dags = prepare_home(home)
+    record = home / "slack-inbox.jsonl"
+    with running_inbox(record_to=record) as inbox:
+        running = start_airflow(AirflowSpec(home=home, dags_folder=dags,
+                                            database=os.environ.get("AFKIT_TEST_DATABASE", "auto"),
+                                            extra_env=story_env(SCALE, record)))
+        user, password = running.admin
+        watcher = StoryWatcher(home, running.url, user, password, inbox)
+        try:
+            with AirflowClient(admin_settings(running)) as client:
+                tale = Story(client, inbox, watcher, scale=SCALE, ui_url=running.url,
+                             tick=lambda: [f"Airflow {r}" for r in running.supervise()])
+                beats = []
+                for beat in tale.play():
+                    print(f"[{beat.kind}] {beat.text}")
+                    beats.append(beat)
+                watcher.stop()  # what it recorded and sent stays as the story left it while the tests read it
+                yield SimpleNamespace(beats=beats, inbox=inbox, client=client, running=running, home=home,
+                                      switched_at=tale.switched_at, posts=list(inbox.posts))
+        finally:
+            watcher.stop()
+            ARTIFACTS.mkdir(exist_ok=True)
+            if watcher.log.exists():
+                (ARTIFACTS / "story-afkit-watch.log").write_bytes(watcher.log.read_bytes())
+            stop_keeping_logs(running, "story")
+
+
+def texts(story, prefix: str) -> list[dict]:
+    return [p for p in story.posts if p["text"].startswith(prefix)]
+
+
+def test_the_change_is_reported_once_at_the_story_scale(story):
+    (announced,) = texts(story, f"Cadence change: {UPSTREAM}")
+    (report,) = cadence_reports(story.client, asset=UPSTREAM)
+    change = report.change
+    assert change is not None and change.kind == "faster" and change.confirmed
+    assert BEFORE * 0.7 <= change.before.total_seconds() <= BEFORE * 1.4, change
+    assert AFTER * 0.5 <= change.after.total_seconds() <= AFTER * 2, change
+    assert change.at >= story.switched_at, (change.at, story.switched_at)
+    seen = next(b for b in story.beats if "events_after_switch" in b.data)
+    assert seen.data["events_after_switch"] <= 12  # "within a few events" of the new cadence
+    # Both sides of the seam are addressed: the producer's owners and the consumer's.
+    assert {"#payments-data", "#finance-data"} <= set(render(announced).mentions)
+
+
+def test_the_seam_report_names_daily_finance_close_batching_more_and_running_longer(story):
+    (report,) = cadence_reports(story.client, asset=UPSTREAM)
+    (impact,) = report.consumers
+    assert impact.dag_id == "daily_finance_close" and impact.produces == (DOWNSTREAM,)
+    assert impact.events_per_run_before == 1 and impact.events_per_run_after > 1.5, impact
+    assert impact.duration_after > impact.duration_before, impact
+    assert "daily_finance_close now runs" in report.message
+
+
+def test_the_finance_sla_goes_at_risk_then_late_with_the_cadence_change_as_its_cause(story):
+    finance = [p for p in story.posts if DOWNSTREAM in p["text"]]
+    assert finance and finance[0]["text"].startswith(f"AT RISK: {DOWNSTREAM}"), [p["text"] for p in finance]
+    late = [p for p in finance if p["text"].startswith((f"Now late: {DOWNSTREAM}", f"LATE: {DOWNSTREAM}"))]
+    assert late, [p["text"] for p in finance]
+    for post in (finance[0], late[-1]):
+        assert f"cause: upstream {UPSTREAM} moved from every" in post["text"], post["text"]
+        message = render(post)
+        assert any(line.startswith("Culprit: daily_finance_close run") for line in message.lines), message
+        assert {"#finance-data", "#payments-data"} <= set(message.mentions)  # the payments team in copy
+    if late[-1]["text"].startswith("Now late"):  # an escalation is a reply in its alert's thread
+        assert late[-1]["thread_ts"] in {p["ts"] for p in finance if p["text"].startswith("AT RISK")}
+
+
+def test_exactly_one_message_per_alert_reached_the_inbox(story):
+    store = StateStore(f"sqlite:///{story.home / 'afkit-state.db'}")
+    sent = [m for m in store.outbox_rows() if m["status"] == "sent"]
+    assert store.outbox_rows() and all(m["status"] == "sent" for m in store.outbox_rows()), store.outbox_rows()
+    assert len(sent) == len(story.inbox.posts), ([m["kind"] for m in sent], [p["text"] for p in story.inbox.posts])
+    assert len({(p["text"], p.get("thread_ts")) for p in story.posts}) == len(story.posts)  # no message twice
+
+
+def test_nothing_was_created_by_backfill(story):
+    client = story.client
+    assert [b for dag_id in STORY_DAGS for b in client.backfills.list_for_dag(dag_id)] == []
+    assert {r.run_type for r in client.dag_runs.list("stripe_ingest")} == {"scheduled"}
+    assert {r.run_type for r in client.dag_runs.list("daily_finance_close")} == {"asset_triggered"}
+    summary = story.beats[-1]
+    assert summary.data["backfills"] == 0 and summary.data["messages"] >= 3
+
+
+def test_the_plugin_serves_the_inbox_rendered(story):
+    """(Authentication on this route: test_plugin_page's test of every route.)"""
+    inbox = raw_get(story.running, "/afkit/api/v1/demo/inbox")
+    assert inbox["enabled"] is True and inbox["messages"] == len(story.posts)
+    titles = [t["title"] for t in inbox["threads"]]
+    assert any(t.endswith(f"Cadence change: {UPSTREAM}") for t in titles), titles
+    finance = next(t for t in inbox["threads"] if t["title"].endswith(f"AT RISK: {DOWNSTREAM}"))
+    assert "#payments-data" in finance["mentions"]
+
+
+def test_the_page_shows_the_demo_inbox_with_its_threads(story, browser):  # noqa: F811 - the fixture
+    context, page = log_in(browser, story.running, "light")
+    try:
+        frame = afkit_frame(page)
+        section = frame.locator("#inbox")
+        section.wait_for(state="visible", timeout=30_000)
+        assert "Demo Slack inbox" in section.inner_text()
+        assert frame.locator("#inbox-threads .thread").count() >= 2
+        assert frame.locator(f"#inbox-threads .message:has-text('Cadence change: {UPSTREAM}')").count() == 1
+        assert "#payments-data" in frame.locator(f"#inbox-threads .thread:has-text('{DOWNSTREAM}')").first.inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "afkit-page-story-inbox.png"), full_page=True)
+    finally:
+        context.close()
