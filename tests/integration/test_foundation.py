@@ -176,6 +176,9 @@ def test_plugin_health_requires_authentication(airflow):
     assert denied.value.code == 401
     health = raw_get(airflow, "/afkit/api/v1/health")
     assert health["plugin"] == "afkit" and health["config"]["ok"] is True
+    from toolkit.core.plugin_api import API_VERSION
+
+    assert health["api"] == API_VERSION  # what an operator-side afkit checks before reading the plugin's boards
 
 
 def test_client_refuses_a_token_it_could_not_use_without_leaking_it(airflow):

@@ -198,6 +198,15 @@ def with_causes(statuses: list[FreshnessStatus], causes: dict[str, SeamCause]) -
     return out
 
 
+def _change_to_dict(change: CadenceChange | None) -> dict | None:
+    if change is None:
+        return None
+    return {"at": change.at.isoformat(), "before_seconds": change.before.total_seconds(),
+            "after_seconds": change.after.total_seconds(), "kind": change.kind, "ratio": change.ratio,
+            "confirmed": change.confirmed, "index": change.index, "detected_after": change.detected_after,
+            "events_since": change.events_since}
+
+
 def _change_head(asset: str, change: CadenceChange) -> str:
     if change.kind == "irregular":
         return (f"{asset} moved from every {format_duration(change.before)} to irregular arrivals "
@@ -225,20 +234,15 @@ def report_to_dict(report: CadenceReport, intervals: bool = True) -> dict:
         "spread": model.spread,
         "pattern": model.pattern,
         "last_event": model.last_event.isoformat() if model.last_event else None,
-        "change": None if change is None else {
-            "at": change.at.isoformat(),
-            "before_seconds": change.before.total_seconds(),
-            "after_seconds": change.after.total_seconds(),
-            "kind": change.kind,
-            "ratio": change.ratio,
-            "confirmed": change.confirmed,
-        },
+        "since_last_event_seconds": model.since_last_event.total_seconds() if model.since_last_event else None,
+        "change": _change_to_dict(change),
+        "changes": [_change_to_dict(c) for c in model.changes],
         "consumers": [
             {"dag_id": c.dag_id, "owners": list(c.owners), "runs_per_day_before": c.runs_per_day_before,
              "runs_per_day_after": c.runs_per_day_after, "events_per_run_before": c.events_per_run_before,
              "events_per_run_after": c.events_per_run_after, "queued_events": c.queued_events,
              "duration_seconds_before": c.duration_before, "duration_seconds_after": c.duration_after,
-             "slas_at_risk": list(c.slas_at_risk)}
+             "slas_at_risk": list(c.slas_at_risk), "produces": list(c.produces)}
             for c in report.consumers
         ],
         "message": report.message or None,

@@ -41,6 +41,7 @@ def board_to_dict(board: SLABoard) -> dict:
                 "last_event": None if s.last_event is None else {
                     "timestamp": s.last_event.timestamp.isoformat(),
                     "partition_key": s.last_event.partition_key,
+                    "dag_id": s.last_event.source_dag_id,
                     "run_id": s.last_event.source_run_id,
                     "row_count": s.last_event.row_count,
                 },
@@ -51,11 +52,25 @@ def board_to_dict(board: SLABoard) -> dict:
                 "owners": list(s.sla.owners),
                 "severity": s.sla.severity,
                 "runbook": s.sla.runbook,
+                "breach_key": s.breach_key,
+                "cause": s.cause,
+                "cc": list(s.cc),
+                "spec": _spec(s.sla),
             }
             for s in board.statuses
         ],
         "invalid": [{"asset": i.asset, "sla": i.name, "reason": i.reason} for i in board.invalid],
     }
+
+
+def _spec(sla) -> dict:
+    """The rest of the SLA's declaration, so that a board read back from JSON judges and alerts the same."""
+    def seconds(value):
+        return None if value is None else value.total_seconds()
+
+    return {"min_rows": sla.min_rows, "cron": sla.cron, "timezone": sla.timezone, "expect": sla.expect,
+            "max_age_seconds": seconds(sla.max_age), "warn_after_seconds": seconds(sla.warn_after),
+            "fail_after_seconds": seconds(sla.fail_after)}
 
 
 def board_with_alerts(board: SLABoard, alerts: dict[str, dict], note: str | None) -> dict:

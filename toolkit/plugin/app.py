@@ -96,9 +96,12 @@ def create_app() -> FastAPI:
     @app.get("/api/v1/health", dependencies=[Depends(requires_authenticated())])
     def health() -> dict:
         """Whether the plugin is loaded and its configuration valid (errors listed, secrets never included)."""
+        from toolkit.core.plugin_api import API_VERSION
+
         return {
             "plugin": "afkit",
             "version": __version__,
+            "api": API_VERSION,  # the JSON API's version: an operator-side afkit of another one uses REST instead
             "policy": policy_status(),
             "config": {
                 "path": str(config.path) if config.path else None,

@@ -216,7 +216,8 @@ def _seam_reports(session: Session, now: datetime, changed: set[int], names: dic
         impacts = tuple(
             seam_impact(dag_id, tuple(dict.fromkeys(
                 o for a in outputs.get(dag_id, []) if a in assets for o in asset_owners(assets[a])))
-                or dag_owners.get(dag_id, ()), change.at, now, runs[dag_id], history, first, at_risk(dag_id))
+                or dag_owners.get(dag_id, ()), change.at, now, runs[dag_id], history, first, at_risk(dag_id),
+                tuple(sorted(assets[a].name for a in outputs.get(dag_id, []) if a in assets)))
             for dag_id in sorted(consumers[asset_id]))
         owners = asset_owners(assets[asset_id]) if asset_id in assets else ()
         found[asset_id] = (owners, impacts)

@@ -72,5 +72,5 @@ def _impact(client: AirflowClient, dag_id: str, change_at: datetime, now: dateti
         dag = client.dags.get(dag_id)
         owners = tuple(dag.owners)
     first = min((e.timestamp for e in events), default=None)
-    produces = tuple(a.name for a in produced_by.get(dag_id, []))
+    produces = tuple(sorted(a.name for a in produced_by.get(dag_id, [])))
     return seam_impact(dag_id, owners, change_at, now, runs, events, first, at_risk(dag_id), produces)

@@ -31,3 +31,4 @@ def test_sla_durations_keep_their_natural_unit():
     assert story_text(timedelta(hours=2), 1) == "2h" and story_text(timedelta(seconds=1), 600) == "1s"
     assert describe_scale(60) == "1 s = 1 min" and describe_scale(30) == "1 s = 30 s"
     assert describe_scale(1) == "real time"
+

@@ -1,0 +1,66 @@
+"""The plugin's boards read back from their JSON: the same values, so every consumer works on one type whichever
+path (plugin or REST) answered; and JSON of another shape is refused, never misread."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from toolkit.core.cadence import describe
+from toolkit.core.cadence_impact import CadenceReport, report_to_dict, seam_impact
+from toolkit.core.freshness import ProducerRun, evaluate_all
+from toolkit.core.plugin_api import UnreadableBoard, board_from_dict, reports_from_dicts
+from toolkit.core.sla_board import SLABoard, board_to_dict, sorted_statuses
+from toolkit.models import AssetEvent
+from toolkit.sla import InvalidSLA, deadline, max_lag, parse_slas, with_slas
+
+NOW = datetime(2026, 12, 1, 13, 0, tzinfo=timezone.utc)
+
+
+def board() -> SLABoard:
+    slas = [*parse_slas("a.lag", with_slas({}, max_lag(warn_after="30m", fail_after="1h", owners=["#a"], min_rows=3,
+                                                        runbook="https://r/a"))),
+            *parse_slas("b.daily", with_slas({}, deadline("0 6 * * *", "America/Los_Angeles", owners=["#b", "@c"]))),
+            *parse_slas("c.age", with_slas({}, deadline("0 * * * *", "UTC", owners=["#c"], max_age="2h",
+                                                         severity="warning")))]
+    events = {"a.lag": [AssetEvent("a.lag", NOW - timedelta(hours=2), None, "dag_a", "scheduled__1", 5)],
+              "b.daily": [AssetEvent("b.daily", NOW - timedelta(days=1), "2026-11-29", "dag_b", "scheduled__2")],
+              "c.age": []}
+    producers = {"a.lag": ProducerRun("dag_a", "failed", "scheduled__1"), "b.daily": ProducerRun("dag_b", "success",
+                 "scheduled__2", p90_seconds=60), "c.age": ProducerRun("dag_c", None)}
+    statuses = evaluate_all(slas, events, NOW, producers, {"c.age": NOW - timedelta(days=3)})
+    return SLABoard(NOW, sorted_statuses(statuses), (InvalidSLA("d.bad", "deadline", "cron 'x' is not valid"),))
+
+
+def test_the_sla_board_comes_back_equal_from_its_json():
+    original = board()
+    assert {s.status for s in original.statuses} >= {"late"}
+    wire = json.loads(json.dumps(board_to_dict(original)))
+    assert board_from_dict(wire) == original
+    assert board_to_dict(board_from_dict(wire)) == wire
+
+
+def test_cadence_reports_come_back_equal_from_their_json():
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    series = [t0 + timedelta(minutes=30 * i) for i in range(40)]
+    series += [series[-1] + timedelta(minutes=5 * (i + 1)) for i in range(40)]
+    model = describe(series, now=series[-1] + timedelta(minutes=1))
+    impact = seam_impact("close", ("#f",), model.last_change.at, series[-1], [], [], t0, ("f.x (late)",), ("f.x",))
+    reports = [CadenceReport("s.p", ("#p",), model, (impact,), 2),
+               CadenceReport("q.quiet", (), describe(series[:30], now=NOW))]
+    for intervals in (True, False):
+        wire = json.loads(json.dumps([report_to_dict(r, intervals=intervals) for r in reports]))
+        back = reports_from_dicts(wire)
+        assert [report_to_dict(r, intervals=intervals) for r in back] == wire
+        if intervals:
+            assert back == reports
+
+
+@pytest.mark.parametrize("broken", [{}, {"slas": [{"asset": "a"}]}, {"slas": "x", "invalid": []}])
+def test_a_board_of_another_shape_is_refused_with_the_reason(broken):
+    with pytest.raises(UnreadableBoard, match="not in the shape of API version 1"):
+        board_from_dict(broken)
+    with pytest.raises(UnreadableBoard, match="cadence reports"):
+        reports_from_dicts([broken])

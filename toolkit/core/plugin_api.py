@@ -1,0 +1,96 @@
+"""The plugin's JSON API as the operator side reads it, pure: its version, and its boards back into the dataclasses.
+
+The plugin computes the SLA board and the cadence reports from the metadata database and serves them in the one JSON
+shape of each (``sla_board.board_to_dict``, ``cadence_impact.report_to_dict``); the services read them back here into
+the same ``SLABoard`` and ``CadenceReport`` values the REST path builds, so every consumer (watcher, CLI, TUI) works on
+one type whichever path answered. ``API_VERSION`` changes when a shape changes incompatibly: an operator-side afkit
+that finds another version uses REST instead of misreading.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from toolkit.core.cadence import CadenceChange, CadenceModel
+from toolkit.core.cadence_impact import CadenceReport, SeamImpact
+from toolkit.core.freshness import FreshnessStatus
+from toolkit.core.sla_board import SLABoard
+from toolkit.models import AssetEvent
+from toolkit.sla import SLA, InvalidSLA
+
+API_VERSION = 1
+
+
+class UnreadableBoard(ValueError):
+    """The plugin answered JSON that is not the shape of this API version."""
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _seconds(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
+
+
+def board_from_dict(data: dict) -> SLABoard:
+    """``board_to_dict``'s inverse. Raises UnreadableBoard naming what is missing."""
+    try:
+        statuses = []
+        for entry in data["slas"]:
+            spec = entry["spec"]
+            sla = SLA(asset=entry["asset"], name=entry["sla"], kind=entry["kind"], owners=tuple(entry["owners"]),
+                      severity=entry["severity"], runbook=entry["runbook"], min_rows=spec["min_rows"],
+                      cron=spec["cron"], timezone=spec["timezone"], expect=spec["expect"],
+                      max_age=_seconds(spec["max_age_seconds"]), warn_after=_seconds(spec["warn_after_seconds"]),
+                      fail_after=_seconds(spec["fail_after_seconds"]))
+            last = entry["last_event"]
+            event = None if last is None else AssetEvent(
+                entry["asset"], datetime.fromisoformat(last["timestamp"]), last["partition_key"], last["dag_id"],
+                last["run_id"], last["row_count"])
+            statuses.append(FreshnessStatus(
+                sla, entry["status"], entry["reason"], expected=entry["expected"], last_event=event,
+                lag=_seconds(entry["lag_seconds"]), previous_deadline=_when(entry["previous_deadline"]),
+                next_deadline=_when(entry["next_deadline"]), culprit=entry["culprit"],
+                breach_key=entry["breach_key"], cause=entry["cause"], cc=tuple(entry["cc"])))
+        invalid = tuple(InvalidSLA(i["asset"], i["sla"], i["reason"]) for i in data["invalid"])
+        return SLABoard(datetime.fromisoformat(data["evaluated_at"]), tuple(statuses), invalid)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnreadableBoard(f"the SLA board is not in the shape of API version {API_VERSION} "
+                              f"({type(exc).__name__}: {exc})") from None
+
+
+def _change(data: dict | None, events: int) -> CadenceChange | None:
+    if data is None:
+        return None
+    return CadenceChange(at=datetime.fromisoformat(data["at"]), before=timedelta(seconds=data["before_seconds"]),
+                         after=timedelta(seconds=data["after_seconds"]), kind=data["kind"], ratio=data["ratio"],
+                         index=data["index"], detected_after=data["detected_after"],
+                         events_since=data["events_since"], confirmed=data["confirmed"])
+
+
+def reports_from_dicts(data: list) -> list[CadenceReport]:
+    """``report_to_dict``'s inverse, for each report. Raises UnreadableBoard naming what is missing."""
+    try:
+        reports = []
+        for entry in data:
+            change = _change(entry["change"], entry["events"])
+            last = _when(entry["last_event"])
+            model = CadenceModel(
+                events=entry["events"], typical_interval=_seconds(entry["typical_interval_seconds"]),
+                spread=entry["spread"], pattern=entry["pattern"], last_change=change,
+                changes=tuple(_change(c, entry["events"]) for c in entry["changes"]),
+                intervals=tuple(entry["intervals_seconds"] or ()), last_event=last,
+                since_last_event=_seconds(entry["since_last_event_seconds"]))
+            consumers = tuple(SeamImpact(
+                dag_id=c["dag_id"], owners=tuple(c["owners"]), runs_per_day_before=c["runs_per_day_before"],
+                runs_per_day_after=c["runs_per_day_after"], events_per_run_before=c["events_per_run_before"],
+                events_per_run_after=c["events_per_run_after"], queued_events=c["queued_events"],
+                duration_before=c["duration_seconds_before"], duration_after=c["duration_seconds_after"],
+                slas_at_risk=tuple(c["slas_at_risk"]), produces=tuple(c["produces"])) for c in entry["consumers"])
+            reports.append(CadenceReport(entry["asset"], tuple(entry["owners"]), model, consumers,
+                                         entry["backfill_events_excluded"]))
+        return reports
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnreadableBoard(f"the cadence reports are not in the shape of API version {API_VERSION} "
+                              f"({type(exc).__name__}: {exc})") from None
