@@ -84,6 +84,11 @@ class FakeAirflow:
         self.task_instances = _TaskInstances(self)
         self.assets = _Assets(self)
         self.monitor = _Monitor(self)
+        self.plugins = _Plugins(self)
+        # The afkit plugin as the fake serves it: None is "not installed" (boards then come by the REST path); a
+        # test sets a health and the JSON of the boards (or an exception to raise) to take the plugin path.
+        self.plugin_health: dict | None = None
+        self.plugin_answers: dict[str, object] = {}
 
     # -- arranging ---------------------------------------------------------------------------------------------------
 
@@ -211,6 +216,26 @@ class _Monitor(_Resource):
     def health(self) -> list[ComponentHealth]:
         return [ComponentHealth(name, "healthy", self.airflow.now)
                 for name in ("metadatabase", "scheduler", "dag_processor", "triggerer")]
+
+
+class _Plugins(_Resource):
+    def afkit_health(self) -> dict | None:
+        return self.airflow.plugin_health
+
+    def _answer(self, name: str):
+        answer = self.airflow.plugin_answers[name]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def sla_board(self) -> dict:
+        return self._answer("sla")
+
+    def cadence(self, changed_only: bool = False) -> list:
+        return self._answer("cadence")
+
+    def demo_inbox(self) -> dict | None:
+        return None
 
 
 class _Dags(_Resource):

@@ -220,7 +220,7 @@ def render_status(report: StatusReport) -> str:
     problems += [f"  ! afkit configuration: {e}" for e in report.config_errors]
     if problems:
         parts += ["Throttling policy problems:", *problems, ""]
-    parts.append(_plugin_line(report.plugin))
+    parts.append(_plugin_line(report.plugin, report.boards))
     parts.append("")
     if report.active_backfills:
         parts.append(
@@ -244,14 +244,23 @@ def _policy_cells(policy: dict) -> tuple[object, object]:
     return policy.get("reserve", 0), policy.get("backfill_budget", "-")
 
 
-def _plugin_line(plugin: dict | None) -> str:
+def board_source(path: str, note: str | None) -> str:
+    """How a board was read, in one phrase: the status line of ``sla status``, the watcher's log, ``afkit status``."""
+    if path == "plugin":
+        return "from the afkit plugin"
+    return f"through the REST API: {note}" if note else "through the REST API"
+
+
+def _plugin_line(plugin: dict | None, boards: tuple[str, str | None] | None = None) -> str:
+    boards_text = f"; boards {board_source(*boards)}" if boards else ""
     if plugin is None:
-        return "afkit plugin: not installed in this Airflow"
+        return "afkit plugin: not installed in this Airflow" + boards_text
     policy = plugin.get("policy", {})
     state = "active" if policy.get("active") else (
         "INACTIVE (no airflow_local_settings module)" if policy.get("registered") else "not registered")
     config = "ok" if plugin.get("config", {}).get("ok") else "INVALID: " + "; ".join(plugin["config"]["errors"])
-    return f"afkit plugin {plugin.get('version')}: config {config}; backfill priority policy {state}"
+    return (f"afkit plugin {plugin.get('version')} (API {plugin.get('api', 'unversioned')}): config {config}; "
+            f"backfill priority policy {state}{boards_text}")
 
 
 def _lag(status: FreshnessStatus) -> str:
@@ -262,7 +271,8 @@ def render_board(board: SLABoard, alerts: dict[str, dict] | None = None, note: s
     alerts = alerts or {}
     lines = [
         f"Freshness SLAs at {when(board.evaluated_at)}: {board.count('late')} late, {board.count('at_risk')} at risk, "
-        f"{board.count('fresh')} fresh, {board.count('unknown')} unknown, {len(board.invalid)} invalid",
+        f"{board.count('fresh')} fresh, {board.count('unknown')} unknown, {len(board.invalid)} invalid "
+        f"({board_source(board.source, board.source_note)})",
         "",
         table(
             ["status", "asset", "sla", "lag", "next deadline", "owners", "alert (afkit sla ack ID)", "why / culprit"],

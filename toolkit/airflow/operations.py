@@ -533,6 +533,17 @@ class PluginOperations(_Operations):
         except NotFound:
             return None
 
+    def sla_board(self) -> dict:
+        """The plugin's SLA board (``core.sla_board.board_to_dict``), computed from the metadata database."""
+        return self.client.get_json(Call("read the afkit plugin's SLA board", permission="read access to assets"),
+                                    "/afkit/api/v1/sla", {})
+
+    def cadence(self, changed_only: bool = False) -> list:
+        """The plugin's cadence reports (``core.cadence_impact.report_to_dict``, with their intervals)."""
+        return self.client.get_json(Call("read the afkit plugin's cadence reports", permission="read access to assets"),
+                                    "/afkit/api/v1/cadence", {"changed_only": str(changed_only).lower(),
+                                                              "intervals": "true"})
+
     def demo_inbox(self) -> dict | None:
         """The demo's Slack inbox (``toolkit.core.inbox.inbox_to_dict``) as the plugin serves it; None when the plugin
         is not installed or is older than the inbox."""

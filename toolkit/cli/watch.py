@@ -11,7 +11,7 @@ import click
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import finite_float, with_client
 from toolkit.services.governor import configured_governor
-from toolkit.render import alert_line
+from toolkit.render import alert_line, board_source
 from toolkit.service_config import load_service_config
 from toolkit.slack import SlackSender, resolve_target
 from toolkit.state import StateStore
@@ -47,7 +47,13 @@ def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
         f"Slack channel {target.channel} ({source})" if target.token else f"a Slack webhook ({source})")
     click.echo(f"afkit watch as {governor.holder}: every {pause:g}s against {client.url}; {slack}")
 
+    shown_sources: dict[str, tuple[str, str | None]] = {}
+
     def show(report: PassReport) -> None:
+        for board, source in report.sources.items():  # the path each board takes, said when it changes
+            if shown_sources.get(board) != source:
+                click.echo(f"{board}: {board_source(*source)}")
+                shown_sources[board] = source
         for event in report.governor:
             if event.action != "none":
                 click.echo(f"backfill {event.backfill_id}: {event.action}: {event.reason}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from toolkit.core.freshness import FreshnessStatus
@@ -16,6 +16,9 @@ class SLABoard:
     evaluated_at: datetime
     statuses: tuple[FreshnessStatus, ...]
     invalid: tuple[InvalidSLA, ...]
+    # How it was read (plugin | rest) and why not through the plugin: not part of the board's value.
+    source: str = field(default="rest", compare=False)
+    source_note: str | None = field(default=None, compare=False)
 
     def count(self, status: str) -> int:
         return sum(s.status == status for s in self.statuses)
@@ -76,6 +79,7 @@ def _spec(sla) -> dict:
 def board_with_alerts(board: SLABoard, alerts: dict[str, dict], note: str | None) -> dict:
     """``--json``: the board, each SLA with the id of its open alert (null when none) and who acknowledged it."""
     data = board_to_dict(board)
+    data["source"], data["source_note"] = board.source, board.source_note  # which path answered, and why not the plugin
     for entry, status in zip(data["slas"], board.statuses):
         alert = alerts.get(status.sla.key)
         entry["alert_id"] = alert["alert_id"] if alert else None

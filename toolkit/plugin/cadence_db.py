@@ -136,22 +136,37 @@ def cadence_from_db(session: Session, now: datetime, sla_board=None) -> list[Cad
     changed asset has consumers."""
     from airflow.models.asset import AssetActive, AssetModel
 
-    names = dict(session.execute(
-        select(AssetModel.id, AssetModel.name)
+    rows = session.execute(
+        select(AssetModel.id, AssetModel.name, cast(AssetModel.extra, Text).label("extra"))
         .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
-    ).all())
+    ).all()
+    names = {row.id: row.name for row in rows}
+    owners = {row.id: _owners(row.name, row.extra) for row in rows}  # every asset's, as the REST path gives them
     series = event_series(session)
     models = describe_many({names[i]: series.get(i, np.empty(0)) for i in names}, now=now)
     changed = {i for i, name in names.items() if models[name].last_change is not None}
     impacts = _seam_reports(session, now, changed, names, models, series, sla_board) if changed else {}
-    reports = [CadenceReport(name, impacts.get(i, ((), ()))[0], models[name], impacts.get(i, ((), ()))[1])
-               for i, name in names.items()]
+    reports = [CadenceReport(name, owners[i], models[name], impacts.get(i, ())) for i, name in names.items()]
     return sorted(reports, key=lambda r: (r.change is None, r.asset))
 
 
+_owners_cache: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _owners(name: str, extra_text: str | None) -> tuple[str, ...]:
+    """``asset_owners`` of an asset row, cached by its declaration (10,000 assets rarely change between requests)."""
+    key = (name, extra_text or "")
+    found = _owners_cache.get(key)
+    if found is None:
+        if len(_owners_cache) > 200_000:  # declarations that changed leave stale keys behind: start afresh
+            _owners_cache.clear()
+        found = _owners_cache[key] = asset_owners(Asset(name, name, extra=extra_from_text(extra_text)))
+    return found
+
+
 def _seam_reports(session: Session, now: datetime, changed: set[int], names: dict[int, str], models: dict,
-                  series: dict[int, np.ndarray], sla_board) -> dict[int, tuple[tuple[str, ...], tuple]]:
-    """Owners and consumer impacts of the changed assets (a handful, normally), in a few small queries."""
+                  series: dict[int, np.ndarray], sla_board) -> dict[int, tuple]:
+    """The consumer impacts of the changed assets (a handful, normally), in a few small queries."""
     from airflow.models.asset import AssetModel, DagScheduleAssetReference, TaskOutletAssetReference
     from airflow.models.asset import AssetEvent as EventRow
     from airflow.models.asset import association_table as consumed
@@ -219,6 +234,5 @@ def _seam_reports(session: Session, now: datetime, changed: set[int], names: dic
                 or dag_owners.get(dag_id, ()), change.at, now, runs[dag_id], history, first, at_risk(dag_id),
                 tuple(sorted(assets[a].name for a in outputs.get(dag_id, []) if a in assets)))
             for dag_id in sorted(consumers[asset_id]))
-        owners = asset_owners(assets[asset_id]) if asset_id in assets else ()
-        found[asset_id] = (owners, impacts)
+        found[asset_id] = impacts
     return found

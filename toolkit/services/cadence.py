@@ -1,6 +1,8 @@
-"""Every asset's cadence, gathered through the REST API and judged by the pure ``toolkit.core.cadence``.
+"""Every asset's cadence: from the afkit plugin when it is there, else gathered through the REST API and judged by the
+pure ``toolkit.core.cadence``.
 
-This is the path of ``afkit cadence`` and of ``afkit watch``. For a changed asset it also gathers the seam report:
+This is the path of ``afkit cadence``, ``afkit watch`` and the TUI; ``services.plugin_path`` picks the plugin or REST
+for all of them alike. For a changed asset it also gathers the seam report:
 the runs of each asset-triggered consumer around the change, how many events each consumed, and the freshness SLAs
 of what those consumers produce. Events emitted by backfill runs are left out: a backfill redoes history, it is not
 the asset's live rhythm.
@@ -15,10 +17,13 @@ from toolkit.airflow import AirflowClient
 from toolkit.core.cadence import describe
 from toolkit.core.cadence_impact import (BASELINE, CADENCE_EVENTS_PER_ASSET, CadenceReport, SeamImpact, asset_owners,
                                          seam_impact)
+from toolkit.core.plugin_api import UnreadableBoard, reports_from_dicts
 from toolkit.errors import NotFound
 from toolkit.models import Asset, AssetEvent
 from toolkit.core.sla_board import SLABoard
+from toolkit.services import plugin_path
 from toolkit.services.freshness import sla_board
+from toolkit.services.plugin_path import REST, PathUsed
 
 FETCH_WORKERS = 4
 
@@ -30,10 +35,38 @@ def find_asset(assets: list[Asset], wanted: str) -> Asset:
     raise NotFound(f"no active asset named {wanted!r} (afkit cadence scan lists them)")
 
 
-def cadence_reports(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
-                    now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
-                    with_impact: bool = True) -> list[CadenceReport]:
-    """One report per asset (or for ``asset`` only), changed assets first."""
+def cadence_reports(client: AirflowClient, **options) -> list[CadenceReport]:
+    """One report per asset (or for ``asset`` only), changed assets first (``cadence_scan``'s options)."""
+    return cadence_scan(client, **options)[0]
+
+
+def cadence_scan(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
+                 now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
+                 with_impact: bool = True) -> tuple[list[CadenceReport], PathUsed]:
+    """The reports and the path they came by. The plugin judges every asset's newest ``CADENCE_EVENTS_PER_ASSET``
+    events at its own "now": a scan ``since`` a time, or of another depth, goes through REST."""
+    def from_plugin() -> list[CadenceReport]:
+        reports = sorted(reports_from_dicts(client.plugins.cadence()), key=lambda r: (r.change is None, r.asset))
+        if asset is None:
+            return reports
+        chosen = [r for r in reports if r.asset == asset]
+        if not chosen:  # perhaps a URI: the REST path resolves it, or says it does not exist
+            raise UnreadableBoard(f"no report named {asset!r}")
+        return chosen
+
+    def from_rest() -> list[CadenceReport]:
+        return rest_cadence_reports(client, asset=asset, since=since, now=now, events_per_asset=events_per_asset,
+                                    with_impact=with_impact)
+
+    if since is not None or events_per_asset != CADENCE_EVENTS_PER_ASSET:
+        return from_rest(), PathUsed(REST, "a scan since a time, or of another depth, is not on the plugin")
+    return plugin_path.read(client, "cadence reports", from_plugin, from_rest)
+
+
+def rest_cadence_reports(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
+                         now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
+                         with_impact: bool = True) -> list[CadenceReport]:
+    """The reports through the REST API: every asset's events, one request (or more) each."""
     now = now or datetime.now(timezone.utc)
     assets = client.assets.list()
     chosen = [find_asset(assets, asset)] if asset else assets

@@ -1,18 +1,22 @@
-"""Freshness status of every declared SLA, gathered through the REST API and judged by the pure core.
+"""Freshness status of every declared SLA: from the afkit plugin when it is there, else gathered through the REST API
+and judged by the pure core.
 
-This is the path for afkit's CLI and TUI. The plugin will serve the same statuses computed from the metadata
-database, which is far cheaper for thousands of assets.
+The plugin computes the same statuses from the metadata database, in one request however many assets there are;
+``services.plugin_path`` decides which path a read takes, the same for the watcher, the CLI and the TUI.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from toolkit.airflow import AirflowClient
 from toolkit.core.freshness import EVENTS_PER_ASSET, ProducerRun, assets_to_read, evaluate_all
 from toolkit.core.planning import AssetGraph, estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
+from toolkit.core.plugin_api import board_from_dict
 from toolkit.core.sla_board import SLABoard, sorted_statuses
+from toolkit.services import plugin_path
 
 
 def producer_run(client: AirflowClient, dag_id: str, graph: AssetGraph) -> ProducerRun:
@@ -29,6 +33,14 @@ def producer_run(client: AirflowClient, dag_id: str, graph: AssetGraph) -> Produ
 
 
 def sla_board(client: AirflowClient, now: datetime | None = None) -> SLABoard:
+    """Every SLA's status; ``source`` says which path answered (the plugin judges at its own "now")."""
+    board, used = plugin_path.read(client, "SLA board", lambda: board_from_dict(client.plugins.sla_board()),
+                                   lambda: rest_sla_board(client, now))
+    return replace(board, source=used.path, source_note=used.note)
+
+
+def rest_sla_board(client: AirflowClient, now: datetime | None = None) -> SLABoard:
+    """The board through the REST API: every asset, its newest events and its producer's runs."""
     now = now or datetime.now(timezone.utc)
     assets = client.assets.list()
     graph = AssetGraph(tuple(assets))

@@ -32,6 +32,7 @@ class StatusReport:
     active_backfills: tuple[Backfill, ...]
     pool_policy: dict[str, dict] = field(default_factory=dict)  # pool -> {"reserve", "budget"} or {"error"}
     plugin: dict | None = None  # the afkit plugin's health endpoint, None when it is not installed
+    boards: tuple[str, str | None] | None = None  # the path boards take (plugin | rest) and why not the plugin
     config_errors: tuple[str, ...] = ()  # problems in the local afkit.toml (defaults are used instead)
 
     @property
@@ -65,6 +66,7 @@ class StatusReport:
                 for p in self.pools
             ],
             "plugin": self.plugin,
+            "boards": None if self.boards is None else {"source": self.boards[0], "note": self.boards[1]},
             "config_errors": list(self.config_errors),
             "active_backfills": [
                 {
@@ -103,6 +105,7 @@ def build_status(
     policy: ThrottlePolicy | None = None,
     plugin: dict | None = None,
     config_errors: tuple[str, ...] = (),
+    boards: tuple[str, str | None] | None = None,
 ) -> StatusReport:
     return StatusReport(
         url=url,
@@ -114,6 +117,7 @@ def build_status(
         pool_policy=pool_policy(pools, policy or ThrottlePolicy()),
         plugin=plugin,
         config_errors=tuple(config_errors),
+        boards=boards,
     )
 
 
@@ -136,8 +140,10 @@ def pool_policy(pools: list[Pool], policy: ThrottlePolicy) -> dict[str, dict]:
 def collect_status(client: AirflowClient) -> StatusReport:
     """Everything ``afkit status`` shows, read through the REST API and afkit.toml."""
     from toolkit.service_config import load_service_config
+    from toolkit.services.plugin_path import PLUGIN, REST, plugin_usable
 
     config = load_service_config()  # a diagnostic command: a broken afkit.toml is shown, not fatal
+    usable, note = plugin_usable(client)
     return build_status(
         url=client.url,
         airflow_version=client.monitor.version(),
@@ -148,4 +154,5 @@ def collect_status(client: AirflowClient) -> StatusReport:
         policy=config.throttle,
         config_errors=config.errors,
         plugin=client.plugins.afkit_health(),
+        boards=(PLUGIN, None) if usable else (REST, note),
     )

@@ -18,7 +18,7 @@ from toolkit.airflow import AirflowClient
 from toolkit.services.alerting import record_alerts, record_cadence_alerts
 from toolkit.core.alerts import Notification
 from toolkit.core.cadence_impact import SeamCause, seam_causes, with_causes
-from toolkit.services.cadence import cadence_reports
+from toolkit.services.cadence import cadence_scan
 from toolkit.errors import AfkitError
 from toolkit.services.governor import Governor, GovernorEvent
 from toolkit.slack import DeliveryReport, SlackSender, deliver_outbox
@@ -39,6 +39,7 @@ class PassReport:
     cadence_changes: list[str] = field(default_factory=list)  # assets whose cadence change was announced
     delivery: DeliveryReport | None = None
     errors: list[str] = field(default_factory=list)
+    sources: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # board -> (plugin | rest, why not plugin)
 
 
 class Watcher:
@@ -61,7 +62,8 @@ class Watcher:
             # Cadences first: a change upstream is the cause an SLA alert of this same pass should name.
             if self._cadence_scanned is None or now - self._cadence_scanned >= self.cadence_every:
                 try:
-                    reports = cadence_reports(self.client, now=now)
+                    reports, used = cadence_scan(self.client, now=now)
+                    report.sources["cadence"] = (used.path, used.note)
                     changed = record_cadence_alerts(self.store, reports, now, self.client.url)
                     report.queued += [f"cadence change {asset}" for asset in changed]
                     report.cadence_changes = list(changed)
@@ -71,6 +73,7 @@ class Watcher:
                     report.errors.append(f"cadence scan: {exc}")
             try:
                 board = sla_board(self.client, now)
+                report.sources["SLA board"] = (board.source, board.source_note)
                 report.evaluated, report.late = True, board.count("late")
                 statuses = with_causes(list(board.statuses), self._causes)
                 queued = record_alerts(self.store, statuses, now, self.client.url, self.renotify_after)

@@ -1,0 +1,92 @@
+"""Which path a board comes by (``services.plugin_path``): the plugin when it speaks this afkit's API version, REST
+otherwise or when its answer fails, with the reason kept; the same board either way."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+
+from tests.unit.services.conftest import NOW
+from toolkit.core.cadence_impact import report_to_dict
+from toolkit.core.plugin_api import API_VERSION
+from toolkit.core.sla_board import board_to_dict
+from toolkit.errors import AirflowServerError, PermissionDenied
+from toolkit.services.cadence import cadence_scan, rest_cadence_reports
+from toolkit.services.freshness import rest_sla_board, sla_board
+from toolkit.sla import max_lag, with_slas
+
+HEALTH = {"plugin": "afkit", "api": API_VERSION}
+
+
+@pytest.fixture
+def deployment(airflow):
+    airflow.add_dag("ingest", [])
+    airflow.add_asset("raw.orders", producing_dags=("ingest",),
+                      extra=with_slas({}, max_lag(warn_after="30m", fail_after="1h", owners=["#orders"])))
+    for hours in range(40, 0, -1):
+        airflow.add_event("raw.orders", NOW - timedelta(minutes=30 * hours - 20), source_dag_id="ingest",
+                          source_run_id=f"scheduled__{hours}")
+    return airflow
+
+
+def serve_the_rest_boards(airflow) -> None:
+    """The plugin's answers, as the real one computes them from the same data (its own test proves that)."""
+    airflow.plugin_health = dict(HEALTH)
+    airflow.plugin_answers = {"sla": board_to_dict(rest_sla_board(airflow, NOW)),
+                              "cadence": [report_to_dict(r) for r in rest_cadence_reports(airflow, now=NOW)]}
+
+
+def test_without_the_plugin_the_boards_come_through_rest_and_say_why(deployment):
+    board = sla_board(deployment, NOW)
+    assert board.source == "rest" and board.source_note == "the afkit plugin is not installed in this Airflow"
+    assert [s.status for s in board.statuses] == ["fresh"]
+    reports, used = cadence_scan(deployment, now=NOW)
+    assert used.path == "rest" and "raw.orders" in [r.asset for r in reports]
+
+
+def test_with_the_plugin_the_same_boards_come_through_it(deployment):
+    rest = rest_sla_board(deployment, NOW)
+    serve_the_rest_boards(deployment)
+    before = len(deployment.requests)
+    board = sla_board(deployment, NOW)
+    assert board.source == "plugin" and board.source_note is None and board == rest
+    reports, used = cadence_scan(deployment, now=NOW)
+    assert used.path == "plugin" and reports == rest_cadence_reports(deployment, now=NOW)
+    assert len(deployment.requests) == before  # nothing asked of Airflow's REST API
+
+
+@pytest.mark.parametrize("health, says", [({"plugin": "afkit"}, "API version none (a plugin older than versioning)"),
+                                          ({"plugin": "afkit", "api": 99}, "API version 99 and this afkit 1")])
+def test_a_plugin_of_another_api_version_is_not_read_and_the_warning_says_which(deployment, caplog, health, says):
+    serve_the_rest_boards(deployment)
+    deployment.plugin_health = health
+    deployment.plugin_answers = {"sla": {"garbage": True}}
+    with caplog.at_level(logging.WARNING):
+        board = sla_board(deployment, NOW)
+        sla_board(deployment, NOW)
+    assert board.source == "rest" and says in board.source_note
+    assert [r.message for r in caplog.records].count(f"boards through the REST API: {board.source_note}") == 1
+
+
+@pytest.mark.parametrize("failure", [AirflowServerError("Airflow answered HTTP 500"), {"slas": "not a list"}])
+def test_a_failing_plugin_answer_falls_back_to_rest_for_that_read(deployment, failure):
+    serve_the_rest_boards(deployment)
+    deployment.plugin_answers["sla"] = failure
+    board = sla_board(deployment, NOW)
+    assert board.source == "rest" and "the afkit plugin's SLA board failed" in board.source_note
+    assert [s.status for s in board.statuses] == ["fresh"]
+
+
+def test_a_permission_refused_by_the_plugin_is_not_hidden_by_rest(deployment):
+    serve_the_rest_boards(deployment)
+    deployment.plugin_answers["sla"] = PermissionDenied("no read access to assets")
+    with pytest.raises(PermissionDenied):
+        sla_board(deployment, NOW)
+
+
+def test_a_scan_since_a_time_is_not_on_the_plugin(deployment):
+    serve_the_rest_boards(deployment)
+    reports, used = cadence_scan(deployment, now=NOW, since=NOW - timedelta(hours=3))
+    assert used.path == "rest" and "since" in used.note
