@@ -66,6 +66,8 @@ def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
                        + (f" ({report.delivery.errors[-1]})" if report.delivery.errors else ""))
         for error in report.errors:
             click.echo(f"error: {error}", err=True)
+        if once or logging.getLogger().isEnabledFor(logging.DEBUG):
+            click.echo("pass: " + ", ".join(f"{part} {seconds:.2f}s" for part, seconds in report.seconds.items()))
 
     watcher.run(pause, on_report=show, should_stop=lambda: stop["now"], once=once)
     if once:

@@ -10,6 +10,7 @@ way, only slower. Permission errors are not a reason to switch: REST would refus
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,11 +19,12 @@ from weakref import WeakKeyDictionary
 
 from toolkit.airflow import AirflowClient
 from toolkit.core.plugin_api import API_VERSION, UnreadableBoard
-from toolkit.errors import AirflowServerError, AirflowUnreachable
+from toolkit.errors import AirflowServerError, AirflowUnreachable, ConfigError
 
 log = logging.getLogger(__name__)
 PLUGIN, REST = "plugin", "rest"
 RECHECK_SECONDS = 60.0  # a long-running watcher notices a plugin installed, upgraded or removed within a minute
+BOARDS_ENV = "AFKIT_BOARDS"  # "rest" forces the REST path (troubleshooting, benchmarks); "auto", the default
 T = TypeVar("T")
 
 
@@ -40,6 +42,11 @@ _checked: WeakKeyDictionary = WeakKeyDictionary()  # client -> (monotonic time, 
 
 def plugin_usable(client: AirflowClient, now: float | None = None) -> tuple[bool, str | None]:
     """Whether the plugin can serve boards to this afkit, and if not, why (asked at most once a minute)."""
+    forced = os.environ.get(BOARDS_ENV, "auto").strip().lower()
+    if forced not in ("auto", "rest"):
+        raise ConfigError(f"{BOARDS_ENV}={os.environ[BOARDS_ENV]!r} is not auto or rest")
+    if forced == "rest":
+        return False, f"{BOARDS_ENV}=rest"
     now = time.monotonic() if now is None else now
     cached = _checked.get(client)
     if cached is not None and now - cached[0] < RECHECK_SECONDS:

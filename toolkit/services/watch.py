@@ -40,6 +40,7 @@ class PassReport:
     delivery: DeliveryReport | None = None
     errors: list[str] = field(default_factory=list)
     sources: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # board -> (plugin | rest, why not plugin)
+    seconds: dict[str, float] = field(default_factory=dict)  # how long each part of the pass took
 
 
 class Watcher:
@@ -54,16 +55,26 @@ class Watcher:
     def run_once(self, now: datetime | None = None) -> PassReport:
         now = now or datetime.now(timezone.utc)
         report = PassReport()
+
+        def timed(part: str):
+            started = time.perf_counter()
+            return lambda: report.seconds.__setitem__(part, report.seconds.get(part, 0.0) + time.perf_counter() - started)
+
+        done = timed("governor")
         try:
             report.governor = self.governor.tick(now)
         except AfkitError as exc:
             report.errors.append(f"governor: {exc}")
+        done()
         if self.store.acquire_lease(EVALUATOR_LEASE, self.governor.holder, self.lease_seconds, now):
             # Cadences first: a change upstream is the cause an SLA alert of this same pass should name.
             if self._cadence_scanned is None or now - self._cadence_scanned >= self.cadence_every:
+                done = timed("cadence")
                 try:
                     reports, used = cadence_scan(self.client, now=now)
                     report.sources["cadence"] = (used.path, used.note)
+                    done()
+                    done = timed("recording")
                     changed = record_cadence_alerts(self.store, reports, now, self.client.url)
                     report.queued += [f"cadence change {asset}" for asset in changed]
                     report.cadence_changes = list(changed)
@@ -71,18 +82,25 @@ class Watcher:
                     self._cadence_scanned = now
                 except AfkitError as exc:
                     report.errors.append(f"cadence scan: {exc}")
+                done()
+            done = timed("SLA board")
             try:
                 board = sla_board(self.client, now)
                 report.sources["SLA board"] = (board.source, board.source_note)
                 report.evaluated, report.late = True, board.count("late")
+                done()
+                done = timed("recording")
                 statuses = with_causes(list(board.statuses), self._causes)
                 queued = record_alerts(self.store, statuses, now, self.client.url, self.renotify_after)
                 report.queued += [f"{n.kind} {n.sla_key}" for n in queued]
                 report.alerts = list(queued)
             except AfkitError as exc:
                 report.errors.append(f"SLA evaluation: {exc}")
+            done()
         if self.sender is not None:
+            done = timed("delivery")
             report.delivery = deliver_outbox(self.store, self.sender, now)
+            done()
         for error in report.errors:
             log.error("watch: %s", error)
         return report

@@ -90,3 +90,15 @@ def test_a_scan_since_a_time_is_not_on_the_plugin(deployment):
     serve_the_rest_boards(deployment)
     reports, used = cadence_scan(deployment, now=NOW, since=NOW - timedelta(hours=3))
     assert used.path == "rest" and "since" in used.note
+
+
+def test_afkit_boards_rest_forces_the_rest_path_and_a_bad_value_is_named(deployment, monkeypatch):
+    from toolkit.errors import ConfigError
+
+    serve_the_rest_boards(deployment)
+    monkeypatch.setenv("AFKIT_BOARDS", "rest")
+    board = sla_board(deployment, NOW)
+    assert board.source == "rest" and board.source_note == "AFKIT_BOARDS=rest"
+    monkeypatch.setenv("AFKIT_BOARDS", "fast")
+    with pytest.raises(ConfigError, match="AFKIT_BOARDS='fast' is not auto or rest"):
+        sla_board(deployment, NOW)

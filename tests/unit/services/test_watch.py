@@ -48,6 +48,9 @@ def test_one_pass_governs_evaluates_and_alerts_once(airflow, store, slack):
     assert report.delivery.sent == 1
     (post,) = slack.posts
     assert post["channel"] == "#alerts" and "LATE: stripe.payments" in post["text"]
+    assert set(report.seconds) == {"governor", "cadence", "SLA board", "recording", "delivery"}  # the breakdown
+    assert report.sources == {"cadence": ("rest", "the afkit plugin is not installed in this Airflow"),
+                              "SLA board": ("rest", "the afkit plugin is not installed in this Airflow")}
 
     again = watcher.run_once(NOW + timedelta(minutes=1))  # the same breach, the backfill already paused
     assert again.errors == [] and again.late == 1 and again.alerts == [] and len(slack.posts) == 1
