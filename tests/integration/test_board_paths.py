@@ -11,6 +11,7 @@ import pytest
 from toolkit.airflow import AirflowClient
 from toolkit.config import ConnectionSettings
 from toolkit.core.cadence_impact import report_to_dict
+from toolkit.core.sla_board import board_to_dict
 from toolkit.services.cadence import cadence_scan, rest_cadence_reports
 from toolkit.services.freshness import rest_sla_board, sla_board
 
@@ -20,9 +21,11 @@ pytestmark = pytest.mark.integration
 
 
 def judged(board) -> dict:
-    """What must agree between the paths: each SLA's status, breach episode, last event and culprit (the reason's
-    wording carries the lag, which moves with the clock between the two reads)."""
-    return {s.sla.key: (s.status, s.breach_key, s.last_event, s.culprit, s.sla) for s in board.statuses}
+    """What must agree between the paths: each SLA's JSON entry (the one shape every consumer reads), but for its
+    lag and the reason's wording, which move with the clock between the two reads."""
+    entries = board_to_dict(board)["slas"]
+    return {f"{e['asset']}#{e['sla']}": {k: v for k, v in e.items() if k not in ("lag_seconds", "reason")}
+            for e in entries}
 
 
 def stable(first: dict, second: dict) -> set[str]:
@@ -57,7 +60,10 @@ def test_the_cadence_reports_are_the_same_through_the_plugin_and_rest(client):
     first, second = comparable(plugin), comparable(again)
     # Assets with backfill events among their newest 100 differ by design for now: the plugin judges the newest 100
     # live events, REST the live ones among the newest 100 (issue 16 leaves this to align).
-    quiet = {a for a in first if second.get(a) == first[a] and rest[a]["backfill_events_excluded"] == 0}
+    # test.held holds an event that REST cannot serve on Airflow 3.3.2 (apache/airflow#71360, test_asset_events):
+    # the REST path leaves it out, the plugin reads it.
+    quiet = {a for a in first if second.get(a) == first[a] and rest[a]["backfill_events_excluded"] == 0
+             and a != "test.held"}
     assert len(quiet) >= 3
     differ = {a: {k: (first[a][k], rest[a].get(k)) for k in first[a] if first[a][k] != rest[a].get(k)} for a in quiet}
     assert {a: d for a, d in differ.items() if d} == {}
