@@ -146,8 +146,28 @@ def cadence_from_db(session: Session, now: datetime, sla_board=None) -> list[Cad
     models = describe_many({names[i]: series.get(i, np.empty(0)) for i in names}, now=now)
     changed = {i for i, name in names.items() if models[name].last_change is not None}
     impacts = _seam_reports(session, now, changed, names, models, series, sla_board) if changed else {}
-    reports = [CadenceReport(name, owners[i], models[name], impacts.get(i, ())) for i, name in names.items()]
+    excluded = backfill_events_excluded(session)
+    reports = [CadenceReport(name, owners[i], models[name], impacts.get(i, ()), excluded.get(i, 0))
+               for i, name in names.items()]
     return sorted(reports, key=lambda r: (r.change is None, r.asset))
+
+
+def backfill_events_excluded(session: Session, limit: int = CADENCE_EVENTS_PER_ASSET) -> dict[int, int]:
+    """How many of each asset's newest ``limit`` events came from backfill runs (left out of its cadence), as the
+    REST path counts them. Only assets with any backfill event are ranked: usually few, and none at all costs one
+    scan of the event table."""
+    from airflow.models.asset import AssetEvent as EventRow
+
+    from_backfill = EventRow.source_run_id.like(BACKFILL_RUN_LIKE, escape="\\")
+    touched = select(EventRow.asset_id).where(from_backfill).distinct()
+    rank = func.row_number().over(partition_by=EventRow.asset_id, order_by=EventRow.timestamp.desc()).label("rn")
+    ranked = (select(EventRow.asset_id, EventRow.source_run_id, rank)
+              .where(EventRow.asset_id.in_(touched)).subquery())
+    rows = session.execute(
+        select(ranked.c.asset_id, func.count())
+        .where(ranked.c.rn <= limit, ranked.c.source_run_id.like(BACKFILL_RUN_LIKE, escape="\\"))
+        .group_by(ranked.c.asset_id))
+    return {asset_id: count for asset_id, count in rows}
 
 
 _owners_cache: dict[tuple[str, str], tuple[str, ...]] = {}
