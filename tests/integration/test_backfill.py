@@ -15,7 +15,7 @@ import pytest
 
 from toolkit.errors import ExitCode
 
-from .conftest import raw_get, run_cli
+from .conftest import cancel_unless_completed, raw_get, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -261,7 +261,7 @@ def test_active_backfill_is_named_with_its_age_and_progress(airflow, env, client
         assert "running since" in result.stderr and "(paused)" in result.stderr and "runs done" in result.stderr
         assert backfills_total(airflow) == before
     finally:
-        client.backfills.cancel(other.id)
+        cancel_unless_completed(client, other.id)
 
 
 def test_a_dag_changed_since_planning_is_refused(airflow, env, client, good_plan):

@@ -15,7 +15,7 @@ from toolkit.config import ConnectionSettings
 from toolkit.errors import AuthenticationFailed, ExitCode, NotFound, PermissionDenied
 from toolkit.devserver.launcher import free_port
 
-from .conftest import admin_settings, raw_get, raw_token, run_cli
+from .conftest import admin_settings, cancel_unless_completed, raw_get, raw_token, run_cli
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,7 +38,7 @@ def paused_backfill(client: AirflowClient):
     backfill = client.backfills.create("web_sessions", day, day, max_active_runs=1)
     client.backfills.pause(backfill.id)
     yield backfill
-    client.backfills.cancel(backfill.id)
+    cancel_unless_completed(client, backfill.id)
 
 
 def asset_scheduled(airflow) -> set[str]:

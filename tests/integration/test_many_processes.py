@@ -49,7 +49,7 @@ from toolkit.state import StateStore, leases
 from toolkit.services.watch import EVALUATOR_LEASE
 
 from ..slack_server import TOKEN, FakeSlack, _Handler
-from .conftest import ARTIFACTS, REPO, admin_settings, raw_get, raw_send, stop_keeping_logs
+from .conftest import ARTIFACTS, REPO, admin_settings, cancel_unless_completed, raw_get, raw_send, stop_keeping_logs
 
 pytestmark = pytest.mark.integration
 
@@ -432,8 +432,10 @@ def test_one_governor_action_per_decision_with_two_watchers(airflow2, deployment
     client.dags.set_paused("afkit_prod_burst", False)
     deployment = deployments("governor")
     a, b = deployment.pair()
+    # Sixty partitions: the backfill must still be active through the governor's pause, its resume and three passes
+    # after (twelve finished in time on an idle machine); the cleanup cancels what is left.
     launch = subprocess.run(
-        [_afkit(), "backfill", "launch", "afkit_bulk", "--from", "2026-04-01", "--to", "2026-04-12",
+        [_afkit(), "backfill", "launch", "afkit_bulk", "--from", "2026-04-01", "--to", "2026-05-30",
          "--reserve", "shared=2", "--yes", "--unpause"],
         env=deployment.env, capture_output=True, text=True, timeout=120, check=False,
     )
@@ -457,7 +459,7 @@ def test_one_governor_action_per_decision_with_two_watchers(airflow2, deployment
         before = stood_aside()
         wait_for("three more passes of the watcher standing aside", lambda: stood_aside() >= before + 3, 60)
     finally:
-        client.backfills.cancel(backfill_id)
+        cancel_unless_completed(client, backfill_id)
         client.dags.set_paused("afkit_bulk", True)
         client.dags.set_paused("afkit_prod_burst", True)
     for w in (a, b):

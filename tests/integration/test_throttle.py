@@ -14,7 +14,7 @@ from toolkit.devserver import demo
 from toolkit.errors import ExitCode
 from toolkit.state import StateStore
 
-from .conftest import raw_get, raw_send, run_cli, wait_for
+from .conftest import cancel_unless_completed, raw_get, raw_send, run_cli, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -192,7 +192,7 @@ def test_zero_budget_needs_force(airflow, env, client):
     created = [b for b in raw_get(airflow, "/api/v2/backfills?dag_id=afkit_bulk&limit=100")["backfills"]
                if b["from_date"].startswith("2026-03-05")]
     assert len(created) == 1 and created[0]["max_active_runs"] == 1
-    client.backfills.cancel(created[0]["id"])
+    cancel_unless_completed(client, created[0]["id"])
 
 
 def test_a_deleted_pool_is_reported_and_other_backfills_still_governed(airflow, env, client):
@@ -211,7 +211,7 @@ def test_a_deleted_pool_is_reported_and_other_backfills_still_governed(airflow, 
     for plan in store.plans():
         for step in store.steps(plan.plan_id).values():
             governed[step.dag_id] = step.backfill_id
-            client.backfills.cancel(step.backfill_id)
+            cancel_unless_completed(client, step.backfill_id)
     assert set(governed) == {"afkit_doomed", "afkit_bulk"}
     paused_by_governor, clear_since = store.governor_state(governed["afkit_bulk"])
     assert paused_by_governor is False and clear_since is not None  # the healthy pool was sampled and judged
