@@ -77,8 +77,10 @@ def run_sql(running, sql: str) -> None:
 
 
 @contextlib.contextmanager
-def api_server_on_postgres(prefix: str):
-    """A throwaway Airflow (api-server only) on PostgreSQL for a benchmark; None when PostgreSQL is missing."""
+def api_server_on_postgres(prefix: str, *, components: tuple[str, ...] = ("api-server",),
+                           dags: dict[str, str] | None = None):
+    """A throwaway Airflow (api-server only, unless told) on PostgreSQL for a benchmark, with ``dags`` (file name ->
+    source) in its DAGs folder; None when PostgreSQL is missing."""
     ok, why = PostgresCluster.available()
     if not ok:
         print(f"skipped: this benchmark needs PostgreSQL ({why})")
@@ -86,8 +88,10 @@ def api_server_on_postgres(prefix: str):
         return
     work = Path(tempfile.mkdtemp(prefix=prefix))
     (work / "dags").mkdir()
+    for name, source in (dags or {}).items():
+        (work / "dags" / name).write_text(source)
     running = start_airflow(AirflowSpec(home=work / "home", dags_folder=work / "dags", database="postgres",
-                                        components=("api-server",)))
+                                        components=components))
     try:
         yield running
     finally:

@@ -1,20 +1,28 @@
 """Issue 16 benchmark: one ``afkit watch --once`` pass, process start to exit, with 10,000 assets (20,000 SLAs) and
-1,000,000 events in PostgreSQL: through the plugin's database path, against the REST path in the same run.
+1,000,000 events in PostgreSQL plus a running backfill under the governor: through the plugin's database path,
+against the REST path in the same run.
 
 The user's command is what is timed: ``afkit watch --once`` in its own process, against a real Airflow 3.3
-(api-server on PostgreSQL), seeded as ``sla_benchmark.py`` seeds it. The anchor is the same command with
-``AFKIT_BOARDS=rest``, which forces the REST path the watcher took before issue 16. Each pass starts from an empty
-state database (so both record the same alerts) and has no Slack (alerts wait in the outbox, as they would until
-Slack answers). The watcher's own breakdown (governor, cadence, SLA board, recording, delivery) is printed for both.
-Goal: one pass <= 2 s and >= 50x faster than the REST path.
+(api-server and dag-processor on PostgreSQL), seeded as ``sla_benchmark.py`` seeds it. A 30-partition backfill of
+``bench_backfill`` (one task in pool ``bench``) is launched by ``afkit backfill launch`` before anything is timed, so
+every pass governs it (no scheduler runs: the backfill stays active). The anchor is the same command with
+``AFKIT_BOARDS=rest``, which forces the REST path the watcher took before issue 16. Each pass starts from a copy of
+the state database the launch left (so both govern the same plan and record the same alerts) and has no Slack
+(alerts wait in the outbox, as they would until Slack answers). The watcher's own breakdown (governor, cadence, SLA
+board, recording, delivery) is printed for both. Goal: one pass <= 2 s and >= 50x faster than the REST path at
+10,000 assets; <= 15 s at 100,000.
 
-    .venv/bin/python benchmarks/watch_benchmark.py [--assets N]
+    .venv/bin/python benchmarks/watch_benchmark.py [--assets N] [--no-anchor]
+
+``--no-anchor`` leaves out the REST pass (at 100,000 assets it takes well over an hour); the plugin pass is then
+compared with nothing, and the output says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,13 +33,50 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sla_benchmark  # noqa: E402  (the seeding and the throwaway Airflow)
 
+BACKFILL_DAG = """
+from datetime import datetime, timezone
 
-def watch_once(running, work: Path, name: str, boards: str) -> tuple[float, str]:
+from airflow.sdk import DAG, task
+
+with DAG(dag_id="bench_backfill", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+         catchup=False, default_args={"pool": "bench"}):
+
+    @task
+    def crunch() -> None:
+        pass
+
+    crunch()
+"""
+
+
+def afkit_env(running, work: Path, state: str, boards: str = "auto") -> dict[str, str]:
     user, password = running.admin
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AFKIT_", "AIRFLOW"))}
     env.update({"AFKIT_URL": running.url, "AFKIT_USERNAME": user, "AFKIT_PASSWORD": password,
-                "AFKIT_STATE_URL": f"sqlite:///{work / (name + '.db')}", "AFKIT_CONFIG": str(work / "none.toml"),
+                "AFKIT_STATE_URL": f"sqlite:///{work / (state + '.db')}", "AFKIT_CONFIG": str(work / "none.toml"),
                 "AFKIT_BOARDS": boards, "AFKIT_TIMEOUT": "900"})
+    return env
+
+
+def launch_governed_backfill(running, work: Path) -> None:
+    """``bench_backfill`` parsed, pool ``bench`` of 4 slots, and a launched backfill journaled in ``launch.db``."""
+    client = sla_benchmark.admin_client(running)
+    deadline = time.monotonic() + 300
+    while "bench_backfill" not in {d.dag_id for d in client.dags.list()}:
+        if time.monotonic() > deadline:
+            raise SystemExit("bench_backfill was not parsed within 300 s")
+        time.sleep(2)
+    client.pools.ensure("bench", 4, "the benchmark's governed backfill")
+    done = subprocess.run([sys.executable, "-m", "toolkit", "backfill", "launch", "bench_backfill",
+                           "--from", "2026-06-01", "--to", "2026-06-30", "--reserve", "bench=2", "--yes"],
+                          env=afkit_env(running, work, "launch"), capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise SystemExit(f"afkit backfill launch exited {done.returncode}: {done.stdout[-1000:]}{done.stderr[-2000:]}")
+
+
+def watch_once(running, work: Path, name: str, boards: str) -> tuple[float, str]:
+    shutil.copyfile(work / "launch.db", work / (name + ".db"))  # the launched plan, no alerts yet
+    env = afkit_env(running, work, name, boards)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "toolkit", "watch", "--once"], env=env, capture_output=True,
                           text=True, timeout=3600)
@@ -42,7 +87,8 @@ def watch_once(running, work: Path, name: str, boards: str) -> tuple[float, str]
 
 
 def summary(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.startswith(("pass:", "SLA board:", "cadence:"))]
+    lines = [line for line in output.splitlines()
+             if line.startswith(("pass:", "SLA board:", "cadence:", "pool occupancy:", "backfill "))]
     alerts = sum(1 for line in output.splitlines() if line.startswith("alert "))
     return "; ".join(lines) + f"; {alerts} alert(s) recorded"
 
@@ -50,9 +96,11 @@ def summary(output: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--assets", type=int, default=sla_benchmark.ASSETS)
+    parser.add_argument("--no-anchor", action="store_true", help="leave out the REST pass")
     args = parser.parse_args()
     sla_benchmark.ASSETS = args.assets
-    with sla_benchmark.api_server_on_postgres("afkit-bench-watch-") as running:
+    with sla_benchmark.api_server_on_postgres("afkit-bench-watch-", components=("api-server", "dag-processor"),
+                                              dags={"bench_backfill.py": BACKFILL_DAG}) as running:
         if running is None:
             return 0
         started = time.monotonic()
@@ -60,18 +108,23 @@ def main() -> int:
         print(f"seeded {args.assets} assets x {sla_benchmark.SEEDED_EVENTS_PER_ASSET} events in "
               f"{time.monotonic() - started:.0f}s")
         work = Path(tempfile.mkdtemp(prefix="afkit-bench-watch-state-"))
+        launch_governed_backfill(running, work)
         api_pid = running.processes["api-server"].pid
         before = sla_benchmark.rss_kib(api_pid)
         watch_once(running, work, "warm", "auto")  # the plugin's first request warms its caches, as any pass after it
         plugin_seconds, plugin_out = watch_once(running, work, "plugin", "auto")
         after = sla_benchmark.rss_kib(api_pid)
-        rest_seconds, rest_out = watch_once(running, work, "rest", "rest")
+        goal = 2 if args.assets <= 10_000 else 15
         print(f"afkit watch --once, plugin path: {plugin_seconds:.2f}s ({summary(plugin_out)})")
-        print(f"afkit watch --once, REST path (anchor): {rest_seconds:.1f}s ({summary(rest_out)})")
-        print(f"speed-up {rest_seconds / plugin_seconds:.0f}x (goal >= 50x: "
-              f"{'met' if rest_seconds / plugin_seconds >= 50 else 'NOT met'}); pass <= 2 s: "
-              f"{'met' if plugin_seconds <= 2 else 'NOT met'}")
+        print(f"pass <= {goal} s: {'met' if plugin_seconds <= goal else 'NOT met'}")
         print(f"api-server RSS {before / 1024:.0f} MiB before, {after / 1024:.0f} MiB after the plugin passes")
+        if args.no_anchor:
+            print("REST path (anchor): not run (--no-anchor)")
+        else:
+            rest_seconds, rest_out = watch_once(running, work, "rest", "rest")
+            print(f"afkit watch --once, REST path (anchor): {rest_seconds:.1f}s ({summary(rest_out)})")
+            print(f"speed-up {rest_seconds / plugin_seconds:.0f}x (goal >= 50x: "
+                  f"{'met' if rest_seconds / plugin_seconds >= 50 else 'NOT met'})")
     return 0
 
 

@@ -234,6 +234,9 @@ class _Plugins(_Resource):
     def cadence(self, changed_only: bool = False) -> list:
         return self._answer("cadence")
 
+    def occupancy(self) -> dict:
+        return self._answer("occupancy")
+
     def demo_inbox(self) -> dict | None:
         return None
 

@@ -8,12 +8,20 @@ restarted so that the tests after it find a whole Airflow.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import select
 import shutil
+import signal
+import subprocess
+import sys
 import time
+import tomllib
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -32,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 TEST_DAGS = ("afkit_quick", "afkit_quick_report", "afkit_flaky", "afkit_depends_on_past", "afkit_mutable",
              "afkit_prod_minutely", "afkit_prod_burst", "afkit_bulk", "afkit_doomed", "afkit_sla_probe", "afkit_pulse",
-             "afkit_pulse_digest", "afkit_slow_consumer")
+             "afkit_pulse_digest", "afkit_slow_consumer", "afkit_paths_backfilled")
 
 
 @pytest.fixture(scope="session")
@@ -197,3 +205,74 @@ def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
             return found
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def airflow_only_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv with Airflow and afkit's dependencies, but not afkit itself: no ``airflow.plugins`` entry point
+    exists there, so an api-server started from it has the afkit plugin only if a plugins folder brings it."""
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not installed (./dev setup installs it into .venv); cannot build the second virtualenv")
+    path = tmp_path_factory.mktemp("airflow-only-venv")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["airflow"]
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(path)], check=True, timeout=120)
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", str(path / "bin" / "python"), "-c",
+         str(REPO / "constraints.txt"), *requirements],
+        check=True, timeout=900,
+    )
+    return path / "bin" / "python"
+
+
+@dataclass
+class SecondApiServer:
+    url: str
+    home: Path
+    passwords: dict[str, str]
+    exit_code: int | None = None  # after the context ends: the launcher's, on Ctrl-C
+    owned: list[int] | None = None  # after the context ends: every pid the launcher tracked
+
+
+def _read_ready_line(proc: subprocess.Popen, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"launcher exited with {proc.returncode}")
+        ready, _, _ = select.select([proc.stdout], [], [], 1)
+        if ready:
+            line = proc.stdout.readline()
+            if line.startswith("{"):
+                return json.loads(line)
+    raise AssertionError("launcher did not report ready in time")
+
+
+@contextlib.contextmanager
+def second_api_server(airflow: RunningAirflow, python: Path, where: Path, *, plugins: Path | None,
+                      extra_env: dict[str, str] | None = None, api_workers: int = 1) -> Iterator[SecondApiServer]:
+    """Another api-server on the suite's database, started by ``python -m toolkit.devserver.launcher`` from the
+    Airflow-only virtualenv (afkit's source on its path, never installed) and stopped with Ctrl-C."""
+    source = where / "src"
+    shutil.copytree(REPO / "toolkit", source / "toolkit", ignore=shutil.ignore_patterns("__pycache__"))
+    home, pidfile = where / "home", where / "pids.json"
+    command = [str(python), "-m", "toolkit.devserver.launcher", "--home", str(home), "--dags", str(REPO / "dags"),
+               "--database", airflow.database_url, "--components", "api-server", "--api-workers", str(api_workers),
+               "--no-migrate", "--pidfile", str(pidfile)]
+    if plugins is not None:
+        command += ["--plugins", str(plugins)]
+    for key, value in (extra_env or {}).items():
+        command += ["--env", f"{key}={value}"]
+    proc = subprocess.Popen(command, cwd=where, env={**airflow.env, "PYTHONPATH": str(source), "AIRFLOW_HOME": str(home)},
+                            stdout=subprocess.PIPE, text=True)
+    server = None
+    try:
+        url = _read_ready_line(proc, timeout=240)["url"]
+        server = SecondApiServer(url, home, json.loads((home / "passwords.json").read_text()))
+        yield server
+    finally:
+        proc.send_signal(signal.SIGINT)
+        exit_code = proc.wait(timeout=90)
+        if server is not None:
+            server.exit_code = exit_code
+            server.owned = json.loads(pidfile.read_text())

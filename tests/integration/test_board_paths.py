@@ -14,8 +14,10 @@ from toolkit.core.cadence_impact import report_to_dict
 from toolkit.core.sla_board import board_to_dict
 from toolkit.services.cadence import cadence_scan, rest_cadence_reports
 from toolkit.services.freshness import rest_sla_board, sla_board
+from toolkit.services.occupancy import read_pools
+from toolkit.services.plugin_path import BOARDS_ENV
 
-from .conftest import run_cli
+from .conftest import raw_get, run_cli, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -58,15 +60,62 @@ def test_the_cadence_reports_are_the_same_through_the_plugin_and_rest(client):
     again, _ = cadence_scan(client)
     assert used.path == "plugin"
     first, second = comparable(plugin), comparable(again)
-    # Assets with backfill events among their newest 100 differ by design for now: the plugin judges the newest 100
-    # live events, REST the live ones among the newest 100 (issue 16 leaves this to align).
+    # Both paths judge the live events among each asset's newest 100, so assets with backfill events agree too.
     # test.held holds an event that REST cannot serve on Airflow 3.3.2 (apache/airflow#71360, test_asset_events):
     # the REST path leaves it out, the plugin reads it.
-    quiet = {a for a in first if second.get(a) == first[a] and rest[a]["backfill_events_excluded"] == 0
-             and a != "test.held"}
+    quiet = {a for a in first if second.get(a) == first[a] and a != "test.held"}
     assert len(quiet) >= 3
     differ = {a: {k: (first[a][k], rest[a].get(k)) for k in first[a] if first[a][k] != rest[a].get(k)} for a in quiet}
     assert {a: d for a, d in differ.items() if d} == {}
+
+
+def test_an_asset_with_backfill_events_has_the_same_cadence_through_both_paths(airflow, admin_env, client):
+    """Both paths judge the live ones among an asset's newest 100 events: backfill events are left out alike."""
+    asset = "test.paths_backfilled"
+    result = run_cli(["backfill", "launch", "afkit_paths_backfilled", "--from", "2026-02-01", "--to", "2026-02-03",
+                      "--yes", "--unpause"], env=admin_env)  # unpaused: also one live, scheduled run
+    assert result.exit_code == 0, result.output + result.stderr
+
+    def events() -> list[dict]:
+        (found,) = [a for a in raw_get(airflow, "/api/v2/assets?limit=100")["assets"] if a["name"] == asset]
+        return raw_get(airflow, f"/api/v2/assets/events?asset_id={found['id']}&limit=100")["asset_events"]
+
+    def mixed() -> bool:
+        runs = [e["source_run_id"] or "" for e in events()]
+        return sum(r.startswith("backfill__") for r in runs) == 3 and any(not r.startswith("backfill__") for r in runs)
+
+    wait_for(mixed, 180, "three backfill events and a live one")
+    client.dags.set_paused("afkit_paths_backfilled", True)
+    (plugin,), used = cadence_scan(client, asset=asset)
+    (rest,) = rest_cadence_reports(client, asset=asset)
+    assert used.path == "plugin" and plugin.backfill_events_excluded == rest.backfill_events_excluded == 3
+    assert plugin.model.events == rest.model.events >= 1
+    assert {k: v for k, v in report_to_dict(plugin).items() if k != "since_last_event_seconds"} == \
+        {k: v for k, v in report_to_dict(rest).items() if k != "since_last_event_seconds"}
+
+
+def test_pool_occupancy_is_the_same_through_the_plugin_and_rest(client, monkeypatch):
+    """The governor's and the pools pane's reading: pool sizes and Airflow's own counts, and the slots held by
+    production and by backfills, agree path for path (read until two plugin reads agree: tasks start and end)."""
+    def slots(readings) -> dict:
+        held: dict = {}
+        for t in readings.instances:
+            key = (t.pool, t.state, t.dag_id, t.is_backfill)
+            held[key] = held.get(key, 0) + t.pool_slots
+        return {"pools": set(readings.pools), "held": held}
+
+    def steady():
+        first = read_pools(client)
+        with monkeypatch.context() as forced:
+            forced.setenv(BOARDS_ENV, "rest")
+            rest = read_pools(client)
+        again = read_pools(client)
+        return (first, rest) if slots(first) == slots(again) else None
+
+    first, rest = wait_for(steady, 120, "two plugin reads, around the REST read, that agree")
+    assert (first.used.path, rest.used.path) == ("plugin", "rest")
+    assert slots(first) == slots(rest)
+    assert "default_pool" in {p.name for p in first.pools}
 
 
 def test_a_viewer_gets_the_board_through_the_plugin_too(airflow):

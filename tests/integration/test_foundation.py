@@ -15,7 +15,7 @@ from toolkit.config import ConnectionSettings
 from toolkit.errors import AuthenticationFailed, ExitCode, NotFound, PermissionDenied
 from toolkit.devserver.launcher import free_port
 
-from .conftest import admin_settings, cancel_unless_completed, raw_get, raw_token, run_cli
+from .conftest import cancel_unless_completed, raw_get, raw_token, run_cli
 
 pytestmark = [
     pytest.mark.integration,

@@ -338,6 +338,12 @@ class AirflowClient:
             )
             response = self._api.call_api(*params, _request_timeout=kwargs.get("_request_timeout"))
             response.read()
+            kind = (response.getheader("content-type") or "").split(";")[0].strip().lower()
+            if response.status == 200 and kind != "application/json":
+                # Airflow answers a path no plugin serves with its web page (HTTP 200, text/html): for a JSON
+                # endpoint that means the endpoint does not exist here.
+                raise NotFound(f"{call.what}: {path} is not served by this Airflow "
+                               f"(it answered {kind or 'without a content type'})")
             return self._api.response_deserialize(response, {"200": "object"}).data
 
         return self.call(call, request)

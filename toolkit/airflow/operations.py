@@ -544,6 +544,11 @@ class PluginOperations(_Operations):
                                     "/afkit/api/v1/cadence", {"changed_only": str(changed_only).lower(),
                                                               "intervals": "true"})
 
+    def occupancy(self) -> dict:
+        """The plugin's slot usage per pool (``plugin.operations_db.slot_usage``), from the metadata database."""
+        return self.client.get_json(Call("read the afkit plugin's pool occupancy", permission="read access to pools"),
+                                    "/afkit/api/v1/occupancy", {})
+
     def demo_inbox(self) -> dict | None:
         """The demo's Slack inbox (``toolkit.core.inbox.inbox_to_dict``) as the plugin serves it; None when the plugin
         is not installed or is older than the inbox."""

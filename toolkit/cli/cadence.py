@@ -10,7 +10,7 @@ import click
 from toolkit.airflow import AirflowClient
 from toolkit.core.cadence_impact import report_to_dict
 from toolkit.services.cadence import cadence_reports
-from toolkit.cli.options import json_option, with_client
+from toolkit.cli.options import json_option, read_progress, with_client
 from toolkit.errors import BadInput
 from toolkit.render import render_scan, render_show
 from toolkit.core.timeparse import parse_instant
@@ -31,7 +31,8 @@ def scan_command(client: AirflowClient, asset: str | None, since: str | None, as
     if asset is not None and not asset.strip():
         raise BadInput("--asset is empty: give an asset name or URI, or leave the option out for every asset")
     start = parse_instant(since, datetime.now(timezone.utc), option="--since") if since is not None else None
-    reports = cadence_reports(client, asset=asset, since=start)
+    with read_progress(as_json) as progress:
+        reports = cadence_reports(client, asset=asset, since=start, progress=progress)
     click.echo(json.dumps([report_to_dict(r) for r in reports], indent=2) if as_json else render_scan(reports))
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import click
 from click.core import ParameterSource
@@ -40,6 +42,36 @@ def with_client(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(func)
+
+
+LONG_READ = 50  # reads of fewer items finish before a progress bar would help
+
+
+@contextlib.contextmanager
+def read_progress(as_json: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress bar on stderr for each long REST read (one request per asset, when the plugin is not there);
+    nothing with --json or when stderr is not a terminal, so pipes and scripts see only the result."""
+    if as_json or not sys.stderr.isatty():
+        yield None
+        return
+    bars: dict[str, Any] = {}
+
+    def report(what: str, done: int, total: int) -> None:
+        if total < LONG_READ:
+            return
+        if what not in bars:
+            bars[what] = click.progressbar(length=total, label=f"reading {what}", file=sys.stderr)
+            bars[what].__enter__()
+        bar = bars[what]
+        bar.update(done - bar.pos)
+        if done >= total:
+            bars.pop(what).__exit__(None, None, None)
+
+    try:
+        yield report
+    finally:
+        for bar in bars.values():
+            bar.__exit__(None, None, None)
 
 
 def flag_of(ctx: click.Context, name: str) -> str:

@@ -7,7 +7,7 @@ import json
 import click
 
 from toolkit.airflow import AirflowClient
-from toolkit.cli.options import json_option, with_client
+from toolkit.cli.options import json_option, read_progress, with_client
 from toolkit.core.sla_board import SLABoard, board_to_dict, board_with_alerts
 from toolkit.errors import ExitCode
 from toolkit.render import render_board
@@ -32,7 +32,8 @@ def sla() -> None:
 def status_command(client: AirflowClient, as_json: bool) -> None:
     """Every SLA: fresh / at risk / late / unknown, lag, next deadline, owners, the upstream culprit, and the id of
     its open alert (the one ``afkit watch`` announced), to give to ``afkit sla ack``."""
-    board = sla_board(client)
+    with read_progress(as_json) as progress:
+        board = sla_board(client, progress=progress)
     show_board(board, as_json)
 
 
@@ -43,7 +44,8 @@ def status_command(client: AirflowClient, as_json: bool) -> None:
 def check_command(ctx: click.Context, client: AirflowClient, as_json: bool) -> None:
     """One evaluation for cron or CI: exit 0 when nothing is late, 8 when any SLA is late, 2 when a declaration is
     invalid (and none is late)."""
-    board = sla_board(client)
+    with read_progress(as_json) as progress:
+        board = sla_board(client, progress=progress)
     click.echo(json.dumps(board_to_dict(board), indent=2) if as_json else render_board(board))
     if board.count("late"):
         ctx.exit(int(ExitCode.SLA_LATE))

@@ -15,7 +15,8 @@ from toolkit.core.cadence import CadenceChange, CadenceModel
 from toolkit.core.cadence_impact import CadenceReport, SeamImpact
 from toolkit.core.freshness import FreshnessStatus
 from toolkit.core.sla_board import SLABoard
-from toolkit.models import AssetEvent
+from toolkit.core.throttle import OCCUPYING, WAITING
+from toolkit.models import BACKFILL_RUN_PREFIX, AssetEvent, Pool, TaskInstance
 from toolkit.sla import SLA, InvalidSLA
 
 API_VERSION = 1
@@ -93,4 +94,33 @@ def reports_from_dicts(data: list) -> list[CadenceReport]:
         return reports
     except (KeyError, TypeError, ValueError) as exc:
         raise UnreadableBoard(f"the cadence reports are not in the shape of API version {API_VERSION} "
+                              f"({type(exc).__name__}: {exc})") from None
+
+
+def occupancy_from_dict(data: dict) -> tuple[list[Pool], list[TaskInstance]]:
+    """The plugin's slot usage (``plugin.operations_db.slot_usage``) as the pools and task instances the REST path
+    lists: each pool with Airflow's own counts, and each group of task instances that hold or wait for slots (one
+    state, DAG and kind of run) as one task instance carrying the group's slots — the governor and
+    ``throttle.occupancy`` only ever sum slots. Raises UnreadableBoard naming what is missing."""
+    try:
+        by_pool: dict[str, dict[str, int]] = {}
+        instances = []
+        for group in data["slots"]:
+            counts = by_pool.setdefault(group["pool"], {})
+            counts[group["state"]] = counts.get(group["state"], 0) + int(group["slots"])
+            if group["state"] in (*OCCUPYING, *WAITING):
+                instances.append(TaskInstance(group["dag_id"], BACKFILL_RUN_PREFIX if group["backfill"] else "", "",
+                                              group["state"], group["pool"], int(group["slots"])))
+        pools = []
+        for entry in data["pools"]:
+            counts = by_pool.get(entry["pool"], {})
+            running, queued = counts.get("running", 0), counts.get("queued", 0)
+            deferred, include_deferred = counts.get("deferred", 0), bool(entry["include_deferred"])
+            occupied = running + queued + (deferred if include_deferred else 0)
+            slots = int(entry["slots"])
+            pools.append(Pool(entry["pool"], slots, -1 if slots == -1 else slots - occupied, running, queued,
+                              counts.get("scheduled", 0), deferred, include_deferred, entry["description"]))
+        return pools, instances
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnreadableBoard(f"the pool occupancy is not in the shape of API version {API_VERSION} "
                               f"({type(exc).__name__}: {exc})") from None

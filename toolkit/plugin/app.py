@@ -86,7 +86,7 @@ def create_app() -> FastAPI:
     from toolkit.core.cadence_impact import report_to_dict
     from toolkit.plugin.cadence_db import cadence_from_db
     from toolkit.plugin.freshness_db import board_from_db
-    from toolkit.plugin.operations_db import active_backfills, pool_occupancy, set_backfill_paused
+    from toolkit.plugin.operations_db import active_backfills, pool_occupancy, set_backfill_paused, slot_usage
     from toolkit.core.sla_board import board_to_dict
     from toolkit.core.throttle import ThrottlePolicy
 
@@ -184,6 +184,12 @@ def create_app() -> FastAPI:
         policy = config.throttle if config.ok else ThrottlePolicy()
         return {"pools": pool_occupancy(session, policy),
                 "policy_errors": [] if config.ok else list(config.errors)}
+
+    @app.get("/api/v1/occupancy", dependencies=[Depends(requires_access_pool(method="GET"))])
+    def occupancy(session: SessionDep) -> dict:
+        """Each pool's size and the slots held or waited for, by state, DAG and backfill or not: the raw counts the
+        operator side judges under its own throttling policy (the governor, ``afkit status``, the terminal app)."""
+        return slot_usage(session)
 
     @app.get("/ui", include_in_schema=False, dependencies=[Depends(requires_authenticated())])
     def page_without_slash() -> RedirectResponse:

@@ -4,7 +4,8 @@ Reading a million event rows through SQLAlchemy costs seconds. On PostgreSQL eac
 ``CADENCE_EVENTS_PER_ASSET`` event times are streamed with binary ``COPY`` instead: fixed 22-byte rows holding the
 asset id and the timestamp as int64 microseconds, so PostgreSQL formats nothing and numpy parses everything in one call. Two
 connections each stream half of the assets. Elsewhere (SQLite) a window-function query does the same, row by row.
-Events of backfill runs are left out in SQL, as the REST path leaves them out.
+Of each asset's newest ``CADENCE_EVENTS_PER_ASSET`` events, those of backfill runs are left out in SQL, exactly as the
+REST path leaves them out of the newest events it reads.
 
 All series are then judged at once by the pure ``toolkit.core.cadence.describe_many``. Only changed assets cost more: their
 consumers, those consumers' runs, and which runs consumed which events (the seam report), in three small queries.
@@ -76,9 +77,9 @@ def _copy_sql(part: int, parts: int, limit: int) -> str:
     return (
         "COPY (SELECT a.id, e.timestamp FROM asset a "
         "JOIN asset_active aa ON aa.name = a.name AND aa.uri = a.uri "
-        "CROSS JOIN LATERAL (SELECT ev.timestamp FROM asset_event ev WHERE ev.asset_id = a.id "
-        f"AND (ev.source_run_id IS NULL OR ev.source_run_id NOT LIKE '{BACKFILL_RUN_LIKE}') "
-        f"ORDER BY ev.timestamp DESC LIMIT {int(limit)}) e WHERE a.id % {int(parts)} = {int(part)}"
+        "CROSS JOIN LATERAL (SELECT ev.timestamp, ev.source_run_id FROM asset_event ev WHERE ev.asset_id = a.id "
+        f"ORDER BY ev.timestamp DESC LIMIT {int(limit)}) e WHERE a.id % {int(parts)} = {int(part)} "
+        f"AND (e.source_run_id IS NULL OR e.source_run_id NOT LIKE '{BACKFILL_RUN_LIKE}')"
         ") TO STDOUT WITH (FORMAT binary)"
     )
 
@@ -105,13 +106,14 @@ def _series_rows(session: Session, limit: int) -> dict[int, np.ndarray]:
 
     rank = func.row_number().over(partition_by=EventRow.asset_id, order_by=EventRow.timestamp.desc()).label("rn")
     ranked = (
-        select(EventRow.asset_id, EventRow.timestamp, rank)
+        select(EventRow.asset_id, EventRow.timestamp, EventRow.source_run_id, rank)
         .join(AssetModel, AssetModel.id == EventRow.asset_id)
         .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
-        .where(or_(EventRow.source_run_id.is_(None), EventRow.source_run_id.not_like(BACKFILL_RUN_LIKE, escape="\\")))
         .subquery()
     )
-    rows = session.connection().execute(select(ranked.c.asset_id, ranked.c.timestamp).where(ranked.c.rn <= limit))
+    live = or_(ranked.c.source_run_id.is_(None), ranked.c.source_run_id.not_like(BACKFILL_RUN_LIKE, escape="\\"))
+    rows = session.connection().execute(select(ranked.c.asset_id, ranked.c.timestamp)
+                                        .where(ranked.c.rn <= limit, live))
     ids, seconds = [], []
     for asset_id, timestamp in rows:
         ids.append(asset_id)
@@ -120,7 +122,8 @@ def _series_rows(session: Session, limit: int) -> dict[int, np.ndarray]:
 
 
 def event_series(session: Session, limit: int = CADENCE_EVENTS_PER_ASSET) -> dict[int, np.ndarray]:
-    """Each active asset's newest ``limit`` live (non-backfill) event times, ascending epoch seconds, by asset id."""
+    """The live (non-backfill) ones among each active asset's newest ``limit`` event times, ascending epoch seconds, by
+    asset id."""
     if session.get_bind().dialect.name == "postgresql":
         try:
             return _series_postgres(session, limit)

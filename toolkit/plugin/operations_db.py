@@ -72,6 +72,27 @@ def set_backfill_paused(session: Session, backfill_id: int, paused: bool) -> dic
     return {"id": backfill_id, "dag_id": backfill.dag_id, "is_paused": paused}
 
 
+def slot_usage(session: Session) -> dict:
+    """Every pool's size and the slots its task instances hold or wait for, grouped by pool, state, DAG and whether
+    the run is a backfill's: what the operator side's governor, pools pane and ``core.throttle.occupancy`` sum, in one
+    grouped query (``core.plugin_api.occupancy_from_dict`` reads it back)."""
+    from airflow.models.pool import Pool as PoolModel
+    from airflow.models.taskinstance import TaskInstance as TI
+
+    pools = [{"pool": name, "slots": slots, "include_deferred": bool(deferred), "description": description}
+             for name, slots, deferred, description in session.execute(
+                 select(PoolModel.pool, PoolModel.slots, PoolModel.include_deferred, PoolModel.description))]
+    is_backfill = case((TI.run_id.like(BACKFILL_RUN_LIKE, escape="\\"), True), else_=False)
+    grouped = session.execute(
+        select(TI.pool, TI.state, TI.dag_id, is_backfill, func.sum(TI.pool_slots))
+        .where(TI.state.in_([*OCCUPYING, *WAITING, "deferred"]))
+        .group_by(TI.pool, TI.state, TI.dag_id, is_backfill)
+    ).all()
+    return {"pools": pools,
+            "slots": [{"pool": pool, "state": str(state), "dag_id": dag_id, "backfill": bool(backfill),
+                       "slots": int(slots or 0)} for pool, state, dag_id, backfill, slots in grouped]}
+
+
 def pool_occupancy(session: Session, policy: ThrottlePolicy) -> list[dict]:
     """Every pool: slots, production and backfill occupancy, production waiting, reserve, budget, backfill share."""
     from airflow.models.pool import Pool as PoolModel

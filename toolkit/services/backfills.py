@@ -40,17 +40,13 @@ from toolkit.core.planning import (
 from toolkit.services.governor import GovernorEvent, configured_governor
 from toolkit.state import StateStore
 from toolkit.core.throttle import (
-    OCCUPYING,
-    WAITING,
     Amount,
     PoolBudget,
     PoolPolicy,
-    PoolOccupancy,
     ThrottlePolicy,
     admit,
     budget_for,
     budgets_for,
-    occupancy,
 )
 
 FETCH_WORKERS = 4  # concurrent requests while planning; Airflow's api-server serves them in parallel
@@ -236,13 +232,6 @@ def partition_states(client: AirflowClient, dag_id: str, start: datetime, end: d
                        dry_run=tuple(client.backfills.dry_run(dag_id, start, end, reprocess_behavior="completed")))
     rows, _ = classify_partitions(inputs, "completed")
     return rows
-
-
-def pool_occupancy(client: AirflowClient, policy: ThrottlePolicy) -> list[PoolOccupancy]:
-    """Every pool's production and backfill occupancy against the throttling policy (two requests)."""
-    pools = client.pools.list()
-    instances = client.task_instances.list(states=[*OCCUPYING, *WAITING])
-    return occupancy(pools, instances, policy)
 
 
 # -- launching --------------------------------------------------------------------------------------------------------

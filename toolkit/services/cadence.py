@@ -17,13 +17,14 @@ from toolkit.airflow import AirflowClient
 from toolkit.core.cadence import describe
 from toolkit.core.cadence_impact import (BASELINE, CADENCE_EVENTS_PER_ASSET, CadenceReport, SeamImpact, asset_owners,
                                          seam_impact)
-from toolkit.core.plugin_api import UnreadableBoard, reports_from_dicts
+from toolkit.core.plugin_api import reports_from_dicts
 from toolkit.errors import NotFound
 from toolkit.models import Asset, AssetEvent
 from toolkit.core.sla_board import SLABoard
 from toolkit.services import plugin_path
 from toolkit.services.freshness import sla_board
 from toolkit.services.plugin_path import REST, PathUsed
+from toolkit.services.progress import Progress, tracked
 
 FETCH_WORKERS = 4
 
@@ -40,38 +41,48 @@ def cadence_reports(client: AirflowClient, **options) -> list[CadenceReport]:
     return cadence_scan(client, **options)[0]
 
 
+class _NotAName(Exception):
+    """The asset asked for is not named in the plugin's reports (not a failure of the plugin: no warning)."""
+
+
 def cadence_scan(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
                  now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
-                 with_impact: bool = True) -> tuple[list[CadenceReport], PathUsed]:
+                 with_impact: bool = True, progress: Progress | None = None) -> tuple[list[CadenceReport], PathUsed]:
     """The reports and the path they came by. The plugin judges every asset's newest ``CADENCE_EVENTS_PER_ASSET``
-    events at its own "now": a scan ``since`` a time, or of another depth, goes through REST."""
+    events at its own "now": a scan ``since`` a time, or of another depth, goes through REST. ``progress`` hears
+    how the REST path's reads advance."""
     def from_plugin() -> list[CadenceReport]:
         reports = sorted(reports_from_dicts(client.plugins.cadence()), key=lambda r: (r.change is None, r.asset))
         if asset is None:
             return reports
         chosen = [r for r in reports if r.asset == asset]
-        if not chosen:  # perhaps a URI: the REST path resolves it, or says it does not exist
-            raise UnreadableBoard(f"no report named {asset!r}")
+        if not chosen:
+            raise _NotAName
         return chosen
 
     def from_rest() -> list[CadenceReport]:
         return rest_cadence_reports(client, asset=asset, since=since, now=now, events_per_asset=events_per_asset,
-                                    with_impact=with_impact)
+                                    with_impact=with_impact, progress=progress)
 
     if since is not None or events_per_asset != CADENCE_EVENTS_PER_ASSET:
         return from_rest(), PathUsed(REST, "a scan since a time, or of another depth, is not on the plugin")
-    return plugin_path.read(client, "cadence reports", from_plugin, from_rest)
+    try:
+        return plugin_path.read(client, "cadence reports", from_plugin, from_rest)
+    except _NotAName:  # perhaps a URI: the REST path resolves it, or says that no such asset exists
+        return from_rest(), PathUsed(REST, f"{asset!r} is not an asset name the plugin reports")
+
 
 
 def rest_cadence_reports(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
                          now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
-                         with_impact: bool = True) -> list[CadenceReport]:
+                         with_impact: bool = True, progress: Progress | None = None) -> list[CadenceReport]:
     """The reports through the REST API: every asset's events, one request (or more) each."""
     now = now or datetime.now(timezone.utc)
     assets = client.assets.list()
     chosen = [find_asset(assets, asset)] if asset else assets
     with ThreadPoolExecutor(FETCH_WORKERS) as pool:
-        histories = list(pool.map(lambda a: client.assets.events(a.id, events_per_asset, since), chosen))
+        histories = list(tracked(pool.map(lambda a: client.assets.events(a.id, events_per_asset, since), chosen),
+                                 len(chosen), "asset events for the cadence scan", progress))
     produced_by: dict[str, list[Asset]] = {}
     for a in assets:
         for dag_id in a.producing_dags:
@@ -80,7 +91,7 @@ def rest_cadence_reports(client: AirflowClient, *, asset: str | None = None, sin
 
     def at_risk(dag_id: str) -> tuple[str, ...]:
         if not board:
-            board.append(sla_board(client, now))
+            board.append(sla_board(client, now, progress))
         names = {a.name for a in produced_by.get(dag_id, [])}
         return tuple(f"{s.sla.asset} ({s.status.replace('_', ' ')})" for s in board[0].statuses
                      if s.sla.asset in names and s.status in ("at_risk", "late"))

@@ -17,6 +17,7 @@ from toolkit.sla import SLA, InvalidSLA, parse_slas
 from toolkit.core.plugin_api import board_from_dict
 from toolkit.core.sla_board import SLABoard, sorted_statuses
 from toolkit.services import plugin_path
+from toolkit.services.progress import Progress, tracked
 
 
 def producer_run(client: AirflowClient, dag_id: str, graph: AssetGraph) -> ProducerRun:
@@ -32,14 +33,15 @@ def producer_run(client: AirflowClient, dag_id: str, graph: AssetGraph) -> Produ
     )
 
 
-def sla_board(client: AirflowClient, now: datetime | None = None) -> SLABoard:
-    """Every SLA's status; ``source`` says which path answered (the plugin judges at its own "now")."""
+def sla_board(client: AirflowClient, now: datetime | None = None, progress: Progress | None = None) -> SLABoard:
+    """Every SLA's status; ``source`` says which path answered (the plugin judges at its own "now"). ``progress``
+    hears how the REST path's reads advance."""
     board, used = plugin_path.read(client, "SLA board", lambda: board_from_dict(client.plugins.sla_board()),
-                                   lambda: rest_sla_board(client, now))
+                                   lambda: rest_sla_board(client, now, progress))
     return replace(board, source=used.path, source_note=used.note)
 
 
-def rest_sla_board(client: AirflowClient, now: datetime | None = None) -> SLABoard:
+def rest_sla_board(client: AirflowClient, now: datetime | None = None, progress: Progress | None = None) -> SLABoard:
     """The board through the REST API: every asset, its newest events and its producer's runs."""
     now = now or datetime.now(timezone.utc)
     assets = client.assets.list()
@@ -53,7 +55,8 @@ def rest_sla_board(client: AirflowClient, now: datetime | None = None) -> SLABoa
     producers_of = {a.name: a.producing_dags for a in assets}
     inputs_of = {d: graph.schedule_assets(d) for a in assets for d in a.producing_dags}
     needed = assets_to_read([s.asset for s in slas], set(by_name), producers_of, inputs_of)
-    events = {name: client.assets.events(by_name[name].id, EVENTS_PER_ASSET) for name in needed}
+    events = {name: client.assets.events(by_name[name].id, EVENTS_PER_ASSET)
+              for name in tracked(needed, len(needed), "asset events for the SLA board", progress)}
     producers = {}
     runs_cache: dict[str, ProducerRun] = {}
     for name in needed:

@@ -4,7 +4,8 @@ It runs inside ``afkit backfill launch --follow`` and inside ``afkit watch``, so
 operator's terminal closes. For every running backfill of an active plan, each tick:
 
 1. takes that backfill's lease in the state database (only one governor acts on a backfill at a time);
-2. samples the pools the DAG uses, through the REST API;
+2. samples the pools the DAG uses (``services.occupancy``: one reading per tick for every backfill, through the
+   afkit plugin when it is there, else the REST API);
 3. asks the pure ``throttle.govern`` what to do;
 4. pauses or resumes the Airflow backfill, and logs the action with its reason.
 
@@ -18,13 +19,16 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from toolkit.airflow import AirflowClient
-from toolkit.errors import AfkitError, BadInput, NotFound
+from toolkit.errors import AfkitError, BadInput
 from toolkit.core.planfile import plan_from_dict
 from toolkit.core.planning import Plan
+from toolkit.services.occupancy import PoolReadings, read_pools
+from toolkit.services.plugin_path import PathUsed
 from toolkit.state import StateStore
 from toolkit.core.throttle import (
     DEFAULT_RESUME_AFTER,
@@ -68,6 +72,7 @@ class Governor:
         self.resume_after = resume_after
         self.lease_seconds = lease_seconds
         self._plans: dict[str, Plan] = {}
+        self.pools_used: PathUsed | None = None  # how the last tick read the pools (None: it governed nothing)
 
     def _plan(self, plan_id: str, plan_json: dict) -> Plan:
         if plan_id not in self._plans:
@@ -78,6 +83,13 @@ class Governor:
         """One pass over every running backfill of every active afkit plan."""
         now = now or datetime.now(timezone.utc)
         events = []
+        readings: list[PoolReadings] = []  # read once per tick, and only when a backfill is governed
+
+        def pools_now() -> PoolReadings:
+            if not readings:
+                readings.append(read_pools(self.client))
+            return readings[0]
+
         for entry in self.store.plans(("active", "paused")):
             try:
                 plan = self._plan(entry.plan_id, entry.plan_json)
@@ -89,14 +101,16 @@ class Governor:
                 if step.status != "created" or step.backfill_id is None:
                     continue
                 try:
-                    events.append(self.govern_backfill(plan, step.dag_id, step.backfill_id, now))
+                    events.append(self.govern_backfill(plan, step.dag_id, step.backfill_id, now, pools_now))
                 except AfkitError as exc:  # one backfill's trouble must not stop the others
                     events.append(GovernorEvent(step.backfill_id, "error", str(exc)))
                     log.error("governor: backfill %s: %s", step.backfill_id, exc)
+        self.pools_used = readings[0].used if readings else None
         return events
 
-    def sample(self, pool_name: str, dag_id: str, budget: PoolBudget) -> PoolSample:
-        instances = self.client.task_instances.list(pools=[pool_name], states=[*OCCUPYING, *WAITING])
+    @staticmethod
+    def sample(readings: PoolReadings, pool_name: str, dag_id: str, budget: PoolBudget) -> PoolSample:
+        instances = readings.in_pool(pool_name)
         ours = sum(t.pool_slots for t in instances if t.state in OCCUPYING and t.is_backfill and t.dag_id == dag_id)
         production = sum(t.pool_slots for t in instances if t.state in OCCUPYING and not t.is_backfill)
         waiting = sum(t.pool_slots for t in instances if t.state in WAITING and not t.is_backfill)
@@ -104,7 +118,8 @@ class Governor:
         # Slots held by other backfills are not ours to count against our budget, but they are not free either.
         return PoolSample(pool_name, budget.slots - others if budget.slots >= 0 else 10**6, ours, production, waiting)
 
-    def govern_backfill(self, plan: Plan, dag_id: str, backfill_id: int, now: datetime) -> GovernorEvent:
+    def govern_backfill(self, plan: Plan, dag_id: str, backfill_id: int, now: datetime,
+                        pools_now: Callable[[], PoolReadings] | None = None) -> GovernorEvent:
         lease = f"governor:backfill:{backfill_id}"
         if not self.store.acquire_lease(lease, self.holder, self.lease_seconds, now):
             return GovernorEvent(backfill_id, "skipped", "another governor holds this backfill's lease")
@@ -114,17 +129,18 @@ class Governor:
             return GovernorEvent(backfill_id, "none", "completed")
         policy = plan.options.policy
         samples, budgets, problems = [], {}, []
+        readings = (pools_now or (lambda: read_pools(self.client)))()
         for pool_name in plan.dag(dag_id).pool_demand:
-            try:
-                pool = self.client.pools.get(pool_name)
-                budgets[pool_name] = budget_for(pool, policy.for_pool(pool_name))
-            except NotFound:
+            pool = readings.pool(pool_name)
+            if pool is None:
                 problems.append(f"pool {pool_name!r} was deleted while backfill {backfill_id} runs; not governed")
                 continue
+            try:
+                budgets[pool_name] = budget_for(pool, policy.for_pool(pool_name))
             except BadInput as exc:
                 problems.append(f"{exc}; pool {pool_name!r} not governed")
                 continue
-            samples.append(self.sample(pool_name, dag_id, budgets[pool_name]))
+            samples.append(self.sample(readings, pool_name, dag_id, budgets[pool_name]))
         for problem in problems:
             log.error("governor: %s", problem)
         paused_by_governor, clear_since = self.store.governor_state(backfill_id)

@@ -19,7 +19,7 @@ from weakref import WeakKeyDictionary
 
 from toolkit.airflow import AirflowClient
 from toolkit.core.plugin_api import API_VERSION, UnreadableBoard
-from toolkit.errors import AirflowServerError, AirflowUnreachable, ConfigError
+from toolkit.errors import AirflowServerError, AirflowUnreachable, ConfigError, NotFound
 
 log = logging.getLogger(__name__)
 PLUGIN, REST = "plugin", "rest"
@@ -77,7 +77,8 @@ def read(client: AirflowClient, what: str, from_plugin: Callable[[], T], from_re
     if usable:
         try:
             return from_plugin(), PathUsed(PLUGIN)
-        except (AirflowServerError, AirflowUnreachable, UnreadableBoard) as exc:
+        # NotFound: the plugin was removed (or downgraded) since its health was read.
+        except (AirflowServerError, AirflowUnreachable, UnreadableBoard, NotFound) as exc:
             note = f"the afkit plugin's {what} failed ({exc})"
             log.warning("%s: read through the REST API instead", note)
     return from_rest(), PathUsed(REST, note)

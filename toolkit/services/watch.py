@@ -63,6 +63,8 @@ class Watcher:
         done = timed("governor")
         try:
             report.governor = self.governor.tick(now)
+            if self.governor.pools_used is not None:
+                report.sources["pool occupancy"] = (self.governor.pools_used.path, self.governor.pools_used.note)
         except AfkitError as exc:
             report.errors.append(f"governor: {exc}")
         done()

@@ -113,8 +113,9 @@ class AirflowSource:
             return self._store
 
     def snapshot(self) -> Snapshot:
-        """One pass over the REST API; an error in one part does not hide the others."""
-        from toolkit.services import backfills
+        """One pass over afkit's services (the plugin's boards when it is there); an error in one part does not hide
+        the others."""
+        from toolkit.services import backfills, occupancy
         from toolkit.services.cadence import cadence_reports
         from toolkit.services.freshness import sla_board
 
@@ -130,7 +131,7 @@ class AirflowSource:
             except AfkitError as exc:
                 snapshot.errors.append(f"afkit.toml: {exc}; pools shown without reserves")
                 policy = ThrottlePolicy()
-            return backfills.pool_occupancy(client, policy)
+            return occupancy.pool_occupancy(client, policy)
 
         parts = (("dags", client.dags.list), ("recent_runs", lambda: newest_states(client.dag_runs.newest())),
                  ("pools", pools), ("board", lambda: sla_board(client)),

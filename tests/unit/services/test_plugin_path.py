@@ -15,6 +15,10 @@ from toolkit.core.sla_board import board_to_dict
 from toolkit.errors import AirflowServerError, PermissionDenied
 from toolkit.services.cadence import cadence_scan, rest_cadence_reports
 from toolkit.services.freshness import rest_sla_board, sla_board
+from toolkit.core.throttle import Amount, PoolBudget, PoolPolicy, PoolSample, ThrottlePolicy
+from toolkit.services import occupancy
+from toolkit.services.governor import Governor
+from toolkit.services.plugin_path import BOARDS_ENV
 from toolkit.sla import max_lag, with_slas
 
 HEALTH = {"plugin": "afkit", "api": API_VERSION}
@@ -102,3 +106,48 @@ def test_afkit_boards_rest_forces_the_rest_path_and_a_bad_value_is_named(deploym
     monkeypatch.setenv("AFKIT_BOARDS", "fast")
     with pytest.raises(ConfigError, match="AFKIT_BOARDS='fast' is not auto or rest"):
         sla_board(deployment, NOW)
+
+
+def slot_usage(airflow) -> dict:
+    """The plugin's /occupancy answer for the fake's pools and task instances, grouped as its query groups them."""
+    groups: dict[tuple, int] = {}
+    for t in airflow.task_instance_rows:
+        key = (t.pool, t.state, t.dag_id, t.is_backfill)
+        groups[key] = groups.get(key, 0) + t.pool_slots
+    return {"pools": [{"pool": p.name, "slots": p.slots, "include_deferred": False, "description": None}
+                      for p in airflow.pool_rows.values()],
+            "slots": [{"pool": pool, "state": state, "dag_id": dag, "backfill": backfill, "slots": slots}
+                      for (pool, state, dag, backfill), slots in groups.items()]}
+
+
+def test_pool_occupancy_and_the_governors_reading_are_the_same_through_the_plugin(airflow, monkeypatch):
+    airflow.add_pool("shared", 6)
+    airflow.add_pool("idle", 2)
+    for dag, run, state, slots in (("bulk", "backfill__2026-01-01", "running", 2), ("bulk", "backfill__2026-01-02",
+                                   "queued", 1), ("other", "backfill__2026-01-01", "running", 1),
+                                   ("prod", "scheduled__1", "running", 1), ("prod", "scheduled__2", "scheduled", 2)):
+        airflow.add_task_instance(dag, run, state, "shared", slots=slots)
+    policy = ThrottlePolicy(pools=(PoolPolicy("shared", Amount(2)),))
+    airflow.plugin_health = dict(HEALTH)
+    airflow.plugin_answers = {"occupancy": slot_usage(airflow)}
+    before = len(airflow.requests)
+    plugin = occupancy.read_pools(airflow)
+    assert plugin.used.path == "plugin" and len(airflow.requests) == before  # nothing asked of the REST API
+    monkeypatch.setenv(BOARDS_ENV, "rest")
+    rest = occupancy.read_pools(airflow)
+    assert rest.used.path == "rest"
+    assert plugin.pools == rest.pools  # Airflow's own counts, rebuilt from the groups
+    assert occupancy.occupancy(list(plugin.pools), list(plugin.instances), policy) == \
+        occupancy.occupancy(list(rest.pools), list(rest.instances), policy)
+    budget = PoolBudget("shared", 6, 2, None, 4)
+    assert Governor.sample(plugin, "shared", "bulk", budget) == Governor.sample(rest, "shared", "bulk", budget) == \
+        PoolSample("shared", 5, 3, 1, 2)  # one slot held by the other backfill; production runs 1 and waits for 2
+
+
+def test_a_broken_occupancy_answer_falls_back_to_rest(airflow):
+    airflow.add_pool("shared", 4)
+    airflow.plugin_health = dict(HEALTH)
+    airflow.plugin_answers = {"occupancy": {"pools": [{"pool": "shared"}], "slots": []}}
+    readings = occupancy.read_pools(airflow)
+    assert readings.used.path == "rest" and "pool occupancy failed" in readings.used.note
+    assert "shared" in [p.name for p in readings.pools]

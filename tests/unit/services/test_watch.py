@@ -49,8 +49,8 @@ def test_one_pass_governs_evaluates_and_alerts_once(airflow, store, slack):
     (post,) = slack.posts
     assert post["channel"] == "#alerts" and "LATE: stripe.payments" in post["text"]
     assert set(report.seconds) == {"governor", "cadence", "SLA board", "recording", "delivery"}  # the breakdown
-    assert report.sources == {"cadence": ("rest", "the afkit plugin is not installed in this Airflow"),
-                              "SLA board": ("rest", "the afkit plugin is not installed in this Airflow")}
+    absent = ("rest", "the afkit plugin is not installed in this Airflow")
+    assert report.sources == {"pool occupancy": absent, "cadence": absent, "SLA board": absent}
 
     again = watcher.run_once(NOW + timedelta(minutes=1))  # the same breach, the backfill already paused
     assert again.errors == [] and again.late == 1 and again.alerts == [] and len(slack.posts) == 1

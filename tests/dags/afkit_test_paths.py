@@ -1,0 +1,19 @@
+"""``afkit_paths_backfilled``: daily, producing ``test.paths_backfilled``; the board-path tests backfill it so that
+one asset's newest events mix backfill and live events, which both paths must leave out alike."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from airflow.sdk import DAG, Asset, task
+
+BACKFILLED = Asset(name="test.paths_backfilled", extra={"owner": "afkit-tests"})
+
+with DAG(dag_id="afkit_paths_backfilled", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+         catchup=False, tags=["afkit-test"]):
+
+    @task(outlets=[BACKFILLED])
+    def produce() -> None:
+        pass
+
+    produce()

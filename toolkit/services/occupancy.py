@@ -1,0 +1,50 @@
+"""Pool occupancy — each pool's size and the slots production and backfills hold or wait for — from the afkit plugin
+when it is there (one grouped query in the metadata database), else through the REST API (the pools, then every task
+instance holding or waiting for a slot, paged).
+
+The governor, ``afkit status`` and the terminal app's pools pane all read it here, so they take the same path and
+judge the same numbers under the operator side's own throttling policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from toolkit.airflow import AirflowClient
+from toolkit.core.plugin_api import occupancy_from_dict
+from toolkit.core.throttle import OCCUPYING, WAITING, PoolOccupancy, ThrottlePolicy, occupancy
+from toolkit.models import Pool, TaskInstance
+from toolkit.services import plugin_path
+from toolkit.services.plugin_path import PathUsed
+
+
+@dataclass(frozen=True)
+class PoolReadings:
+    """One moment's pools and the task instances (or, from the plugin, groups of them) that hold or wait for slots."""
+
+    pools: tuple[Pool, ...]
+    instances: tuple[TaskInstance, ...]
+    used: PathUsed
+
+    def pool(self, name: str) -> Pool | None:
+        return next((p for p in self.pools if p.name == name), None)
+
+    def in_pool(self, name: str) -> list[TaskInstance]:
+        return [t for t in self.instances if t.pool == name]
+
+
+def read_pools(client: AirflowClient) -> PoolReadings:
+    def from_plugin() -> tuple[list[Pool], list[TaskInstance]]:
+        return occupancy_from_dict(client.plugins.occupancy())
+
+    def from_rest() -> tuple[list[Pool], list[TaskInstance]]:
+        return client.pools.list(), client.task_instances.list(states=[*OCCUPYING, *WAITING])
+
+    (pools, instances), used = plugin_path.read(client, "pool occupancy", from_plugin, from_rest)
+    return PoolReadings(tuple(pools), tuple(instances), used)
+
+
+def pool_occupancy(client: AirflowClient, policy: ThrottlePolicy) -> list[PoolOccupancy]:
+    """Every pool's production and backfill occupancy against the throttling policy."""
+    readings = read_pools(client)
+    return occupancy(list(readings.pools), list(readings.instances), policy)
