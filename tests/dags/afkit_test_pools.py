@@ -5,7 +5,8 @@
 - ``afkit_bulk``: daily, one task in ``shared`` (the DAG the tests backfill).
 - ``afkit_doomed``: daily, one task in pool ``doomed`` (a pool the tests delete while its backfill runs).
 - ``afkit_gated_bulk`` / ``afkit_gated_prod`` (and ``afkit_tui_gated_*`` in ``gated_tui``, for the terminal app's
-  launch): the governor tests' own pairs, each in its own pool (3 slots). The
+  launch, and ``afkit_mp_gated_*`` in ``gated_mp``, for two watchers at once): the governor tests' own pairs, each in
+  its own pool (3 slots). The
   backfill's task holds its slot until the test opens a gate (a file under ``AIRFLOW_HOME``), and production asks for
   2 slots at once, so production waits for exactly as long as the test decides — not for as long as a race allows.
 """
@@ -65,7 +66,8 @@ def gate(name: str) -> Path:
 
 # One pair per governor test (CLI launch, terminal-app launch), each with its own pool and gate. The backfill DAG's end
 # date lies in the past: unpausing it makes no scheduled run of its own that would take a gated slot.
-for prefix, pool, gate_name in (("afkit_gated", "gated", "throttle"), ("afkit_tui_gated", "gated_tui", "tui")):
+for prefix, pool, gate_name in (("afkit_gated", "gated", "throttle"), ("afkit_tui_gated", "gated_tui", "tui"),
+                                ("afkit_mp_gated", "gated_mp", "many-processes")):
     with DAG(dag_id=f"{prefix}_bulk", schedule="@daily", start_date=START,
              end_date=datetime(2026, 6, 30, tzinfo=timezone.utc), catchup=False, tags=["afkit-test"],
              default_args={"pool": pool}):

@@ -100,7 +100,7 @@ def airflow2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflo
           f"(up in {time.monotonic() - started:.0f}s)")
     try:
         with AirflowClient(admin_settings(running)) as client:
-            demo.wait_for_dags(client, ("afkit_sla_probe", "afkit_bulk", "afkit_prod_burst"))
+            demo.wait_for_dags(client, ("afkit_sla_probe", "afkit_mp_gated_bulk", "afkit_mp_gated_prod"))
         # Healthy means one worker answers; uvicorn starts the second one a moment later (1.6 s apart seen on a busy
         # machine), and the tests here need both.
         wait_for("the api-server's second worker to start serving", lambda: len(api_workers(running)) >= 2, 120)
@@ -419,24 +419,27 @@ def test_one_slack_message_per_breach_with_two_watchers(airflow2, deployments, s
 # -- 2. one governor action per decision --------------------------------------------------------------------------
 
 
-def backfill_slots(airflow2: RunningAirflow) -> tuple[int, int]:
-    """(slots the backfill holds, slots production holds) in pool ``shared``, read straight from Airflow."""
-    tis = raw_get(airflow2, "/api/v2/dags/~/dagRuns/~/taskInstances?pool=shared&state=running&state=queued"
+def backfill_slots(airflow2: RunningAirflow, pool: str) -> tuple[int, int]:
+    """(slots the backfill holds, slots production holds) in ``pool``, read straight from Airflow."""
+    tis = raw_get(airflow2, f"/api/v2/dags/~/dagRuns/~/taskInstances?pool={pool}&state=running&state=queued"
                             "&limit=100")["task_instances"]
     backfill = sum(t["pool_slots"] for t in tis if t["dag_run_id"].startswith("backfill__"))
     return backfill, sum(t["pool_slots"] for t in tis) - backfill
 
 
 def test_one_governor_action_per_decision_with_two_watchers(airflow2, deployments, client):
-    client.pools.ensure("shared", 4, "shared by production and backfills")
-    client.dags.set_paused("afkit_prod_burst", False)
+    """The test's own gated pair (``afkit_mp_gated_*``, see ``tests/dags/afkit_test_pools.py``): the backfill holds
+    its 2-slot budget of the 3-slot ``gated_mp`` pool until the test opens a gate, and production asks for 2 slots,
+    so production waits for exactly as long as the test decides, never for as long as a race allows."""
+    client.pools.ensure("gated_mp", 3, "the two-watcher governor test's own pool")
+    client.dags.set_paused("afkit_mp_gated_prod", False)
+    gate = airflow2.spec.home / "afkit-test-gates" / "many-processes"
+    gate.parent.mkdir(exist_ok=True)
     deployment = deployments("governor")
     a, b = deployment.pair()
-    # Sixty partitions: the backfill must still be active through the governor's pause, its resume and three passes
-    # after (twelve finished in time on an idle machine); the cleanup cancels what is left.
     launch = subprocess.run(
-        [_afkit(), "backfill", "launch", "afkit_bulk", "--from", "2026-04-01", "--to", "2026-05-30",
-         "--reserve", "shared=2", "--yes", "--unpause"],
+        [_afkit(), "backfill", "launch", "afkit_mp_gated_bulk", "--from", "2026-02-01", "--to", "2026-02-06",
+         "--reserve", "gated_mp=1", "--yes", "--unpause"],
         env=deployment.env, capture_output=True, text=True, timeout=120, check=False,
     )
     assert launch.returncode == 0, launch.stdout + launch.stderr
@@ -444,24 +447,27 @@ def test_one_governor_action_per_decision_with_two_watchers(airflow2, deployment
     (plan,) = store.plans()
     (step,) = store.steps(plan.plan_id).values()
     backfill_id = step.backfill_id
-    try:
-        assert client.backfills.get(backfill_id).max_active_runs == 2  # (4 slots - 2 reserved) / 1 slot per run
-        # The backfill fills its budget, production quiet; then production needs three slots at once.
-        wait_for("the backfill to hold its budget of 2 slots", lambda: backfill_slots(airflow2) == (2, 0), 120)
-        raw_send(airflow2, "POST", "/api/v2/dags/afkit_prod_burst/dagRuns", {"logical_date": None, "conf": {}})
-        wait_for("the governor to pause the backfill", lambda: client.backfills.get(backfill_id).is_paused, 90)
-        wait_for("the governor to resume the backfill", lambda: not client.backfills.get(backfill_id).is_paused, 90)
-        # Both watchers go on governing for a few more passes: the one that holds the backfill judges it, the other
-        # keeps standing aside (one "skipped" line per pass).
-        def stood_aside() -> int:
-            return max(w.output().count(f"backfill {backfill_id}: skipped") for w in (a, b))
 
+    def stood_aside() -> int:
+        return max(w.output().count(f"backfill {backfill_id}: skipped") for w in (a, b))
+
+    try:
+        assert client.backfills.get(backfill_id).max_active_runs == 2  # (3 slots - 1 reserved) / 1 slot per run
+        wait_for("the backfill to hold its budget of 2 slots", lambda: backfill_slots(airflow2, "gated_mp") == (2, 0),
+                 180)
+        raw_send(airflow2, "POST", "/api/v2/dags/afkit_mp_gated_prod/dagRuns", {"logical_date": None, "conf": {}})
+        wait_for("the governor to pause the backfill", lambda: client.backfills.get(backfill_id).is_paused, 120)
+        # Production still waits (the gate is shut): both watchers go on governing, the one that holds the backfill
+        # judges it, the other keeps standing aside (one "skipped" line per pass).
         before = stood_aside()
-        wait_for("three more passes of the watcher standing aside", lambda: stood_aside() >= before + 3, 60)
+        wait_for("three more passes of the watcher standing aside", lambda: stood_aside() >= before + 3, 90)
+        gate.touch()  # the backfill's tasks finish, production gets its 2 slots, then runs clear
+        wait_for("the governor to resume the backfill", lambda: not client.backfills.get(backfill_id).is_paused, 180)
     finally:
+        gate.touch()
         cancel_unless_completed(client, backfill_id)
-        client.dags.set_paused("afkit_bulk", True)
-        client.dags.set_paused("afkit_prod_burst", True)
+        client.dags.set_paused("afkit_mp_gated_bulk", True)
+        client.dags.set_paused("afkit_mp_gated_prod", True)
     for w in (a, b):
         assert w.stop() == 0, w.output()
 
@@ -469,7 +475,7 @@ def test_one_governor_action_per_decision_with_two_watchers(airflow2, deployment
     print(f"\ngovernor actions for backfill {backfill_id}: "
           + "; ".join(f"{x['action']} by {x['holder']}: {x['reason']}" for x in actions))
     assert [x["action"] for x in actions] == ["pause", "resume"], actions
-    assert "production task(s) wait for pool 'shared'" in actions[0]["reason"]
+    assert "2 production task(s) wait for pool 'gated_mp' (1 free)" in actions[0]["reason"]
     (holder,) = {x["holder"] for x in actions}  # the same watcher decided both
     actor = next(w for w in (a, b) if w.holder == holder)
     bystander = b if actor is a else a

@@ -96,6 +96,17 @@ def test_a_scan_since_a_time_is_not_on_the_plugin(deployment):
     assert used.path == "rest" and "since" in used.note
 
 
+def test_an_asset_asked_by_uri_goes_through_rest_without_a_warning(deployment, caplog):
+    serve_the_rest_boards(deployment)
+    with caplog.at_level(logging.WARNING):
+        (by_name,), named = cadence_scan(deployment, now=NOW, asset="raw.orders")
+        (by_uri,), uri = cadence_scan(deployment, now=NOW, asset="s3://raw.orders")
+    assert named.path == "plugin" and (uri.path, uri.note) == ("rest", "'s3://raw.orders' is not an asset name the "
+                                                                       "plugin reports")
+    assert report_to_dict(by_uri) == report_to_dict(by_name)
+    assert [r.message for r in caplog.records if "failed" in r.message] == []
+
+
 def test_afkit_boards_rest_forces_the_rest_path_and_a_bad_value_is_named(deployment, monkeypatch):
     from toolkit.errors import ConfigError
 
