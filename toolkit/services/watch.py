@@ -73,7 +73,7 @@ class Watcher:
             if self._cadence_scanned is None or now - self._cadence_scanned >= self.cadence_every:
                 done = timed("cadence")
                 try:
-                    reports, used = cadence_scan(self.client, now=now)
+                    reports, used = cadence_scan(self.client, now=now, intervals=False)
                     report.sources["cadence"] = (used.path, used.note)
                     done()
                     done = timed("recording")
