@@ -5,6 +5,10 @@ the CLI and ``afkit status`` say which path answered."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -135,3 +139,23 @@ def test_the_cli_and_status_say_which_path_answered(admin_env):
     status = json.loads(run_cli(["status", "--json"], env=admin_env).output)
     assert status["boards"] == {"source": "plugin", "note": None}
     assert "boards from the afkit plugin" in run_cli(["status"], env=admin_env).output
+
+
+def test_a_running_watcher_prints_each_pass_with_verbose(admin_env, tmp_path):
+    """``afkit watch -v``: every pass's breakdown, not only the one of --once (what the benchmark reads)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AFKIT_")}, **admin_env,
+           "AFKIT_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+    watcher = subprocess.Popen([sys.executable, "-m", "toolkit", "watch", "-v", "--interval", "0.5"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        for line in watcher.stdout:  # ends when the watcher exits; bounded by the pass count below
+            lines.append(line)
+            if sum(x.startswith("pass: ") for x in lines) >= 2:
+                break
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        rest, _ = watcher.communicate(timeout=60)
+    passes = [x for x in lines if x.startswith("pass: ")]
+    assert len(passes) == 2 and all("SLA board" in x for x in passes), "".join(lines) + rest
+    assert watcher.returncode == 0 and "afkit watch stopped." in rest

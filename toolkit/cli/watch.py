@@ -22,8 +22,10 @@ from toolkit.services.watch import PassReport, Watcher
 @click.option("--interval", type=click.FloatRange(min=0.2, max=3600), callback=finite_float,
               help="Seconds between passes, 0.2 to 3600 (default: [governor] poll_seconds, 10).")
 @click.option("--once", is_flag=True, help="Make one pass and exit (for cron or scripts).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Print every pass's breakdown (governor, cadence, SLA board, recording, delivery), as --once does.")
 @with_client
-def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
+def watch(client: AirflowClient, interval: float | None, once: bool, verbose: bool) -> None:
     """Govern running afkit backfills and evaluate freshness SLAs, alerting owners in Slack.
 
     Slack: the Airflow connection named by AFKIT_SLACK_CONN_ID; or AFKIT_SLACK_TOKEN and AFKIT_SLACK_CHANNEL
@@ -66,7 +68,7 @@ def watch(client: AirflowClient, interval: float | None, once: bool) -> None:
                        + (f" ({report.delivery.errors[-1]})" if report.delivery.errors else ""))
         for error in report.errors:
             click.echo(f"error: {error}", err=True)
-        if once or logging.getLogger().isEnabledFor(logging.DEBUG):
+        if once or verbose or logging.getLogger().isEnabledFor(logging.DEBUG):
             click.echo("pass: " + ", ".join(f"{part} {seconds:.2f}s" for part, seconds in report.seconds.items()))
 
     watcher.run(pause, on_report=show, should_stop=lambda: stop["now"], once=once)
