@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from toolkit.core.planning import PLAN_TAG
-from toolkit.models import BACKFILL_RUN_LIKE, BACKFILL_RUN_PREFIX, Pool, TaskInstance
+from toolkit.models import BACKFILL_RUN_LIKE
 from toolkit.core.throttle import OCCUPYING, WAITING, ThrottlePolicy, occupancy
 
 
@@ -94,20 +94,11 @@ def slot_usage(session: Session) -> dict:
 
 
 def pool_occupancy(session: Session, policy: ThrottlePolicy) -> list[dict]:
-    """Every pool: slots, production and backfill occupancy, production waiting, reserve, budget, backfill share."""
-    from airflow.models.pool import Pool as PoolModel
-    from airflow.models.taskinstance import TaskInstance as TI
+    """Every pool: slots, production and backfill occupancy, production waiting, reserve, budget, backfill share —
+    judged from the same slot usage the operator side reads (``/occupancy``), by the same ``throttle.occupancy``."""
+    from toolkit.core.plugin_api import occupancy_from_dict
 
-    pools = [Pool(name, slots, 0, 0, 0) for name, slots in session.execute(select(PoolModel.pool, PoolModel.slots))]
-    is_backfill = case((TI.run_id.like(BACKFILL_RUN_LIKE, escape="\\"), True), else_=False)
-    grouped = session.execute(
-        select(TI.pool, TI.state, is_backfill, func.sum(TI.pool_slots))
-        .where(TI.state.in_([*OCCUPYING, *WAITING]))
-        .group_by(TI.pool, TI.state, is_backfill)
-    ).all()
-    # One stand-in task instance per group, carrying the group's slots: occupancy() only sums them.
-    instances = [TaskInstance("", BACKFILL_RUN_PREFIX if backfill else "", "", str(state), pool, int(slots or 0))
-                 for pool, state, backfill, slots in grouped]
+    pools, instances = occupancy_from_dict(slot_usage(session))
     return [{"pool": o.pool, "slots": o.slots, "production": o.production, "backfill": o.backfill,
              "waiting": o.waiting, "free": o.free if o.slots >= 0 else None, "reserve": o.reserve,
              "budget": o.budget, "backfill_share": round(o.backfill_share, 3), "over_budget": o.over_budget,

@@ -2,8 +2,9 @@
 when it is there (one grouped query in the metadata database), else through the REST API (the pools, then every task
 instance holding or waiting for a slot, paged).
 
-The governor, ``afkit status`` and the terminal app's pools pane all read it here, so they take the same path and
-judge the same numbers under the operator side's own throttling policy.
+The governor and the terminal app's pools pane both read it here, so they take the same path and judge the same
+numbers under the operator side's own throttling policy (the plugin's page judges the same slot usage under the
+policy of the Airflow side's afkit.toml).
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ import pytest
 from toolkit.core.cadence import describe
 from toolkit.core.cadence_impact import CadenceReport, report_to_dict, seam_impact
 from toolkit.core.freshness import ProducerRun, evaluate_all
-from toolkit.core.plugin_api import UnreadableBoard, board_from_dict, reports_from_dicts
+from toolkit.core.plugin_api import UnreadableBoard, board_from_dict, occupancy_from_dict, reports_from_dicts
 from toolkit.core.sla_board import SLABoard, board_to_dict, sorted_statuses
-from toolkit.models import AssetEvent
+from toolkit.models import AssetEvent, Pool
 from toolkit.sla import InvalidSLA, deadline, max_lag, parse_slas, with_slas
 
 NOW = datetime(2026, 12, 1, 13, 0, tzinfo=timezone.utc)
@@ -64,3 +64,24 @@ def test_a_board_of_another_shape_is_refused_with_the_reason(broken):
         board_from_dict(broken)
     with pytest.raises(UnreadableBoard, match="cadence reports"):
         reports_from_dicts([broken])
+
+
+def test_slot_usage_comes_back_as_airflows_pool_counts_and_summable_instances():
+    usage = {"pools": [{"pool": "warehouse", "slots": 8, "include_deferred": True, "description": "dw"},
+                       {"pool": "open", "slots": -1, "include_deferred": False, "description": None}],
+             "slots": [{"pool": "warehouse", "state": "running", "dag_id": "bulk", "backfill": True, "slots": 3},
+                       {"pool": "warehouse", "state": "queued", "dag_id": "orders", "backfill": False, "slots": 1},
+                       {"pool": "warehouse", "state": "scheduled", "dag_id": "orders", "backfill": False, "slots": 2},
+                       {"pool": "warehouse", "state": "deferred", "dag_id": "sensor", "backfill": False, "slots": 1},
+                       {"pool": "open", "state": "running", "dag_id": "x", "backfill": False, "slots": 5}]}
+    pools, instances = occupancy_from_dict(json.loads(json.dumps(usage)))
+    assert pools == [Pool("warehouse", 8, 8 - 3 - 1 - 1, 3, 1, 2, 1, True, "dw"), Pool("open", -1, -1, 5, 0)]
+    # Deferred instances count in their pool (it includes deferred) but are not instances holding or waiting.
+    assert sorted((t.pool, t.state, t.dag_id, t.is_backfill, t.pool_slots) for t in instances) == [
+        ("open", "running", "x", False, 5), ("warehouse", "queued", "orders", False, 1),
+        ("warehouse", "running", "bulk", True, 3), ("warehouse", "scheduled", "orders", False, 2)]
+
+
+def test_slot_usage_of_another_shape_is_refused_with_the_reason():
+    with pytest.raises(UnreadableBoard, match="pool occupancy is not in the shape of API version 1 .*slots"):
+        occupancy_from_dict({"pools": []})
