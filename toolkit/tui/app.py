@@ -148,6 +148,7 @@ class AfkitApp(App[None]):
         self.source = source
         self._refresh_seconds = refresh_seconds
         self.snapshot = Snapshot()
+        self._refreshed = False  # until the first read of Airflow arrives, the app does not know it is the demo
         self._dag_filter = ""
 
     # -- layout ------------------------------------------------------------------------------------------------------
@@ -200,6 +201,7 @@ class AfkitApp(App[None]):
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Keep what the last good read showed for any part that failed this time."""
         old = self.snapshot
+        self._refreshed = True
         self.snapshot = Snapshot(
             dags=snapshot.dags if snapshot.dags is not None else old.dags,
             recent_runs=snapshot.recent_runs if snapshot.recent_runs is not None else old.recent_runs,
@@ -276,7 +278,8 @@ class AfkitApp(App[None]):
         """Switch pane and put the focus in it (its table by default): a focused widget left in the old pane would
         pull the old pane back."""
         if tab == "inbox" and not (self.snapshot.inbox or {}).get("enabled"):
-            self.notify("The demo inbox exists only in afkit demo; elsewhere alerts go to Slack.", timeout=4)
+            self.notify("The demo inbox exists only in afkit demo; elsewhere alerts go to Slack." if self._refreshed
+                        else "Still reading Airflow: the demo inbox shows once the first refresh arrives.", timeout=4)
             return
         self.set_focus(None)
         self.query_one(TabbedContent).active = tab

@@ -49,6 +49,13 @@ def app_with(days: int = 120) -> AfkitApp:
     return AfkitApp(FixedSource(days), refresh_seconds=3600)
 
 
+async def first_refresh(pilot) -> None:
+    """Wait for the app's first read of its source to be shown: a key pressed or a screen taken before it races the
+    refresh worker (the inbox key, for one, is refused until the app knows it is the demo)."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def open_backfill(start: str = "-120d", dag_id: str = "daily_revenue", keys: tuple[str, ...] = ()):
     async def run_before(pilot) -> None:
         await pilot.pause()
@@ -68,19 +75,41 @@ def open_backfill(start: str = "-120d", dag_id: str = "daily_revenue", keys: tup
 
 
 def test_snapshot_dag_list(snap_compare):
-    assert snap_compare(app_with(), terminal_size=SIZE)
+    assert snap_compare(app_with(), run_before=first_refresh, terminal_size=SIZE)
 
 
 @pytest.mark.parametrize("key", ["f", "c", "p"])
 def test_snapshot_freshness_cadence_and_pools_panes(snap_compare, key):
-    assert snap_compare(app_with(), press=[key], terminal_size=SIZE)
+    assert snap_compare(app_with(), press=[key], run_before=first_refresh, terminal_size=SIZE)
 
 
 def test_snapshot_demo_inbox_pane(snap_compare):
     """In the demo the plugin serves the Slack inbox: its pane shows the threads, replies indented, owners named."""
     app = app_with()
     app.source.inbox = demo_inbox()
-    assert snap_compare(app, press=["i"], terminal_size=SIZE)
+    assert snap_compare(app, press=["i"], run_before=first_refresh, terminal_size=SIZE)
+
+
+def test_the_inbox_key_before_the_first_refresh_says_it_is_still_reading():
+    async def scenario():
+        app = app_with()
+        app.source.inbox = demo_inbox()
+        held = threading.Event()
+        answer = app.source.snapshot
+        app.source.snapshot = lambda: (held.wait(timeout=60), answer())[1]
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("i")
+            await pilot.pause()
+            assert app.query_one(TabbedContent).active == "dags"
+            assert any("Still reading Airflow" in n.message for n in app._notifications)
+            held.set()
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("i")
+            await pilot.pause()
+            assert app.query_one(TabbedContent).active == "inbox"
+
+    asyncio.run(scenario())
 
 
 def test_the_inbox_pane_is_hidden_outside_the_demo():
@@ -97,7 +126,7 @@ def test_the_inbox_pane_is_hidden_outside_the_demo():
 
 
 def test_snapshot_help(snap_compare):
-    assert snap_compare(app_with(), press=["question_mark"], terminal_size=SIZE)
+    assert snap_compare(app_with(), press=["question_mark"], run_before=first_refresh, terminal_size=SIZE)
 
 
 def test_snapshot_partition_grid_with_a_range_selected_and_its_plan(snap_compare):
