@@ -1,5 +1,6 @@
 """``afkit_paths_backfilled``: daily, producing ``test.paths_backfilled``; the board-path tests backfill it so that
-one asset's newest events mix backfill and live events, which both paths must leave out alike."""
+one asset's newest events mix backfill and live events, which both paths must leave out alike.
+``afkit_paths_incremental`` only declares ``test.paths_incremental``, whose events the incremental-cadence test posts."""
 
 from __future__ import annotations
 
@@ -17,3 +18,15 @@ with DAG(dag_id="afkit_paths_backfilled", schedule="@daily", start_date=datetime
         pass
 
     produce()
+
+INCREMENTAL = Asset(name="test.paths_incremental", extra={"owner": "afkit-tests"})
+
+# Never scheduled: only the incremental-cadence test creates this asset's events, so it knows exactly how many.
+with DAG(dag_id="afkit_paths_incremental", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+         catchup=False, tags=["afkit-test"]):
+
+    @task(outlets=[INCREMENTAL])
+    def declare() -> None:
+        pass
+
+    declare()

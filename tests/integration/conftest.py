@@ -40,7 +40,8 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 TEST_DAGS = ("afkit_quick", "afkit_quick_report", "afkit_flaky", "afkit_depends_on_past", "afkit_mutable",
              "afkit_prod_minutely", "afkit_prod_burst", "afkit_bulk", "afkit_doomed", "afkit_sla_probe", "afkit_pulse",
-             "afkit_pulse_digest", "afkit_slow_consumer", "afkit_paths_backfilled")
+             "afkit_pulse_digest", "afkit_slow_consumer", "afkit_paths_backfilled",
+             "afkit_paths_incremental")
 
 
 @pytest.fixture(scope="session")
@@ -276,3 +277,22 @@ def second_api_server(airflow: RunningAirflow, python: Path, where: Path, *, plu
         if server is not None:
             server.exit_code = exit_code
             server.owned = json.loads(pidfile.read_text())
+
+
+def comparable_slas(board) -> dict:
+    """Each SLA's JSON entry (the one shape every consumer reads) but for what moves with the clock between two
+    reads: its lag and the reason's wording."""
+    from toolkit.core.sla_board import board_to_dict
+
+    return {f"{e['asset']}#{e['sla']}": {k: v for k, v in e.items() if k not in ("lag_seconds", "reason")}
+            for e in board_to_dict(board)["slas"]}
+
+
+def assert_same_statuses(plugin_reads, rest_board) -> None:
+    """The REST board agrees with the plugin's on every SLA whose status held still across the plugin's two reads."""
+    first, again = (comparable_slas(b) for b in plugin_reads)
+    rest = comparable_slas(rest_board)
+    steady = {k for k in first if again.get(k) == first[k]}
+    assert len(steady) >= 5, first
+    assert set(rest) == set(first)
+    assert {k: rest[k] for k in steady} == {k: first[k] for k in steady}

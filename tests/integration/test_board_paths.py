@@ -15,27 +15,14 @@ import pytest
 from toolkit.airflow import AirflowClient
 from toolkit.config import ConnectionSettings
 from toolkit.core.cadence_impact import report_to_dict
-from toolkit.core.sla_board import board_to_dict
 from toolkit.services.cadence import cadence_scan, rest_cadence_reports
 from toolkit.services.freshness import rest_sla_board, sla_board
 from toolkit.services.occupancy import read_pools
 from toolkit.services.plugin_path import BOARDS_ENV
 
-from .conftest import raw_get, run_cli, wait_for
+from .conftest import assert_same_statuses, raw_get, raw_send, run_cli, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def judged(board) -> dict:
-    """What must agree between the paths: each SLA's JSON entry (the one shape every consumer reads), but for its
-    lag and the reason's wording, which move with the clock between the two reads."""
-    entries = board_to_dict(board)["slas"]
-    return {f"{e['asset']}#{e['sla']}": {k: v for k, v in e.items() if k not in ("lag_seconds", "reason")}
-            for e in entries}
-
-
-def stable(first: dict, second: dict) -> set[str]:
-    return {k for k in first if second.get(k) == first[k]}
 
 
 def test_the_sla_board_is_the_same_through_the_plugin_and_rest(client):
@@ -43,10 +30,7 @@ def test_the_sla_board_is_the_same_through_the_plugin_and_rest(client):
     rest = rest_sla_board(client)
     again = sla_board(client)
     assert plugin.source == again.source == "plugin" and plugin.source_note is None
-    keys = stable(judged(plugin), judged(again))  # SLAs whose status did not change while we read
-    assert len(keys) >= 5, judged(plugin)
-    assert {k: v for k, v in judged(rest).items() if k in keys} == {k: judged(plugin)[k] for k in keys}
-    assert set(judged(rest)) == set(judged(plugin))
+    assert_same_statuses((plugin, again), rest)
     assert [i.key for i in rest.invalid] == [i.key for i in plugin.invalid]
 
 
@@ -96,6 +80,44 @@ def test_an_asset_with_backfill_events_has_the_same_cadence_through_both_paths(a
     assert plugin.model.events == rest.model.events >= 1
     assert {k: v for k, v in report_to_dict(plugin).items() if k != "since_last_event_seconds"} == \
         {k: v for k, v in report_to_dict(rest).items() if k != "since_last_event_seconds"}
+
+
+COLD_CADENCE = """
+import json, sys
+from datetime import datetime, timezone
+from airflow.utils.session import create_session
+from toolkit.core.cadence_impact import report_to_dict
+from toolkit.plugin.cadence_db import CadenceCache, cadence_from_db
+with create_session() as session:
+    reports = cadence_from_db(session, datetime.now(timezone.utc), intervals=True, cache=CadenceCache())
+json.dump([report_to_dict(r) for r in reports], sys.stdout)
+"""
+
+
+def test_the_plugin_rejudges_assets_with_new_events_as_a_cold_judgement_would(airflow):
+    """The plugin's cadence is incremental between requests; after new events it equals a cold judgement of the same
+    database, made here in a process of its own (no cache) beside the api-server."""
+    asset = "test.paths_incremental"
+    (found,) = [a for a in raw_get(airflow, "/api/v2/assets?limit=100")["assets"] if a["name"] == asset]
+
+    def plugin() -> dict:
+        return {r["asset"]: {k: v for k, v in r.items() if k != "since_last_event_seconds"}
+                for r in raw_get(airflow, "/afkit/api/v1/cadence?intervals=true")}
+
+    before = plugin()[asset]["events"]  # and the plugin has judged every asset once: what follows is incremental
+    for _ in range(3):
+        raw_send(airflow, "POST", "/api/v2/assets/events", {"asset_id": found["id"], "extra": {}})
+    warm = plugin()
+    done = subprocess.run([sys.executable, "-c", COLD_CADENCE], env=airflow.env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    cold = {r["asset"]: {k: v for k, v in r.items() if k != "since_last_event_seconds"} for r in json.loads(done.stdout)}
+    again = plugin()
+    assert warm[asset]["events"] == before + 3 and warm[asset] == cold[asset]
+    assert set(warm) == set(cold)
+    quiet = {a for a in warm if again.get(a) == warm[a]}  # assets that got no event while we read
+    assert len(quiet) >= 5
+    assert {a: warm[a] for a in quiet if warm[a] != cold[a]} == {}
 
 
 def test_pool_occupancy_is_the_same_through_the_plugin_and_rest(client, monkeypatch):

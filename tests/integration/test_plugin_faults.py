@@ -20,7 +20,6 @@ import pytest
 from toolkit.airflow import AirflowClient
 from toolkit.config import ConnectionSettings
 from toolkit.core.plugin_api import API_VERSION
-from toolkit.core.sla_board import board_to_dict
 from toolkit.services.cadence import cadence_scan
 from toolkit.services.freshness import sla_board
 from toolkit.services.occupancy import read_pools
@@ -28,7 +27,7 @@ from toolkit.services.plugin_path import plugin_usable
 from toolkit.tui.source import AirflowSource
 
 from ..slack_server import TOKEN, running_fake_slack
-from .conftest import REPO, second_api_server
+from .conftest import REPO, assert_same_statuses, comparable_slas, second_api_server
 
 pytestmark = pytest.mark.integration
 
@@ -64,22 +63,6 @@ def afkit(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.C
                           timeout=timeout, check=False)
 
 
-def judged(board) -> dict:
-    """Each SLA's JSON entry but for what moves with the clock between two reads (its lag, the reason's wording)."""
-    return {f"{e['asset']}#{e['sla']}": {k: v for k, v in e.items() if k not in ("lag_seconds", "reason")}
-            for e in board_to_dict(board)["slas"]}
-
-
-def same_statuses(plugin_reads, rest_board) -> None:
-    """The REST board agrees with the plugin's on every SLA whose status held still across the plugin's two reads."""
-    first, again = (judged(b) for b in plugin_reads)
-    rest = judged(rest_board)
-    steady = {k for k in first if again.get(k) == first[k]}
-    assert len(steady) >= 5, first
-    assert set(rest) == set(first)
-    assert {k: rest[k] for k in steady} == {k: first[k] for k in steady}
-
-
 def test_without_the_plugin_every_board_comes_through_rest_and_is_the_same(airflow, client, fallback, tmp_path):
     set_mode(fallback, "absent")
     for user in ("admin", "viewer"):  # a viewer reads the same board on both paths
@@ -90,7 +73,7 @@ def test_without_the_plugin_every_board_comes_through_rest_and_is_the_same(airfl
             rest = sla_board(without)
             again = sla_board(with_plugin)
             assert (first.source, rest.source, rest.source_note) == ("plugin", "rest", NOT_INSTALLED)
-            same_statuses((first, again), rest)
+            assert_same_statuses((first, again), rest)
 
     with AirflowClient(settings(fallback)) as without:
         pools = read_pools(without)
@@ -103,7 +86,7 @@ def test_without_the_plugin_every_board_comes_through_rest_and_is_the_same(airfl
     # The terminal app reads through the same services.
     snapshot = AirflowSource(settings(fallback)).snapshot()
     assert snapshot.board is not None and snapshot.board.source == "rest", snapshot.errors
-    assert set(judged(snapshot.board)) == set(judged(sla_board(client)))
+    assert set(comparable_slas(snapshot.board)) == set(comparable_slas(sla_board(client)))
     assert snapshot.pools and snapshot.cadences
 
     env = env_for(fallback, tmp_path)

@@ -134,9 +134,10 @@ def create_app() -> FastAPI:
         """Every active asset's cadence (typical interval, pattern, last change) and, for changed assets, the seam
         report (same shape as `afkit cadence scan --json`), computed from the metadata database.
 
-        The interval history (for sparklines) comes with changed assets only, unless ``intervals=true``."""
+        The interval history (for sparklines) comes with changed assets only, unless ``intervals=true``. Only assets
+        with events since the previous request are judged again (``cadence_db.CadenceCache``)."""
         now = datetime.now(timezone.utc)
-        reports = cadence_from_db(session, now, sla_board=lambda: board_from_db(session, now))
+        reports = cadence_from_db(session, now, sla_board=lambda: board_from_db(session, now), intervals=intervals)
         if changed_only:
             reports = [r for r in reports if r.change is not None]
         body = [report_to_dict(r, intervals=intervals or r.change is not None) for r in reports]

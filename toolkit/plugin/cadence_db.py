@@ -9,20 +9,30 @@ REST path leaves them out of the newest events it reads.
 
 All series are then judged at once by the pure ``toolkit.core.cadence.describe_many``. Only changed assets cost more: their
 consumers, those consumers' runs, and which runs consumed which events (the seam report), in three small queries.
+
+Incremental between requests (``CadenceCache``): an asset's model changes only when it gets an event, so a request
+re-reads and re-judges only the assets with events newer than the last request's newest event id, and moves the
+others' "since the last event" on. The event table's watermark (its newest id, and the count and sum of the ids up to
+the previous one, in one scan) tells whether anything else happened below that id: an event deleted (``airflow db
+clean``) or committed late by a transaction that had drawn its id earlier. Then the request judges everything afresh,
+as it does the first time.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections import defaultdict
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Text, and_, cast, func, or_, select
+from sqlalchemy import Text, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from toolkit.core.cadence import describe_many
+from toolkit.core.cadence import CadenceModel, describe_many
 from toolkit.core.cadence_impact import BASELINE, CADENCE_EVENTS_PER_ASSET, CadenceReport, asset_owners, seam_impact
 from toolkit.models import BACKFILL_RUN_LIKE, BACKFILL_RUN_PREFIX, Asset, AssetEvent
 from toolkit.plugin.freshness_db import extra_from_text
@@ -73,25 +83,30 @@ def _group(ids: np.ndarray, seconds: np.ndarray) -> dict[int, np.ndarray]:
     return dict(zip(starts, np.split(seconds, cuts)))
 
 
-def _copy_sql(part: int, parts: int, limit: int) -> str:
+def _only(ids: Collection[int] | None) -> str:
+    """The SQL condition keeping the assets ``ids`` (whole numbers, formatted here: never text from a request)."""
+    return "" if ids is None else f"AND a.id = ANY('{{{','.join(str(int(i)) for i in ids)}}}'::int[]) "
+
+
+def _copy_sql(part: int, parts: int, limit: int, ids: Collection[int] | None = None) -> str:
     return (
         "COPY (SELECT a.id, e.timestamp FROM asset a "
         "JOIN asset_active aa ON aa.name = a.name AND aa.uri = a.uri "
         "CROSS JOIN LATERAL (SELECT ev.timestamp, ev.source_run_id FROM asset_event ev WHERE ev.asset_id = a.id "
-        f"ORDER BY ev.timestamp DESC LIMIT {int(limit)}) e WHERE a.id % {int(parts)} = {int(part)} "
+        f"ORDER BY ev.timestamp DESC LIMIT {int(limit)}) e WHERE a.id % {int(parts)} = {int(part)} {_only(ids)}"
         f"AND (e.source_run_id IS NULL OR e.source_run_id NOT LIKE '{BACKFILL_RUN_LIKE}')"
         ") TO STDOUT WITH (FORMAT binary)"
     )
 
 
-def _series_postgres(session: Session, limit: int) -> dict[int, np.ndarray]:
+def _series_postgres(session: Session, limit: int, ids: Collection[int] | None) -> dict[int, np.ndarray]:
     engine = session.get_bind()
 
     def stream(part: int) -> bytes:
         raw = engine.raw_connection()
         try:
             buffer = io.BytesIO()
-            raw.cursor().copy_expert(_copy_sql(part, COPY_CONNECTIONS, limit), buffer)
+            raw.cursor().copy_expert(_copy_sql(part, COPY_CONNECTIONS, limit, ids), buffer)
             return buffer.getvalue()
         finally:
             raw.close()
@@ -101,7 +116,7 @@ def _series_postgres(session: Session, limit: int) -> dict[int, np.ndarray]:
     return _group(np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
 
 
-def _series_rows(session: Session, limit: int) -> dict[int, np.ndarray]:
+def _series_rows(session: Session, limit: int, ids: Collection[int] | None) -> dict[int, np.ndarray]:
     from airflow.models.asset import AssetActive, AssetEvent as EventRow, AssetModel
 
     rank = func.row_number().over(partition_by=EventRow.asset_id, order_by=EventRow.timestamp.desc()).label("rn")
@@ -109,34 +124,141 @@ def _series_rows(session: Session, limit: int) -> dict[int, np.ndarray]:
         select(EventRow.asset_id, EventRow.timestamp, EventRow.source_run_id, rank)
         .join(AssetModel, AssetModel.id == EventRow.asset_id)
         .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
-        .subquery()
     )
+    if ids is not None:
+        ranked = ranked.where(EventRow.asset_id.in_(ids))
+    ranked = ranked.subquery()
     live = or_(ranked.c.source_run_id.is_(None), ranked.c.source_run_id.not_like(BACKFILL_RUN_LIKE, escape="\\"))
     rows = session.connection().execute(select(ranked.c.asset_id, ranked.c.timestamp)
                                         .where(ranked.c.rn <= limit, live))
-    ids, seconds = [], []
+    found, seconds = [], []
     for asset_id, timestamp in rows:
-        ids.append(asset_id)
+        found.append(asset_id)
         seconds.append(timestamp.timestamp())
-    return _group(np.asarray(ids, dtype=np.int64), np.asarray(seconds, dtype=np.float64))
+    return _group(np.asarray(found, dtype=np.int64), np.asarray(seconds, dtype=np.float64))
 
 
-def event_series(session: Session, limit: int = CADENCE_EVENTS_PER_ASSET) -> dict[int, np.ndarray]:
+def event_series(session: Session, limit: int = CADENCE_EVENTS_PER_ASSET,
+                 ids: Collection[int] | None = None) -> dict[int, np.ndarray]:
     """The live (non-backfill) ones among each active asset's newest ``limit`` event times, ascending epoch seconds, by
-    asset id."""
+    asset id; only of the assets ``ids`` when given."""
+    if ids is not None and not ids:
+        return {}
     if session.get_bind().dialect.name == "postgresql":
         try:
-            return _series_postgres(session, limit)
+            return _series_postgres(session, limit, ids)
         except CopyFormatError:
             pass
-    return _series_rows(session, limit)
+    return _series_rows(session, limit, ids)
 
 
-def cadence_from_db(session: Session, now: datetime, sla_board=None) -> list[CadenceReport]:
+@dataclass(frozen=True)
+class EventWatermark:
+    """How far the event table was read: its newest event id, and how many ids up to it there were and their sum."""
+
+    newest: int
+    count: int
+    id_sum: int
+
+
+class DatabaseEvents:
+    """The event table as the cache reads it, through one request's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.database = session.get_bind().url.render_as_string(hide_password=True)
+
+    def watermark(self, previous: EventWatermark | None) -> tuple[EventWatermark, bool]:
+        """The event table's watermark now, and whether the ids up to ``previous.newest`` are still exactly those it
+        counted (nothing deleted, nothing committed late below it), in one scan of the table's primary key."""
+        from airflow.models.asset import AssetEvent as EventRow
+
+        below = previous.newest if previous else -1
+        newest, count, id_sum, count_below, sum_below = self.session.execute(select(
+            func.max(EventRow.id), func.count(EventRow.id), func.coalesce(func.sum(EventRow.id), 0),
+            func.count(case((EventRow.id <= below, 1))),
+            func.coalesce(func.sum(case((EventRow.id <= below, EventRow.id), else_=0)), 0))).one()
+        now = EventWatermark(int(newest if newest is not None else -1), int(count), int(id_sum))
+        unchanged = previous is not None and (int(count_below), int(sum_below)) == (previous.count, previous.id_sum)
+        return now, unchanged
+
+    def assets_with_events_after(self, event_id: int) -> set[int]:
+        from airflow.models.asset import AssetEvent as EventRow
+
+        return set(self.session.scalars(select(EventRow.asset_id).where(EventRow.id > event_id).distinct()))
+
+    def series(self, ids: Collection[int] | None) -> dict[int, np.ndarray]:
+        return event_series(self.session, ids=ids)
+
+    def excluded(self, ids: Collection[int] | None) -> dict[int, int]:
+        return backfill_events_excluded(self.session, ids=ids)
+
+
+@dataclass
+class _Judged:
+    """One asset's model as last judged; its interval history kept as an array (a tuple of floats costs 4x more)."""
+
+    model: CadenceModel  # without its intervals
+    intervals: np.ndarray
+    first: float | None  # the epoch seconds of the oldest event judged
+    excluded: int  # backfill events left out of its newest ``CADENCE_EVENTS_PER_ASSET``
+
+    def at(self, now: datetime, with_intervals: bool) -> CadenceModel:
+        last = self.model.last_event
+        return replace(self.model, since_last_event=now - last if last is not None else None,
+                       intervals=tuple(self.intervals.tolist()) if with_intervals else ())
+
+
+@dataclass
+class CadenceCache:
+    """What the previous request judged, per active asset id, and the watermark it read (one per api-server
+    process; requests take turns)."""
+
+    database: str | None = None
+    watermark: EventWatermark | None = None
+    assets: dict[int, _Judged] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    cold_reads: int = 0  # requests that judged every asset (for tests and the benchmark)
+    judged_assets: int = 0  # assets the latest request read and judged
+
+    def judged(self, events: DatabaseEvents, active: Collection[int]) -> dict[int, _Judged]:
+        """Every active asset's judgement, re-reading only what changed since the previous request.
+
+        The watermark is read first: whatever commits while the series are read shows next time as newer ids, or as
+        a changed count below the watermark (then everything is judged again)."""
+        with self.lock:
+            same_database = events.database == self.database
+            watermark, unchanged = events.watermark(self.watermark if same_database else None)
+            active = list(active)
+            if unchanged:
+                stale = events.assets_with_events_after(self.watermark.newest) | (set(active) - set(self.assets))
+                stale &= set(active)
+            else:
+                stale, self.cold_reads = set(active), self.cold_reads + 1
+            ids = stale if len(stale) < len(active) else None  # None: every active asset, in one read
+            series = events.series(ids) if stale else {}
+            excluded = events.excluded(ids) if stale else {}
+            models = describe_many({i: series.get(i, np.empty(0)) for i in stale})
+            self.assets = {i: _judgement(models[i], series.get(i), excluded.get(i, 0)) if i in stale
+                           else self.assets[i] for i in active}
+            self.database, self.watermark, self.judged_assets = events.database, watermark, len(stale)
+            return self.assets
+
+
+def _judgement(model: CadenceModel, series: np.ndarray | None, excluded: int) -> _Judged:
+    first = float(series[0]) if series is not None and len(series) else None
+    return _Judged(replace(model, intervals=()), np.asarray(model.intervals, dtype=np.float64), first, excluded)
+
+
+CACHE = CadenceCache()
+
+
+def cadence_from_db(session: Session, now: datetime, sla_board=None, *, intervals: bool = True,
+                    cache: CadenceCache = CACHE) -> list[CadenceReport]:
     """One report per active asset, changed assets first, with the seam report for those.
 
     ``sla_board`` (a callable returning an :class:`SLABoard`) names downstream SLAs at risk; it is only called when a
-    changed asset has consumers."""
+    changed asset has consumers. ``intervals=False`` leaves unchanged assets' interval histories out."""
     from airflow.models.asset import AssetActive, AssetModel
 
     rows = session.execute(
@@ -145,24 +267,33 @@ def cadence_from_db(session: Session, now: datetime, sla_board=None) -> list[Cad
     ).all()
     names = {row.id: row.name for row in rows}
     owners = {row.id: _owners(row.name, row.extra) for row in rows}  # every asset's, as the REST path gives them
-    series = event_series(session)
-    models = describe_many({names[i]: series.get(i, np.empty(0)) for i in names}, now=now)
+    judged = cache.judged(DatabaseEvents(session), list(names))
+    models = {}
+    for i, name in names.items():
+        changed = judged[i].model.last_change is not None
+        models[name] = judged[i].at(now, intervals or changed)
     changed = {i for i, name in names.items() if models[name].last_change is not None}
-    impacts = _seam_reports(session, now, changed, names, models, series, sla_board) if changed else {}
-    excluded = backfill_events_excluded(session)
-    reports = [CadenceReport(name, owners[i], models[name], impacts.get(i, ()), excluded.get(i, 0))
+    first = {i: judged[i].first for i in changed}
+    impacts = _seam_reports(session, now, changed, names, models, first, sla_board) if changed else {}
+    reports = [CadenceReport(name, owners[i], models[name], impacts.get(i, ()), judged[i].excluded)
                for i, name in names.items()]
     return sorted(reports, key=lambda r: (r.change is None, r.asset))
 
 
-def backfill_events_excluded(session: Session, limit: int = CADENCE_EVENTS_PER_ASSET) -> dict[int, int]:
+def backfill_events_excluded(session: Session, limit: int = CADENCE_EVENTS_PER_ASSET,
+                             ids: Collection[int] | None = None) -> dict[int, int]:
     """How many of each asset's newest ``limit`` events came from backfill runs (left out of its cadence), as the
-    REST path counts them. Only assets with any backfill event are ranked: usually few, and none at all costs one
-    scan of the event table."""
+    REST path counts them; only of the assets ``ids`` when given. Only assets with any backfill event are ranked:
+    usually few, and none at all costs one scan of the event table."""
     from airflow.models.asset import AssetEvent as EventRow
 
+    if ids is not None and not ids:
+        return {}
     from_backfill = EventRow.source_run_id.like(BACKFILL_RUN_LIKE, escape="\\")
-    touched = select(EventRow.asset_id).where(from_backfill).distinct()
+    touched = select(EventRow.asset_id).where(from_backfill)
+    if ids is not None:
+        touched = touched.where(EventRow.asset_id.in_(ids))
+    touched = touched.distinct()
     rank = func.row_number().over(partition_by=EventRow.asset_id, order_by=EventRow.timestamp.desc()).label("rn")
     ranked = (select(EventRow.asset_id, EventRow.source_run_id, rank)
               .where(EventRow.asset_id.in_(touched)).subquery())
@@ -188,7 +319,7 @@ def _owners(name: str, extra_text: str | None) -> tuple[str, ...]:
 
 
 def _seam_reports(session: Session, now: datetime, changed: set[int], names: dict[int, str], models: dict,
-                  series: dict[int, np.ndarray], sla_board) -> dict[int, tuple]:
+                  first_seconds: dict[int, float | None], sla_board) -> dict[int, tuple]:
     """The consumer impacts of the changed assets (a handful, normally), in a few small queries."""
     from airflow.models.asset import AssetModel, DagScheduleAssetReference, TaskOutletAssetReference
     from airflow.models.asset import AssetEvent as EventRow
@@ -250,7 +381,8 @@ def _seam_reports(session: Session, now: datetime, changed: set[int], names: dic
     for asset_id in changed:
         change = models[names[asset_id]].last_change
         history = sorted(events[asset_id].values(), key=lambda e: e.timestamp)
-        first = datetime.fromtimestamp(float(series[asset_id][0]), timezone.utc) if len(series[asset_id]) else None
+        oldest = first_seconds.get(asset_id)
+        first = datetime.fromtimestamp(oldest, timezone.utc) if oldest is not None else None
         impacts = tuple(
             seam_impact(dag_id, tuple(dict.fromkeys(
                 o for a in outputs.get(dag_id, []) if a in assets for o in asset_owners(assets[a])))

@@ -74,7 +74,6 @@ def cadence_scan(client: AirflowClient, *, asset: str | None = None, since: date
         return from_rest(), PathUsed(REST, f"{asset!r} is not an asset name the plugin reports")
 
 
-
 def rest_cadence_reports(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
                          now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
                          with_impact: bool = True, progress: Progress | None = None) -> list[CadenceReport]:

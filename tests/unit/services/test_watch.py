@@ -48,7 +48,8 @@ def test_one_pass_governs_evaluates_and_alerts_once(airflow, store, slack):
     assert report.delivery.sent == 1
     (post,) = slack.posts
     assert post["channel"] == "#alerts" and "LATE: stripe.payments" in post["text"]
-    assert set(report.seconds) == {"governor", "cadence", "SLA board", "recording", "delivery"}  # the breakdown
+    assert set(report.seconds) == {"governor", "cadence", "SLA board", "recording", "delivery", "total"}  # the breakdown
+    assert report.seconds["total"] >= report.seconds["governor"] + report.seconds["recording"]
     absent = ("rest", "the afkit plugin is not installed in this Airflow")
     assert report.sources == {"pool occupancy": absent, "cadence": absent, "SLA board": absent}
 
@@ -56,3 +57,31 @@ def test_one_pass_governs_evaluates_and_alerts_once(airflow, store, slack):
     assert again.errors == [] and again.late == 1 and again.alerts == [] and len(slack.posts) == 1
     assert [e.action for e in again.governor] == ["none"]
     watcher.close()
+
+
+def test_the_sla_board_is_read_while_the_cadences_are(airflow, store, monkeypatch):
+    """A pass reads its two boards at the same time (each is mostly the server's work): the cadence scan here can
+    only begin once the SLA board's read has."""
+    import threading
+
+    import toolkit.services.watch as watch
+
+    airflow.add_asset("stripe.payments", extra=with_slas({}, max_lag(warn_after="30m", fail_after="1h", owners=["#pay"])))
+    airflow.add_event("stripe.payments", NOW - timedelta(hours=2))
+    board_begun = threading.Event()
+    real_board, real_scan = watch.sla_board, watch.cadence_scan
+
+    def board(*args, **kwargs):
+        board_begun.set()
+        return real_board(*args, **kwargs)
+
+    def scan(*args, **kwargs):
+        assert board_begun.wait(30), "the SLA board was not read until the cadence scan had finished"
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(watch, "sla_board", board)
+    monkeypatch.setattr(watch, "cadence_scan", scan)
+    watcher = Watcher(airflow, store, Governor(airflow, store, holder="watch"), None, renotify_after=timedelta(hours=4))
+    report = watcher.run_once(NOW)
+    assert report.errors == [] and report.evaluated and report.late == 1
+    assert report.sources["cadence"][0] == report.sources["SLA board"][0] == "rest"
