@@ -59,35 +59,29 @@ def test_one_pass_governs_evaluates_and_alerts_once(airflow, store, slack):
     watcher.close()
 
 
-@pytest.mark.parametrize("plugin", [True, False], ids=["plugin", "rest"])
-def test_the_boards_are_read_together_when_the_plugin_serves_them(airflow, store, monkeypatch, plugin):
-    """Through the plugin a pass reads its two boards at the same time (two requests, mostly the server's database
-    work): the cadence scan here can only begin once the SLA board's read has. Through REST they take turns."""
+def test_the_sla_board_is_read_while_the_cadences_are(airflow, store, monkeypatch):
+    """A pass reads its two boards at the same time (each is mostly the server's work): the cadence scan here can
+    only begin once the SLA board's read has."""
     import threading
 
     import toolkit.services.watch as watch
 
     airflow.add_asset("stripe.payments", extra=with_slas({}, max_lag(warn_after="30m", fail_after="1h", owners=["#pay"])))
     airflow.add_event("stripe.payments", NOW - timedelta(hours=2))
-    board_begun, scan_done = threading.Event(), threading.Event()
+    board_begun = threading.Event()
     real_board, real_scan = watch.sla_board, watch.cadence_scan
 
     def board(*args, **kwargs):
         board_begun.set()
-        assert plugin or scan_done.is_set(), "through REST the SLA board was read during the cadence scan"
         return real_board(*args, **kwargs)
 
     def scan(*args, **kwargs):
-        if plugin:
-            assert board_begun.wait(30), "the SLA board was not read until the cadence scan had finished"
-        found = real_scan(*args, **kwargs)
-        scan_done.set()
-        return found
+        assert board_begun.wait(30), "the SLA board was not read until the cadence scan had finished"
+        return real_scan(*args, **kwargs)
 
     monkeypatch.setattr(watch, "sla_board", board)
     monkeypatch.setattr(watch, "cadence_scan", scan)
-    monkeypatch.setattr(watch, "plugin_usable", lambda client: (plugin, None))  # (the fake itself answers as REST)
     watcher = Watcher(airflow, store, Governor(airflow, store, holder="watch"), None, renotify_after=timedelta(hours=4))
     report = watcher.run_once(NOW)
     assert report.errors == [] and report.evaluated and report.late == 1
-    assert board_begun.is_set() and scan_done.is_set()
+    assert report.sources["cadence"][0] == report.sources["SLA board"][0] == "rest"
