@@ -218,7 +218,7 @@ class CadenceCache:
     watermark: EventWatermark | None = None
     assets: dict[int, _Judged] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    cold_reads: int = 0  # requests that judged every asset (for tests and the benchmark)
+    cold_reads: int = 0  # requests that judged every asset (for the tests)
     judged_assets: int = 0  # assets the latest request read and judged
 
     def judged(self, events: DatabaseEvents, active: Collection[int]) -> dict[int, _Judged]:
@@ -231,8 +231,8 @@ class CadenceCache:
             watermark, unchanged = events.watermark(self.watermark if same_database else None)
             active = list(active)
             if unchanged:
-                stale = events.assets_with_events_after(self.watermark.newest) | (set(active) - set(self.assets))
-                stale &= set(active)
+                stale = ((events.assets_with_events_after(self.watermark.newest) & set(active))
+                         | (set(active) - self.assets.keys()))
             else:
                 stale, self.cold_reads = set(active), self.cold_reads + 1
             ids = stale if len(stale) < len(active) else None  # None: every active asset, in one read
@@ -268,11 +268,8 @@ def cadence_from_db(session: Session, now: datetime, sla_board=None, *, interval
     names = {row.id: row.name for row in rows}
     owners = {row.id: _owners(row.name, row.extra) for row in rows}  # every asset's, as the REST path gives them
     judged = cache.judged(DatabaseEvents(session), list(names))
-    models = {}
-    for i, name in names.items():
-        changed = judged[i].model.last_change is not None
-        models[name] = judged[i].at(now, intervals or changed)
-    changed = {i for i, name in names.items() if models[name].last_change is not None}
+    changed = {i for i in names if judged[i].model.last_change is not None}
+    models = {name: judged[i].at(now, intervals or i in changed) for i, name in names.items()}
     first = {i: judged[i].first for i in changed}
     impacts = _seam_reports(session, now, changed, names, models, first, sla_board) if changed else {}
     reports = [CadenceReport(name, owners[i], models[name], impacts.get(i, ()), judged[i].excluded)
