@@ -26,6 +26,7 @@ from toolkit.core.throttle import PoolOccupancy
 from toolkit.tui.collector import calm_garbage_collector
 from toolkit.tui.grid import COLOUR, GLYPH, PartitionGrid
 from toolkit.tui.source import AirflowSource, Snapshot, Source
+from toolkit.tui.threads import to_ui
 
 REFRESH_SECONDS = 15.0
 STATUS_STYLE = {"late": "bold red", "at_risk": "bold yellow", "fresh": "green", "unknown": "dim"}
@@ -191,12 +192,7 @@ class AfkitApp(App[None]):
 
     @work(thread=True, exclusive=True, group="refresh")
     def action_refresh(self) -> None:
-        snapshot = self.source.snapshot()
-        try:
-            self.call_from_thread(self.show_snapshot, snapshot)
-        except RuntimeError:
-            if self.is_running:  # not the app quitting while Airflow was read: a real error
-                raise
+        to_ui(self, self.show_snapshot, self.source.snapshot())
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Keep what the last good read showed for any part that failed this time."""

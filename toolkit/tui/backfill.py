@@ -31,6 +31,7 @@ from toolkit.tui.collector import calm_garbage_collector
 from toolkit.tui.grid import PartitionGrid, legend
 from toolkit.tui.hints import HINTS
 from toolkit.tui.source import Source
+from toolkit.tui.threads import to_ui
 
 DEFAULT_RANGE = ("-30d", "now")
 
@@ -180,14 +181,7 @@ class BackfillScreen(Screen[None]):
     def _to_ui(self, callback, *args, **kwargs):
         """Run ``callback`` on the event loop from a worker thread, unless the screen has gone meanwhile (the user
         left it, or quit, while the worker waited on Airflow): its widgets are gone and there is nothing to show."""
-        if not self.is_attached:
-            return None
-        try:
-            return self.app.call_from_thread(callback, *args, **kwargs)
-        except RuntimeError:
-            if self.app.is_running:  # not the app stopping between the check and the call: a real error
-                raise
-            return None
+        return to_ui(self, callback, *args, **kwargs)
 
     def _range_inputs(self) -> tuple[str, str]:
         return self.query_one("#from", Input).value, self.query_one("#to", Input).value

@@ -20,6 +20,7 @@ from textual.widgets._footer import FooterKey
 from tests.tui_fixtures import FIVE_MINUTE_DAG, NOW, FixedSource, demo_inbox
 from toolkit.models import Dag
 from toolkit.files import load_plan
+from toolkit.tui import app as app_module
 from toolkit.tui.app import AfkitApp, HelpScreen, trigger_kind
 from toolkit.tui.backfill import BackfillScreen, ConfirmCancel, ConfirmLaunch
 from toolkit.tui.grid import PartitionGrid
@@ -489,3 +490,102 @@ def test_the_trigger_column_says_manual_for_schedule_none(summary, description, 
     dag = Dag("d", False, timetable_summary=summary, timetable_description=description,
               is_backfillable=backfillable)
     assert trigger_kind(dag) == kind
+
+
+def test_a_refresh_that_returns_while_the_app_quits_is_dropped():
+    """Quitting while a refresh waits on Airflow: the read comes back after the app began to close its screens, and
+    showing it then would query widgets that are gone (CI saw ``NoMatches('#dags-table')`` fail the app's exit)."""
+    handled = threading.Event()
+
+    class HoldsTheExit(Static):
+        """Keeps the app's shutdown inside its screen teardown until the late read was handed to the loop."""
+
+        async def on_unmount(self) -> None:
+            await asyncio.to_thread(handled.wait, 30)
+
+    async def scenario():
+        app = app_with()
+        answer = app.source.snapshot
+        shown = []
+        real_show = app.show_snapshot
+        app.show_snapshot = lambda snapshot: (shown.append(snapshot), real_show(snapshot))
+        reads = iter(["first"])
+
+        def read_until_the_app_quits():
+            if next(reads, None):
+                return answer()
+            deadline = time.monotonic() + 30
+            while app.is_running and time.monotonic() < deadline:  # the second read returns once the app closes
+                time.sleep(0.01)
+            return answer()
+
+        app.source.snapshot = read_until_the_app_quits
+        real_to_ui = app_module.to_ui
+
+        def to_ui_then_release(*args, **kwargs):
+            try:
+                return real_to_ui(*args, **kwargs)
+            finally:
+                handled.set()
+
+        app_module.to_ui = to_ui_then_release
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await first_refresh(pilot)
+                assert len(shown) == 1
+                handled.clear()
+                await app.mount(HoldsTheExit())
+                app.action_refresh()
+                await pilot.pause()
+        finally:
+            app_module.to_ui = real_to_ui
+        assert handled.is_set()
+        assert len(shown) == 1  # the late read was not shown, and the app's exit raised nothing
+
+    asyncio.run(scenario())
+
+
+def test_partitions_read_after_the_user_left_the_backfill_screen_are_dropped(monkeypatch):
+    """Escape while Airflow's dry run is still being read: the answer arrives for a screen that is gone and is neither
+    shown nor an error."""
+    from toolkit.tui import backfill as backfill_module
+
+    left, handed_over = threading.Event(), threading.Event()
+    shown, errors = [], []
+
+    def show(*args):
+        shown.append(args)
+
+    real_to_ui = backfill_module.to_ui
+
+    def to_ui_noting_the_last_step(node, callback, *args, **kwargs):
+        try:
+            return real_to_ui(node, callback, *args, **kwargs)
+        except Exception as exc:  # the screen's worker is cancelled by now: nothing else would see it
+            errors.append(exc)
+            raise
+        finally:
+            if callback is show:
+                handed_over.set()
+
+    monkeypatch.setattr(backfill_module, "to_ui", to_ui_noting_the_last_step)
+
+    async def scenario():
+        app = app_with()
+        real_partitions = app.source.partitions
+        app.source.partitions = lambda *args: (left.wait(timeout=30), real_partitions(*args))[1]
+        async with app.run_test(size=SIZE) as pilot:
+            await first_refresh(pilot)
+            screen = BackfillScreen(app.source, "daily_revenue", start="-120d", now=NOW)
+            screen._show_partitions = show
+            app.push_screen(screen)
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not screen.is_attached
+            left.set()
+            assert await asyncio.to_thread(handed_over.wait, 30)
+            await pilot.pause()
+            assert shown == [] and errors == [] and app.screen is app.screen_stack[0]
+
+    asyncio.run(scenario())
