@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from airflow_client.client.exceptions import ApiException
+from toolkit.airflow import ErrorAnswer
 
 from toolkit.airflow import AirflowClient, Call
 from toolkit.airflow.client import _jwt_expiry
@@ -30,8 +30,8 @@ def _client(**settings) -> AirflowClient:
     return client
 
 
-def _error(status: int, detail: object = "boom") -> ApiException:
-    return ApiException(status=status, reason="x", body=json.dumps({"detail": detail}))
+def _error(status: int, detail: object = "boom") -> ErrorAnswer:
+    return ErrorAnswer(status, json.dumps({"detail": detail}), "x")
 
 
 def test_401_with_password_names_the_session_problem():

@@ -1,5 +1,5 @@
-"""What the operations and the client share: a :class:`Call` (what a request is for), the page size, and the
-:class:`Transport` the operations run their requests through.
+"""What the operations and the client share: a :class:`Call` (what a request is for), the page size, the
+:class:`ErrorAnswer` of a failed request, and the :class:`Transport` the operations run their requests through.
 
 A leaf module, so the dependencies run one way: ``client`` builds the ``operations`` and both import this; the
 operations never import the client.
@@ -8,9 +8,10 @@ operations never import the client.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, TypeVar
 
-from airflow_client.client import ApiClient
+if TYPE_CHECKING:
+    from airflow_client.client import ApiClient
 
 T = TypeVar("T")
 
@@ -26,6 +27,15 @@ class Call:
     resource: str | None = None
     permission: str | None = None
     idempotent: bool = True
+
+
+class ErrorAnswer(Exception):
+    """Airflow's answer to a request that did not succeed: what the client translates into ``toolkit.errors`` (the
+    generated client's ``ApiException`` is read into one, and so is a failed request made without it)."""
+
+    def __init__(self, status: int | None, body: str | bytes | None, reason: str | None = None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status, self.body, self.reason = status, body, reason
 
 
 class Transport(Protocol):

@@ -6,6 +6,10 @@ retries (idempotent reads only) and the translation of every transport or HTTP f
 The resources (``client.dags``, ``client.backfills`` …) are the classes of :mod:`toolkit.airflow.operations`, built
 here; they reach Airflow only through :meth:`AirflowClient.call`, :meth:`~AirflowClient.paged` and
 :meth:`~AirflowClient.get_json`.
+
+The generated client is imported and built only when an operation that needs it is first used: importing it takes
+0.7 s, and a command served by the afkit plugin (the token exchange, the version probe and the plugin's JSON) never
+needs it; those requests go through urllib3 directly.
 """
 
 from __future__ import annotations
@@ -13,27 +17,17 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
 import time
-from typing import Any, Callable, Iterator, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from urllib.parse import urlencode
 
 import urllib3
-from airflow_client.client import ApiClient, Configuration
-from airflow_client.client.exceptions import ApiException, OpenApiException
-from pydantic import ValidationError
 
-from toolkit.airflow.call import PAGE_SIZE, Call
-from toolkit.airflow.operations import (
-    AssetOperations,
-    BackfillOperations,
-    DagOperations,
-    DagRunOperations,
-    MonitorOperations,
-    PluginOperations,
-    PoolOperations,
-    TaskInstanceOperations,
-    VariableOperations,
-)
+from toolkit.airflow.call import PAGE_SIZE, Call, ErrorAnswer
+from toolkit.airflow.plugin_operations import PluginOperations
 from toolkit.config import ConnectionSettings
 from toolkit.errors import (
     AfkitError,
@@ -47,11 +41,19 @@ from toolkit.errors import (
     PermissionDenied,
 )
 
+if TYPE_CHECKING:
+    from airflow_client.client import ApiClient
+
+    from toolkit.airflow.operations import (AssetOperations, BackfillOperations, DagOperations, DagRunOperations,
+                                            MonitorOperations, PoolOperations, TaskInstanceOperations,
+                                            VariableOperations)
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TOKEN_RENEW_MARGIN_SECONDS = 30
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
+_NO_RETRIES = urllib3.util.Retry(total=0, connect=0, read=0, redirect=0, status=0)
 
 
 def _jwt_expiry(token: str) -> float | None:
@@ -65,11 +67,11 @@ def _jwt_expiry(token: str) -> float | None:
         return None
 
 
-def _detail(exc: ApiException) -> str:
+def _detail(answer: ErrorAnswer) -> str:
     """Airflow's own explanation from an error body (FastAPI puts it in ``detail``), without echoing headers."""
-    body = exc.body
+    body = answer.body
     if not body:
-        return exc.reason or ""
+        return answer.reason or ""
     try:
         detail = json.loads(body).get("detail", body)
     except (ValueError, AttributeError):
@@ -79,6 +81,22 @@ def _detail(exc: ApiException) -> str:
     if isinstance(detail, dict):
         return detail.get("reason") or detail.get("message") or json.dumps(detail)
     return str(detail)
+
+
+def _error_answer(exc: Exception) -> ErrorAnswer | None:
+    """The HTTP answer behind a failed request, ``None`` when the answer could not be read; anything else is raised
+    again. The generated client's exceptions are looked at only when it raised one, so it is loaded already."""
+    if isinstance(exc, ErrorAnswer):
+        return exc
+    if isinstance(exc, ValueError):  # JSON that does not parse, or a model that does not validate (pydantic's too)
+        return None
+    from airflow_client.client.exceptions import ApiException, OpenApiException
+
+    if isinstance(exc, ApiException):
+        return ErrorAnswer(exc.status, exc.body, exc.reason)
+    if isinstance(exc, OpenApiException):
+        return None
+    raise exc
 
 
 def _validation_item(item: object) -> str:
@@ -105,25 +123,64 @@ class AirflowClient:
         self._read_retries = read_retries
         self._retry_backoff = retry_backoff
         self._clock = clock
-        config = Configuration(host=settings.url)
         # No transport-level retries: afkit decides what is safe to retry (idempotent reads only).
-        config.retries = urllib3.util.Retry(total=0, connect=0, read=0, redirect=0, status=0)
-        self._api = ApiClient(config)
-        self._api.user_agent = "afkit"
+        self._http = urllib3.PoolManager(retries=_NO_RETRIES, maxsize=(os.cpu_count() or 1) * 5)
         self._lock = threading.Lock()
         self._token: str | None = settings.token
         self._token_expiry: float | None = _jwt_expiry(settings.token) if settings.token else None
         self._server_checked = False
         self._airflow_version: str | None = None
-        self.dags = DagOperations(self)
-        self.pools = PoolOperations(self)
-        self.backfills = BackfillOperations(self)
-        self.monitor = MonitorOperations(self)
-        self.variables = VariableOperations(self)
         self.plugins = PluginOperations(self)
-        self.dag_runs = DagRunOperations(self)
-        self.assets = AssetOperations(self)
-        self.task_instances = TaskInstanceOperations(self)
+
+    # -- the resources, built on the generated client when first used ------------------------------------------------
+
+    @cached_property
+    def dags(self) -> DagOperations:
+        from toolkit.airflow.operations import DagOperations
+
+        return DagOperations(self)
+
+    @cached_property
+    def pools(self) -> PoolOperations:
+        from toolkit.airflow.operations import PoolOperations
+
+        return PoolOperations(self)
+
+    @cached_property
+    def backfills(self) -> BackfillOperations:
+        from toolkit.airflow.operations import BackfillOperations
+
+        return BackfillOperations(self)
+
+    @cached_property
+    def monitor(self) -> MonitorOperations:
+        from toolkit.airflow.operations import MonitorOperations
+
+        return MonitorOperations(self)
+
+    @cached_property
+    def variables(self) -> VariableOperations:
+        from toolkit.airflow.operations import VariableOperations
+
+        return VariableOperations(self)
+
+    @cached_property
+    def dag_runs(self) -> DagRunOperations:
+        from toolkit.airflow.operations import DagRunOperations
+
+        return DagRunOperations(self)
+
+    @cached_property
+    def assets(self) -> AssetOperations:
+        from toolkit.airflow.operations import AssetOperations
+
+        return AssetOperations(self)
+
+    @cached_property
+    def task_instances(self) -> TaskInstanceOperations:
+        from toolkit.airflow.operations import TaskInstanceOperations
+
+        return TaskInstanceOperations(self)
 
     # -- low level -------------------------------------------------------------------------------------------------
 
@@ -131,13 +188,23 @@ class AirflowClient:
     def url(self) -> str:
         return self.settings.url
 
-    @property
+    @cached_property
     def api_client(self) -> ApiClient:
         """The generated client's ``ApiClient`` the operations build their ``*Api`` objects on."""
-        return self._api
+        from airflow_client.client import ApiClient, Configuration
+
+        config = Configuration(host=self.settings.url)
+        config.retries = _NO_RETRIES
+        api = ApiClient(config)
+        api.user_agent = "afkit"
+        with self._lock:
+            config.access_token = self._token
+        return api
 
     def close(self) -> None:
-        self._api.rest_client.pool_manager.clear()
+        self._http.clear()
+        if "api_client" in self.__dict__:
+            self.api_client.rest_client.pool_manager.clear()
 
     def __enter__(self) -> AirflowClient:
         return self
@@ -145,21 +212,17 @@ class AirflowClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _raw(self, method: str, path: str, body: dict | None = None, *, auth: bool) -> tuple[int, bytes]:
-        """One HTTP request outside the generated operations (token exchange, version probe, UI listing)."""
+    def _raw(self, method: str, path: str, body: dict | None = None, *, auth: bool,
+             timeout: float | None = None) -> urllib3.BaseHTTPResponse:
+        """One HTTP request outside the generated operations (token exchange, version probe, the plugin's JSON)."""
         headers = {"Accept": "application/json", "User-Agent": "afkit"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         if auth and self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        response = self._api.rest_client.request(
-            method,
-            self.url + path,
-            headers=headers,
-            body=body,
-            _request_timeout=self.settings.timeout,
-        )
-        return response.status, response.read()
+        return self._http.request(method, self.url + path, headers=headers,
+                                  body=json.dumps(body) if body is not None else None,
+                                  timeout=urllib3.Timeout(total=timeout or self.settings.timeout))
 
     def _unreachable(self, exc: BaseException) -> AirflowUnreachable:
         reason = getattr(exc, "reason", None) or exc
@@ -176,9 +239,10 @@ class AirflowClient:
         if self._server_checked and self._airflow_version:
             return self._airflow_version
         try:
-            status, data = self._raw("GET", "/api/v2/version", auth=False)
+            answer = self._raw("GET", "/api/v2/version", auth=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._unreachable(exc) from None
+        status, data = answer.status, answer.data
         version = None
         if status == 200:
             try:
@@ -193,8 +257,8 @@ class AirflowClient:
             return version
         # Not an Airflow 3 answer: find out what it is, to say something useful.
         try:
-            v1_status, v1_data = self._raw("GET", "/api/v1/version", auth=False)
-            v1_version = json.loads(v1_data).get("version") if v1_status in (200, 401, 403) else None
+            v1 = self._raw("GET", "/api/v1/version", auth=False)
+            v1_version = json.loads(v1.data).get("version") if v1.status in (200, 401, 403) else None
         except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError):
             v1_version = None
         if isinstance(v1_version, str):
@@ -209,9 +273,10 @@ class AirflowClient:
         """Exchange username/password for a JWT at ``/auth/token`` (SimpleAuthManager and FAB both serve it)."""
         body = {"username": self.settings.username, "password": self.settings.password}
         try:
-            status, data = self._raw("POST", "/auth/token", body, auth=False)
+            answer = self._raw("POST", "/auth/token", body, auth=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._unreachable(exc) from None
+        status, data = answer.status, answer.data
         if status in (200, 201):
             try:
                 token = json.loads(data)["access_token"]
@@ -242,15 +307,20 @@ class AirflowClient:
             )
             if can_renew and (self._token is None or expiring):
                 self._fetch_token()
-            self._api.configuration.access_token = self._token
+            self._hand_token_over()
 
     def _renew_after_401(self) -> bool:
         if not (self.settings.username and self.settings.password):
             return False
         with self._lock:
             self._fetch_token()
-            self._api.configuration.access_token = self._token
+            self._hand_token_over()
         return True
+
+    def _hand_token_over(self) -> None:
+        """The generated client, once built, sends the token afkit holds (called with the lock held)."""
+        if "api_client" in self.__dict__:
+            self.api_client.configuration.access_token = self._token
 
     def call(self, call: Call, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one generated-client operation with auth, retries and error translation."""
@@ -263,28 +333,31 @@ class AirflowClient:
             self._ensure_token()
             try:
                 return fn(*args, **kwargs)
-            except ApiException as exc:
-                if exc.status == 401 and not renewed and self._renew_after_401():
-                    renewed = True
-                    attempt -= 1
-                    continue
-                if exc.status in RETRYABLE_STATUSES and attempt < attempts:
-                    time.sleep(self._retry_backoff * attempt)
-                    continue
-                raise self._translate(call, exc) from None
+            except AfkitError:
+                raise
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if attempt < attempts:
                     time.sleep(self._retry_backoff * attempt)
                     continue
                 raise self._unreachable(exc) from None
-            except (ValidationError, OpenApiException, ValueError) as exc:
-                raise AirflowServerError(
-                    f"Airflow at {self.url} returned a response afkit cannot read while trying to {call.what}: "
-                    f"{type(exc).__name__}"
-                ) from None
+            except Exception as exc:
+                answer = _error_answer(exc)
+                if answer is None:
+                    raise AirflowServerError(
+                        f"Airflow at {self.url} returned a response afkit cannot read while trying to {call.what}: "
+                        f"{type(exc).__name__}"
+                    ) from None
+                if answer.status == 401 and not renewed and self._renew_after_401():
+                    renewed = True
+                    attempt -= 1
+                    continue
+                if answer.status in RETRYABLE_STATUSES and attempt < attempts:
+                    time.sleep(self._retry_backoff * attempt)
+                    continue
+                raise self._translate(call, answer) from None
 
-    def _translate(self, call: Call, exc: ApiException) -> AfkitError:
-        status, detail = exc.status, _detail(exc)
+    def _translate(self, call: Call, answer: ErrorAnswer) -> AfkitError:
+        status, detail = answer.status, _detail(answer)
         if status == 401:
             if self.settings.token and not self.settings.username:
                 return AuthenticationFailed(
@@ -327,24 +400,18 @@ class AirflowClient:
 
     def get_json(self, call: Call, path: str, query: dict[str, Any]) -> Any:
         """GET a JSON endpoint outside the public API (Airflow's UI API, the afkit plugin): same server, same auth."""
+        target = f"{path}?{urlencode(query)}" if query else path
 
         def request(**kwargs: Any) -> Any:
-            params = self._api.param_serialize(
-                method="GET",
-                resource_path=path,
-                query_params=list(query.items()),
-                header_params={"Accept": "application/json"},
-                auth_settings=["OAuth2PasswordBearer", "HTTPBearer"],
-            )
-            response = self._api.call_api(*params, _request_timeout=kwargs.get("_request_timeout"))
-            response.read()
-            kind = (response.getheader("content-type") or "").split(";")[0].strip().lower()
-            if response.status == 200 and kind != "application/json":
+            response = self._raw("GET", target, auth=True, timeout=kwargs.get("_request_timeout"))
+            if response.status != 200:
+                raise ErrorAnswer(response.status, response.data.decode("utf-8", "replace"), response.reason)
+            kind = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
+            if kind != "application/json":
                 # Airflow answers a path no plugin serves with its web page (HTTP 200, text/html): for a JSON
                 # endpoint that means the endpoint does not exist here.
                 raise NotFound(f"{call.what}: {path} is not served by this Airflow "
                                f"(it answered {kind or 'without a content type'})")
-            return self._api.response_deserialize(response, {"200": "object"}).data
+            return json.loads(response.data)
 
         return self.call(call, request)
-

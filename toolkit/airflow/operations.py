@@ -18,7 +18,6 @@ from airflow_client.client.api.backfill_api import BackfillApi
 from airflow_client.client.api.dag_api import DAGApi
 from airflow_client.client.api.dag_run_api import DagRunApi
 from airflow_client.client.api.monitor_api import MonitorApi
-from airflow_client.client.api.plugin_api import PluginApi
 from airflow_client.client.api.pool_api import PoolApi
 from airflow_client.client.api.task_api import TaskApi
 from airflow_client.client.api.task_instance_api import TaskInstanceApi
@@ -523,41 +522,3 @@ class VariableOperations(_Operations):
             self.client.call(call, api.patch_variable, key, body)
         except NotFound:
             self.client.call(Call(call.what, permission=call.permission, idempotent=False), api.post_variable, body)
-
-
-class PluginOperations(_Operations):
-    def afkit_health(self) -> dict | None:
-        """The afkit plugin's own health (config errors, cluster policy); None when the plugin is not installed."""
-        try:
-            return self.client.get_json(Call("read the afkit plugin's health"), "/afkit/api/v1/health", {})
-        except NotFound:
-            return None
-
-    def sla_board(self) -> dict:
-        """The plugin's SLA board (``core.sla_board.board_to_dict``), computed from the metadata database."""
-        return self.client.get_json(Call("read the afkit plugin's SLA board", permission="read access to assets"),
-                                    "/afkit/api/v1/sla", {})
-
-    def cadence(self, changed_only: bool = False, intervals: bool = True) -> list:
-        """The plugin's cadence reports (``core.cadence_impact.report_to_dict``); every asset's interval history with
-        ``intervals``, else only the changed assets' (a tenth of the JSON at 10,000 assets)."""
-        return self.client.get_json(Call("read the afkit plugin's cadence reports", permission="read access to assets"),
-                                    "/afkit/api/v1/cadence", {"changed_only": str(changed_only).lower(),
-                                                              "intervals": str(intervals).lower()})
-
-    def occupancy(self) -> dict:
-        """The plugin's slot usage per pool (``plugin.operations_db.slot_usage``), from the metadata database."""
-        return self.client.get_json(Call("read the afkit plugin's pool occupancy", permission="read access to pools"),
-                                    "/afkit/api/v1/occupancy", {})
-
-    def demo_inbox(self) -> dict | None:
-        """The demo's Slack inbox (``toolkit.core.inbox.inbox_to_dict``) as the plugin serves it; None when the plugin
-        is not installed or is older than the inbox."""
-        try:
-            return self.client.get_json(Call("read the demo's Slack inbox"), "/afkit/api/v1/demo/inbox", {})
-        except NotFound:
-            return None
-
-    def names(self) -> list[str]:
-        api = PluginApi(self.api_client)
-        return [p.name for p in self.client.paged(Call("list plugins", permission="read access to plugins"), api.get_plugins, "plugins")]
