@@ -237,6 +237,15 @@ class _Plugins(_Resource):
     def occupancy(self) -> dict:
         return self._answer("occupancy")
 
+    def backfills(self) -> list:
+        """As the plugin serves them, from the fake's own rows unless a test set an answer."""
+        if "backfills" in self.airflow.plugin_answers:
+            return self._answer("backfills")
+        return [{"id": b.id, "dag_id": b.dag_id, "from_date": b.from_date.isoformat(),
+                 "to_date": b.to_date.isoformat(), "is_paused": b.is_paused, "max_active_runs": b.max_active_runs,
+                 "reprocess_behavior": b.reprocess_behavior, "created_at": b.created_at.isoformat(),
+                 "dag_run_conf": b.dag_run_conf} for b in self.airflow.backfills.list_active()]
+
     def demo_inbox(self) -> dict | None:
         return None
 

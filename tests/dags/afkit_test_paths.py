@@ -1,6 +1,7 @@
 """``afkit_paths_backfilled``: daily, producing ``test.paths_backfilled``; the board-path tests backfill it so that
 one asset's newest events mix backfill and live events, which both paths must leave out alike.
-``afkit_paths_incremental`` only declares ``test.paths_incremental``, whose events the incremental-cadence test posts."""
+``afkit_paths_incremental`` only declares ``test.paths_incremental``, whose events the incremental-cadence test posts.
+``afkit_paths_listed``: daily, the DAG of the backfill whose listing both paths must agree on."""
 
 from __future__ import annotations
 
@@ -30,3 +31,12 @@ with DAG(dag_id="afkit_paths_incremental", schedule=None, start_date=datetime(20
         pass
 
     declare()
+
+with DAG(dag_id="afkit_paths_listed", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+         catchup=False, tags=["afkit-test"]):
+
+    @task
+    def work() -> None:
+        pass
+
+    work()

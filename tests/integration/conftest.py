@@ -41,7 +41,7 @@ ARTIFACTS = REPO / "test-artifacts"
 TEST_DAGS = ("afkit_quick", "afkit_quick_report", "afkit_flaky", "afkit_depends_on_past", "afkit_mutable",
              "afkit_prod_minutely", "afkit_prod_burst", "afkit_bulk", "afkit_doomed", "afkit_sla_probe", "afkit_pulse",
              "afkit_pulse_digest", "afkit_slow_consumer", "afkit_paths_backfilled",
-             "afkit_paths_incremental")
+             "afkit_paths_incremental", "afkit_paths_listed")
 
 
 @pytest.fixture(scope="session")

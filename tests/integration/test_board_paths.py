@@ -9,12 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import pytest
 
 from toolkit.airflow import AirflowClient
 from toolkit.config import ConnectionSettings
 from toolkit.core.cadence_impact import report_to_dict
+from toolkit.services.active_backfills import read_active_backfills
 from toolkit.services.cadence import cadence_scan, rest_cadence_reports
 from toolkit.services.freshness import rest_sla_board, sla_board
 from toolkit.services.occupancy import read_pools
@@ -142,6 +144,25 @@ def test_pool_occupancy_is_the_same_through_the_plugin_and_rest(client, monkeypa
     assert (first.used.path, rest.used.path) == ("plugin", "rest")
     assert slots(first) == slots(rest)
     assert "default_pool" in {p.name for p in first.pools}
+
+
+def test_active_backfills_are_the_same_through_the_plugin_and_rest(client, monkeypatch):
+    """What the governor and ``afkit status`` read of a backfill (paused or not, range, conf) agrees path for path."""
+    backfill = client.backfills.create("afkit_paths_listed", datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                       datetime(2026, 1, 3, tzinfo=timezone.utc), max_active_runs=1,
+                                       dag_run_conf={"note": "listed by both paths"})
+    try:
+        client.backfills.pause(backfill.id)
+        plugin, used = read_active_backfills(client)
+        monkeypatch.setenv(BOARDS_ENV, "rest")
+        rest, rest_used = read_active_backfills(client)
+    finally:
+        client.backfills.cancel(backfill.id)
+    assert (used.path, rest_used.path) == ("plugin", "rest")
+    (listed,) = [b for b in plugin if b.id == backfill.id]
+    assert [b for b in rest if b.id == backfill.id] == [listed]
+    assert listed.is_paused and listed.completed_at is None and listed.dag_run_conf == {"note": "listed by both paths"}
+    assert (listed.dag_id, listed.from_date, listed.max_active_runs) == ("afkit_paths_listed", backfill.from_date, 1)
 
 
 def test_a_viewer_gets_the_board_through_the_plugin_too(airflow):

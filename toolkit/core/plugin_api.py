@@ -16,7 +16,7 @@ from toolkit.core.cadence_impact import CadenceReport, SeamImpact
 from toolkit.core.freshness import FreshnessStatus
 from toolkit.core.sla_board import SLABoard
 from toolkit.core.throttle import OCCUPYING, WAITING
-from toolkit.models import BACKFILL_RUN_PREFIX, AssetEvent, Pool, TaskInstance
+from toolkit.models import BACKFILL_RUN_PREFIX, AssetEvent, Backfill, Pool, TaskInstance
 from toolkit.sla import SLA, InvalidSLA
 
 API_VERSION = 1
@@ -123,4 +123,18 @@ def occupancy_from_dict(data: dict) -> tuple[list[Pool], list[TaskInstance]]:
         return pools, instances
     except (KeyError, TypeError, ValueError) as exc:
         raise UnreadableBoard(f"the pool occupancy is not in the shape of API version {API_VERSION} "
+                              f"({type(exc).__name__}: {exc})") from None
+
+
+def backfills_from_dicts(data: list) -> list[Backfill]:
+    """The plugin's active backfills (``plugin.operations_db.active_backfills``) as the REST path lists them.
+    Raises UnreadableBoard naming what is missing."""
+    try:
+        return [Backfill(int(b["id"]), b["dag_id"], datetime.fromisoformat(b["from_date"]),
+                         datetime.fromisoformat(b["to_date"]), bool(b["is_paused"]), int(b["max_active_runs"]),
+                         b["reprocess_behavior"], datetime.fromisoformat(b["created_at"]), None,
+                         dict(b["dag_run_conf"]))
+                for b in data]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnreadableBoard(f"the active backfills are not in the shape of API version {API_VERSION} "
                               f"({type(exc).__name__}: {exc})") from None

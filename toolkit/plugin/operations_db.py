@@ -54,6 +54,7 @@ def active_backfills(session: Session, readable_dag_ids: set[str]) -> list[dict]
             "total": sum(states.values()), "success": states.get("success", 0), "failed": states.get("failed", 0),
             "running": states.get("running", 0), "queued": states.get("queued", 0),
             "afkit_plan": tag.get("plan_id") if isinstance(tag, dict) else None,
+            "dag_run_conf": b.dag_run_conf if isinstance(b.dag_run_conf, dict) else {},
         })
     return found
 

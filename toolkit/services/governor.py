@@ -4,8 +4,9 @@ It runs inside ``afkit backfill launch --follow`` and inside ``afkit watch``, so
 operator's terminal closes. For every running backfill of an active plan, each tick:
 
 1. takes that backfill's lease in the state database (only one governor acts on a backfill at a time);
-2. samples the pools the DAG uses (``services.occupancy``: one reading per tick for every backfill, through the
-   afkit plugin when it is there, else the REST API);
+2. reads whether it is paused (``services.active_backfills``) and samples the pools the DAG uses
+   (``services.occupancy``): one reading of each per tick for every backfill, through the afkit plugin when it is
+   there, else the REST API;
 3. asks the pure ``throttle.govern`` what to do;
 4. pauses or resumes the Airflow backfill, and logs the action with its reason.
 
@@ -27,6 +28,8 @@ from toolkit.airflow import AirflowClient
 from toolkit.errors import AfkitError, BadInput
 from toolkit.core.planfile import plan_from_dict
 from toolkit.core.planning import Plan
+from toolkit.models import Backfill
+from toolkit.services.active_backfills import read_active_backfills
 from toolkit.services.occupancy import PoolReadings, read_pools
 from toolkit.services.plugin_path import PathUsed
 from toolkit.state import StateStore
@@ -84,11 +87,17 @@ class Governor:
         now = now or datetime.now(timezone.utc)
         events = []
         readings: list[PoolReadings] = []  # read once per tick, and only when a backfill is governed
+        active: list[dict[int, Backfill]] = []  # likewise
 
         def pools_now() -> PoolReadings:
             if not readings:
                 readings.append(read_pools(self.client))
             return readings[0]
+
+        def active_now() -> dict[int, Backfill]:
+            if not active:
+                active.append({b.id: b for b in read_active_backfills(self.client)[0]})
+            return active[0]
 
         for entry in self.store.plans(("active", "paused")):
             try:
@@ -101,7 +110,8 @@ class Governor:
                 if step.status != "created" or step.backfill_id is None:
                     continue
                 try:
-                    events.append(self.govern_backfill(plan, step.dag_id, step.backfill_id, now, pools_now))
+                    events.append(self.govern_backfill(plan, step.dag_id, step.backfill_id, now, pools_now,
+                                                       active_now))
                 except AfkitError as exc:  # one backfill's trouble must not stop the others
                     events.append(GovernorEvent(step.backfill_id, "error", str(exc)))
                     log.error("governor: backfill %s: %s", step.backfill_id, exc)
@@ -119,11 +129,13 @@ class Governor:
         return PoolSample(pool_name, budget.slots - others if budget.slots >= 0 else 10**6, ours, production, waiting)
 
     def govern_backfill(self, plan: Plan, dag_id: str, backfill_id: int, now: datetime,
-                        pools_now: Callable[[], PoolReadings] | None = None) -> GovernorEvent:
+                        pools_now: Callable[[], PoolReadings] | None = None,
+                        active_now: Callable[[], dict[int, Backfill]] | None = None) -> GovernorEvent:
         lease = f"governor:backfill:{backfill_id}"
         if not self.store.acquire_lease(lease, self.holder, self.lease_seconds, now):
             return GovernorEvent(backfill_id, "skipped", "another governor holds this backfill's lease")
-        backfill = self.client.backfills.get(backfill_id)
+        # Not among the active ones: it completed (or the caller may not read it), which Airflow says for this one.
+        backfill = (active_now().get(backfill_id) if active_now else None) or self.client.backfills.get(backfill_id)
         if backfill.completed_at is not None:
             self.store.release_lease(lease, self.holder)
             return GovernorEvent(backfill_id, "none", "completed")

@@ -18,6 +18,7 @@ from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 from toolkit.airflow import AirflowClient
+from toolkit.core.allocation import allocation_burst
 from toolkit.core.plugin_api import API_VERSION, UnreadableBoard
 from toolkit.errors import AirflowServerError, AirflowUnreachable, ConfigError, NotFound
 
@@ -76,7 +77,8 @@ def read(client: AirflowClient, what: str, from_plugin: Callable[[], T], from_re
     usable, note = plugin_usable(client)
     if usable:
         try:
-            return from_plugin(), PathUsed(PLUGIN)
+            with allocation_burst():  # a board of 20,000 statuses is read back into as many dataclasses
+                return from_plugin(), PathUsed(PLUGIN)
         # NotFound: the plugin was removed (or downgraded) since its health was read.
         except (AirflowServerError, AirflowUnreachable, UnreadableBoard, NotFound) as exc:
             note = f"the afkit plugin's {what} failed ({exc})"

@@ -138,8 +138,10 @@ def pool_policy(pools: list[Pool], policy: ThrottlePolicy) -> dict[str, dict]:
 
 
 def collect_status(client: AirflowClient) -> StatusReport:
-    """Everything ``afkit status`` shows, read through the REST API and afkit.toml."""
+    """Everything ``afkit status`` shows, read through the REST API (active backfills through the afkit plugin when
+    it is there) and afkit.toml."""
     from toolkit.service_config import load_service_config
+    from toolkit.services.active_backfills import read_active_backfills
     from toolkit.services.plugin_path import PLUGIN, REST, plugin_usable
 
     config = load_service_config()  # a diagnostic command: a broken afkit.toml is shown, not fatal
@@ -150,7 +152,7 @@ def collect_status(client: AirflowClient) -> StatusReport:
         components=client.monitor.health(),
         dags=client.dags.list(),
         pools=client.pools.list(),
-        backfills=client.backfills.list_active(),
+        backfills=read_active_backfills(client)[0],
         policy=config.throttle,
         config_errors=config.errors,
         plugin=client.plugins.afkit_health(),

@@ -85,3 +85,17 @@ def test_slot_usage_comes_back_as_airflows_pool_counts_and_summable_instances():
 def test_slot_usage_of_another_shape_is_refused_with_the_reason():
     with pytest.raises(UnreadableBoard, match="pool occupancy is not in the shape of API version 1 .*slots"):
         occupancy_from_dict({"pools": []})
+
+
+def test_active_backfills_read_back_and_a_wrong_shape_is_named():
+    from toolkit.core.plugin_api import backfills_from_dicts
+
+    entry = {"id": 7, "dag_id": "d", "from_date": "2026-01-01T00:00:00+00:00", "to_date": "2026-01-03T00:00:00+00:00",
+             "is_paused": True, "created_at": "2026-02-01T10:00:00.123456+00:00", "reprocess_behavior": "failed",
+             "max_active_runs": 2, "dag_run_conf": {"afkit_plan": {"plan_id": "p"}}, "total": 3, "success": 1}
+    (backfill,) = backfills_from_dicts([entry])
+    assert (backfill.id, backfill.is_paused, backfill.reprocess_behavior, backfill.max_active_runs) == (7, True, "failed", 2)
+    assert backfill.active and backfill.created_at.microsecond == 123456 and backfill.dag_run_conf == entry["dag_run_conf"]
+    del entry["dag_run_conf"]
+    with pytest.raises(UnreadableBoard, match=r"active backfills .*\(KeyError: 'dag_run_conf'\)"):
+        backfills_from_dicts([entry])

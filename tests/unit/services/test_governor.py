@@ -87,3 +87,23 @@ def test_a_completed_backfill_is_left_alone(airflow, store, launched):
     (event,) = governor.tick(airflow.now)
     assert (event.action, event.reason) == ("none", "completed")
     assert [r for r in airflow.requests if r[0] == "pause"] == []
+
+
+def test_on_the_plugin_path_one_read_of_the_active_backfills_serves_a_tick(airflow, store, launched, monkeypatch):
+    """Whether a backfill is paused comes from the plugin's list of active backfills, read once per tick; only one
+    missing from that list (it completed) is asked of the REST API, which says so."""
+    from tests.unit.services.test_plugin_path import HEALTH, slot_usage
+
+    backfill_id, governor = launched
+    production_waits(airflow)
+    airflow.plugin_health = dict(HEALTH)
+    airflow.plugin_answers = {"occupancy": slot_usage(airflow)}
+    asked_one, listed = [], []
+    get_one, list_all = airflow.backfills.get, airflow.plugins.backfills
+    monkeypatch.setattr(airflow.backfills, "get", lambda i: (asked_one.append(i), get_one(i))[1])
+    monkeypatch.setattr(airflow.plugins, "backfills", lambda: (listed.append(1), list_all())[1])
+    (event,) = governor.tick(NOW)
+    assert event.action == "pause" and asked_one == [] and listed == [1]
+    airflow.finish(backfill_id)
+    (event,) = governor.tick(NOW + timedelta(seconds=1))
+    assert (event.action, event.reason) == ("none", "completed") and asked_one == [backfill_id] and listed == [1, 1]
