@@ -202,3 +202,23 @@ def test_a_running_watcher_prints_each_pass_with_verbose(admin_env, tmp_path):
     passes = [x for x in lines if x.startswith("pass: ")]
     assert len(passes) == 2 and all("SLA board" in x for x in passes), "".join(lines) + rest
     assert watcher.returncode == 0 and "afkit watch stopped." in rest
+
+
+def test_a_watcher_pass_through_the_plugin_never_loads_the_generated_client(admin_env, tmp_path):
+    """``afkit watch --once`` and the governor's two reads (active backfills, pool occupancy) on the plugin path, in a
+    process of their own: apache-airflow-client (0.7 s of every start) is never imported."""
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['afkit', 'watch', '--once']\n"
+             "try:\n    runpy.run_module('toolkit', run_name='__main__')\nexcept SystemExit as done:\n"
+             "    assert not done.code, done.code\n"
+             "from toolkit.airflow import AirflowClient\nfrom toolkit.config import resolve_settings\n"
+             "from toolkit.services.active_backfills import read_active_backfills\n"
+             "from toolkit.services.occupancy import read_pools\n"
+             "client = AirflowClient(resolve_settings({}))\n"
+             "print(read_active_backfills(client)[1].path, read_pools(client).used.path,\n"
+             "      'airflow_client' in sys.modules)\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AFKIT_")}, **admin_env,
+           "AFKIT_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "plugin plugin False", done.stdout + done.stderr

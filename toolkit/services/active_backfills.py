@@ -14,4 +14,4 @@ from toolkit.services.plugin_path import PathUsed
 
 def read_active_backfills(client: AirflowClient) -> tuple[list[Backfill], PathUsed]:
     return plugin_path.read(client, "active backfills", lambda: backfills_from_dicts(client.plugins.backfills()),
-                            client.backfills.list_active)
+                            lambda: client.backfills.list_active())  # client.backfills loads the generated client
