@@ -11,7 +11,9 @@ queries whatever the number of assets:
 4. producers, and the assets their DAGs are scheduled on;
 5. the latest run and the recent successful durations of each producing DAG.
 
-The judging is the same pure ``toolkit.core.freshness`` the CLI uses, on the same events.
+The judging is the same pure ``toolkit.core.freshness`` the CLI uses, on the same events. Timestamps are read as the
+database's own (``_timestamp``): Airflow's column type converts every value through a pendulum zone, which was more
+than half of the board's time at 10,000 assets.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 from collections import defaultdict
 from datetime import datetime, timezone
 
-from sqlalchemy import Text, and_, case, cast, func, select, true
+from sqlalchemy import TIMESTAMP, Text, and_, case, cast, func, select, true, type_coerce
 from sqlalchemy.orm import Session
 
 from toolkit.core.freshness import (EVENTS_PER_ASSET, ProducerRun, assets_to_read, decided_by_newest, evaluate,
@@ -36,6 +38,19 @@ FIRST_LOOK = 1  # the newest event decides almost every status
 DURATION_SAMPLES = 30
 _WHOLE_NUMBER = re.compile(r"-?\d+")
 _declared: dict[tuple[str, str], list[SLA | InvalidSLA]] = {}  # (asset, extra as text) -> its parsed SLAs
+
+
+def _timestamp(column, name: str):
+    """``column`` (one of Airflow's ``UtcDateTime`` columns) read without that type's conversion of each value, which
+    goes through pendulum's UTC zone: 0.34 s of a 0.6 s board at 10,000 assets. :func:`_utc` makes the value UTC."""
+    return type_coerce(column, TIMESTAMP(timezone=True)).label(name)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A timestamp from the database in the standard UTC zone (Airflow stores UTC; SQLite hands it back naive)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def _row_count(value: object) -> int | None:
@@ -86,8 +101,8 @@ def _latest_events(session: Session, asset_ids: list[int], limit: int) -> list:
     from airflow.models.asset import AssetEvent, AssetModel
 
     dialect = session.get_bind().dialect.name
-    columns = (AssetEvent.asset_id, AssetEvent.timestamp, AssetEvent.partition_key, AssetEvent.source_dag_id,
-               AssetEvent.source_run_id, _row_count_column(dialect).label("row_count"))
+    columns = (AssetEvent.asset_id, _timestamp(AssetEvent.timestamp, "timestamp"), AssetEvent.partition_key,
+               AssetEvent.source_dag_id, AssetEvent.source_run_id, _row_count_column(dialect).label("row_count"))
     connection = session.connection()  # Core rows: the ORM's per-row bookkeeping costs more than the query
     if dialect == "postgresql":
         recent = (select(*columns).where(AssetEvent.asset_id == AssetModel.id)
@@ -106,8 +121,7 @@ def _events_by_asset(session: Session, name_of: dict[int, str], asset_ids: list[
     events: dict[str, list[Event]] = defaultdict(list)
     for row in _latest_events(session, asset_ids, limit):
         name = name_of[row.asset_id]
-        # Airflow hands back its own UTC zone object; the standard one makes every comparison and isoformat cheap.
-        events[name].append(Event(name, row.timestamp.astimezone(timezone.utc), row.partition_key,
+        events[name].append(Event(name, _utc(row.timestamp), row.partition_key,
                                   row.source_dag_id, row.source_run_id, _row_count(row.row_count)))
     for found in events.values():
         found.reverse()
@@ -118,11 +132,13 @@ def _producer_runs(session: Session, dag_ids: set[str], upstream: dict[str, tupl
     from airflow.models.dagrun import DagRun
 
     latest_rank = func.row_number().over(partition_by=DagRun.dag_id, order_by=DagRun.run_after.desc()).label("rn")
-    latest = select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.start_date, latest_rank).where(
+    latest = select(DagRun.dag_id, DagRun.run_id, DagRun.state, _timestamp(DagRun.start_date, "start_date"),
+                    latest_rank).where(
         DagRun.dag_id.in_(dag_ids)).subquery()
     newest = {r.dag_id: r for r in session.execute(select(latest).where(latest.c.rn == 1))}
     done_rank = func.row_number().over(partition_by=DagRun.dag_id, order_by=DagRun.end_date.desc()).label("rn")
-    done = select(DagRun.dag_id, DagRun.start_date, DagRun.end_date, done_rank).where(
+    done = select(DagRun.dag_id, _timestamp(DagRun.start_date, "start_date"), _timestamp(DagRun.end_date, "end_date"),
+                  done_rank).where(
         and_(DagRun.dag_id.in_(dag_ids), DagRun.state == "success", DagRun.end_date.is_not(None))).subquery()
     durations: dict[str, list] = defaultdict(list)
     for row in session.execute(select(done).where(done.c.rn <= DURATION_SAMPLES)):
@@ -130,13 +146,13 @@ def _producer_runs(session: Session, dag_ids: set[str], upstream: dict[str, tupl
     runs = {}
     for dag_id in dag_ids:
         row = newest.get(dag_id)
-        p90 = estimate_durations([DagRunModel(dag_id, "", "success", "", None, start_date=d.start_date,
-                                              end_date=d.end_date) for d in durations[dag_id]]).p90
+        p90 = estimate_durations([DagRunModel(dag_id, "", "success", "", None, start_date=_utc(d.start_date),
+                                              end_date=_utc(d.end_date)) for d in durations[dag_id]]).p90
         runs[dag_id] = ProducerRun(
             dag_id=dag_id,
             state=str(getattr(row.state, "value", row.state)) if row else None,
             run_id=row.run_id if row else None,
-            start_date=row.start_date if row else None,
+            start_date=_utc(row.start_date) if row else None,
             p90_seconds=p90,
             upstream_assets=upstream.get(dag_id, ()),
         )
@@ -149,7 +165,8 @@ def board_from_db(session: Session, now: datetime) -> SLABoard:
     # Active assets only, as GET /api/v2/assets lists them by default.
     # Active assets only, as GET /api/v2/assets lists them by default.
     assets = session.connection().execute(
-        select(AssetModel.id, AssetModel.name, cast(AssetModel.extra, Text).label("extra"), AssetModel.created_at)
+        select(AssetModel.id, AssetModel.name, cast(AssetModel.extra, Text).label("extra"),
+               _timestamp(AssetModel.created_at, "created_at"))
         .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
     ).all()
     slas: list[SLA] = []
@@ -170,7 +187,7 @@ def board_from_db(session: Session, now: datetime) -> SLABoard:
     runs = _producer_runs(session, set(first_producer.values()),
                           {d: tuple(sorted(a)) for d, a in scheduled_on.items()}) if first_producer else {}
     producers = {name: runs[dag_id] for name, dag_id in first_producer.items()}
-    known_since = {a.name: a.created_at for a in assets if a.name in needed}
+    known_since = {a.name: _utc(a.created_at) for a in assets if a.name in needed}
 
     events = _events_by_asset(session, name_of, [id_of[n] for n in needed], FIRST_LOOK)
     statuses = [evaluate(s, events.get(s.asset, []), now, producers.get(s.asset), known_since.get(s.asset))
