@@ -22,7 +22,7 @@ from toolkit.services.freshness import rest_sla_board, sla_board
 from toolkit.services.occupancy import read_pools
 from toolkit.services.plugin_path import BOARDS_ENV
 
-from .conftest import assert_same_statuses, raw_get, raw_send, run_cli, wait_for
+from .conftest import assert_same_statuses, comparable_slas, raw_get, raw_send, run_cli, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -120,6 +120,22 @@ def test_the_plugin_rejudges_assets_with_new_events_as_a_cold_judgement_would(ai
     quiet = {a for a in warm if again.get(a) == warm[a]}  # assets that got no event while we read
     assert len(quiet) >= 5
     assert {a: warm[a] for a in quiet if warm[a] != cold[a]} == {}
+
+
+def test_the_plugin_reads_new_events_into_its_kept_board_as_a_cold_board_would(airflow, client):
+    """The plugin's SLA board keeps the events it read between requests; after each new event (with rows, or without,
+    which makes it look further back) it equals the board the REST path judges from scratch."""
+    asset = "test.paths_incremental"
+    (found,) = [a for a in raw_get(airflow, "/api/v2/assets?limit=100")["assets"] if a["name"] == asset]
+
+    def mine(board) -> dict:
+        return {k: v for k, v in comparable_slas(board).items() if k.startswith(f"{asset}#")}
+
+    assert sla_board(client).source == "plugin"  # the plugin keeps what it read: what follows is incremental
+    for rows in (0, 0, 5, 0):
+        raw_send(airflow, "POST", "/api/v2/assets/events", {"asset_id": found["id"], "extra": {"row_count": rows}})
+        plugin, rest = mine(sla_board(client)), mine(rest_sla_board(client))
+        assert len(plugin) == 1 and plugin == rest, rows
 
 
 def test_pool_occupancy_is_the_same_through_the_plugin_and_rest(client, monkeypatch):

@@ -12,10 +12,8 @@ consumers, those consumers' runs, and which runs consumed which events (the seam
 
 Incremental between requests (``CadenceCache``): an asset's model changes only when it gets an event, so a request
 re-reads and re-judges only the assets with events newer than the last request's newest event id, and moves the
-others' "since the last event" on. The event table's watermark (its newest id, and the count and sum of the ids up to
-the previous one, in one scan) tells whether anything else happened below that id: an event deleted (``airflow db
-clean``) or committed late by a transaction that had drawn its id earlier. Then the request judges everything afresh,
-as it does the first time.
+others' "since the last event" on. The event table's watermark (``event_watermark``) tells whether anything else
+happened below that id; then the request judges everything afresh, as it does the first time.
 """
 
 from __future__ import annotations
@@ -29,12 +27,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Text, and_, case, cast, func, or_, select
+from sqlalchemy import Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from toolkit.core.cadence import CadenceModel, describe_many
 from toolkit.core.cadence_impact import BASELINE, CADENCE_EVENTS_PER_ASSET, CadenceReport, asset_owners, seam_impact
 from toolkit.models import BACKFILL_RUN_LIKE, BACKFILL_RUN_PREFIX, Asset, AssetEvent
+from toolkit.plugin.event_watermark import EventTableReader, EventWatermark
 from toolkit.plugin.freshness_db import extra_from_text
 from toolkit.models import DagRun as DagRunModel
 from toolkit.core.sla_board import SLABoard
@@ -152,40 +151,8 @@ def event_series(session: Session, limit: int = CADENCE_EVENTS_PER_ASSET,
     return _series_rows(session, limit, ids)
 
 
-@dataclass(frozen=True)
-class EventWatermark:
-    """How far the event table was read: its newest event id, and how many ids up to it there were and their sum."""
-
-    newest: int
-    count: int
-    id_sum: int
-
-
-class DatabaseEvents:
-    """The event table as the cache reads it, through one request's session."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.database = session.get_bind().url.render_as_string(hide_password=True)
-
-    def watermark(self, previous: EventWatermark | None) -> tuple[EventWatermark, bool]:
-        """The event table's watermark now, and whether the ids up to ``previous.newest`` are still exactly those it
-        counted (nothing deleted, nothing committed late below it), in one scan of the table's primary key."""
-        from airflow.models.asset import AssetEvent as EventRow
-
-        below = previous.newest if previous else -1
-        newest, count, id_sum, count_below, sum_below = self.session.execute(select(
-            func.max(EventRow.id), func.count(EventRow.id), func.coalesce(func.sum(EventRow.id), 0),
-            func.count(case((EventRow.id <= below, 1))),
-            func.coalesce(func.sum(case((EventRow.id <= below, EventRow.id), else_=0)), 0))).one()
-        now = EventWatermark(int(newest if newest is not None else -1), int(count), int(id_sum))
-        unchanged = previous is not None and (int(count_below), int(sum_below)) == (previous.count, previous.id_sum)
-        return now, unchanged
-
-    def assets_with_events_after(self, event_id: int) -> set[int]:
-        from airflow.models.asset import AssetEvent as EventRow
-
-        return set(self.session.scalars(select(EventRow.asset_id).where(EventRow.id > event_id).distinct()))
+class DatabaseEvents(EventTableReader):
+    """The event table as the cadence cache reads it, through one request's session."""
 
     def series(self, ids: Collection[int] | None) -> dict[int, np.ndarray]:
         return event_series(self.session, ids=ids)

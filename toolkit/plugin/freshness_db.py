@@ -11,6 +11,10 @@ queries whatever the number of assets:
 4. producers, and the assets their DAGs are scheduled on;
 5. the latest run and the recent successful durations of each producing DAG.
 
+Incremental between requests (``NewestEventsCache``): the events of steps 2 and 3 are kept, and a board re-reads them
+only for the assets with events since the previous board (``event_watermark``); every status is judged again at the
+board's own "now", from the same events a cold read would give.
+
 The judging is the same pure ``toolkit.core.freshness`` the CLI uses, on the same events. Timestamps are read as the
 database's own (``_timestamp``): Airflow's column type converts every value through a pendulum zone, which was more
 than half of the board's time at 10,000 assets.
@@ -20,8 +24,12 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import defaultdict
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol
 
 from sqlalchemy import TIMESTAMP, Text, and_, case, cast, func, select, true, type_coerce
 from sqlalchemy.orm import Session
@@ -31,6 +39,7 @@ from toolkit.core.freshness import (EVENTS_PER_ASSET, ProducerRun, assets_to_rea
 from toolkit.models import AssetEvent as Event
 from toolkit.models import DagRun as DagRunModel
 from toolkit.core.planning import estimate_durations
+from toolkit.plugin.event_watermark import EventTableReader, EventWatermark
 from toolkit.sla import SLA, InvalidSLA, parse_slas
 from toolkit.core.sla_board import SLABoard, sorted_statuses
 
@@ -115,17 +124,84 @@ def _latest_events(session: Session, asset_ids: list[int], limit: int) -> list:
     return connection.execute(select(*[ranked.c[k] for k in keys]).where(ranked.c.rn <= limit)).all()
 
 
-def _events_by_asset(session: Session, name_of: dict[int, str], asset_ids: list[int],
-                     limit: int) -> dict[str, list[Event]]:
-    """Each asset's newest events, oldest first (the order ``freshness`` reads them in)."""
-    events: dict[str, list[Event]] = defaultdict(list)
-    for row in _latest_events(session, asset_ids, limit):
-        name = name_of[row.asset_id]
-        events[name].append(Event(name, _utc(row.timestamp), row.partition_key,
-                                  row.source_dag_id, row.source_run_id, _row_count(row.row_count)))
+def _events_by_asset(session: Session, name_of: dict[int, str], asset_ids: Collection[int],
+                     limit: int) -> dict[int, list[Event]]:
+    """Each asset's newest events, oldest first (the order ``freshness`` reads them in), by asset id."""
+    events: dict[int, list[Event]] = defaultdict(list)
+    for row in _latest_events(session, list(asset_ids), limit):
+        events[row.asset_id].append(Event(name_of[row.asset_id], _utc(row.timestamp), row.partition_key,
+                                          row.source_dag_id, row.source_run_id, _row_count(row.row_count)))
     for found in events.values():
         found.reverse()
     return events
+
+
+class NewestEvents(Protocol):
+    """What the cache asks of the event table (``DatabaseNewestEvents``; an in-memory table in the unit tests)."""
+
+    database: str
+
+    def watermark(self, previous: EventWatermark | None) -> tuple[EventWatermark, bool]: ...
+
+    def assets_with_events_after(self, event_id: int) -> set[int]: ...
+
+    def newest(self, asset_ids: Collection[int], limit: int) -> dict[int, list[Event]]: ...
+
+
+class DatabaseNewestEvents(EventTableReader):
+    def __init__(self, session: Session, name_of: dict[int, str]) -> None:
+        super().__init__(session)
+        self.name_of = name_of
+
+    def newest(self, asset_ids: Collection[int], limit: int) -> dict[int, list[Event]]:
+        return _events_by_asset(self.session, self.name_of, asset_ids, limit)
+
+
+@dataclass
+class NewestEventsCache:
+    """Each asset's newest events as the previous board read them (how many were asked, and those found), and the
+    event table's watermark then: one per api-server process; boards take turns (``lock``)."""
+
+    database: str | None = None
+    watermark: EventWatermark | None = None
+    assets: dict[int, tuple[int, list[Event]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    cold_reads: int = 0  # boards that read every asset's events (for the tests)
+    read_assets: int = 0  # assets whose events the latest board read
+
+    def reader(self, table: NewestEvents) -> Callable[[Collection[int], int], dict[int, list[Event]]]:
+        """Begin a board (with ``lock`` held): drop what changed since the previous one, and return how the board
+        asks for up to ``limit`` newest events of some assets (read only where not kept, and kept for the next).
+
+        The watermark is read first: whatever commits while the board reads shows next time as newer ids, or as a
+        changed count below the watermark (then the next board reads everything)."""
+        same_database = table.database == self.database
+        watermark, unchanged = table.watermark(self.watermark if same_database else None)
+        if unchanged and self.watermark is not None:
+            renewed = table.assets_with_events_after(self.watermark.newest)
+            kept = {i: read for i, read in self.assets.items() if i not in renewed}
+        else:
+            kept, self.cold_reads = {}, self.cold_reads + 1
+        self.assets, self.database, self.watermark, self.read_assets = kept, table.database, watermark, 0
+
+        def newest(asset_ids: Collection[int], limit: int) -> dict[int, list[Event]]:
+            missing = [i for i in asset_ids if self.assets.get(i, (0, []))[0] < limit]
+            if missing:
+                found = table.newest(missing, limit)
+                for i in missing:
+                    self.assets[i] = (limit, found.get(i, []))
+                self.read_assets += len(missing)
+            return {i: self.assets[i][1][-limit:] for i in asset_ids}
+
+        return newest
+
+    def keep_only(self, asset_ids: Collection[int]) -> None:
+        """Forget the assets a board no longer watches (deleted, or no longer under an SLA)."""
+        wanted = set(asset_ids)
+        self.assets = {i: read for i, read in self.assets.items() if i in wanted}
+
+
+CACHE = NewestEventsCache()
 
 
 def _producer_runs(session: Session, dag_ids: set[str], upstream: dict[str, tuple[str, ...]]) -> dict[str, ProducerRun]:
@@ -159,10 +235,9 @@ def _producer_runs(session: Session, dag_ids: set[str], upstream: dict[str, tupl
     return runs
 
 
-def board_from_db(session: Session, now: datetime) -> SLABoard:
+def board_from_db(session: Session, now: datetime, cache: NewestEventsCache = CACHE) -> SLABoard:
     from airflow.models.asset import AssetActive, AssetModel, DagScheduleAssetReference, TaskOutletAssetReference
 
-    # Active assets only, as GET /api/v2/assets lists them by default.
     # Active assets only, as GET /api/v2/assets lists them by default.
     assets = session.connection().execute(
         select(AssetModel.id, AssetModel.name, cast(AssetModel.extra, Text).label("extra"),
@@ -189,13 +264,18 @@ def board_from_db(session: Session, now: datetime) -> SLABoard:
     producers = {name: runs[dag_id] for name, dag_id in first_producer.items()}
     known_since = {a.name: _utc(a.created_at) for a in assets if a.name in needed}
 
-    events = _events_by_asset(session, name_of, [id_of[n] for n in needed], FIRST_LOOK)
-    statuses = [evaluate(s, events.get(s.asset, []), now, producers.get(s.asset), known_since.get(s.asset))
-                for s in slas]
-    undecided = {s.sla.asset for s in statuses if not decided_by_newest(s, events.get(s.sla.asset, []), FIRST_LOOK)}
-    if undecided:
-        events.update(_events_by_asset(session, name_of, [id_of[n] for n in undecided], EVENTS_PER_ASSET))
-        statuses = [evaluate(st.sla, events[st.sla.asset], now, producers.get(st.sla.asset),
-                             known_since.get(st.sla.asset)) if st.sla.asset in undecided else st
-                    for st in statuses]
+    with cache.lock:
+        newest = cache.reader(DatabaseNewestEvents(session, name_of))
+        events = {name_of[i]: found for i, found in newest([id_of[n] for n in needed], FIRST_LOOK).items()}
+        statuses = [evaluate(s, events.get(s.asset, []), now, producers.get(s.asset), known_since.get(s.asset))
+                    for s in slas]
+        undecided = {s.sla.asset for s in statuses if not decided_by_newest(s, events.get(s.sla.asset, []),
+                                                                            FIRST_LOOK)}
+        if undecided:
+            events.update({name_of[i]: found for i, found in
+                           newest([id_of[n] for n in undecided], EVENTS_PER_ASSET).items()})
+            statuses = [evaluate(st.sla, events[st.sla.asset], now, producers.get(st.sla.asset),
+                                 known_since.get(st.sla.asset)) if st.sla.asset in undecided else st
+                        for st in statuses]
+        cache.keep_only(id_of[n] for n in needed)
     return SLABoard(now, sorted_statuses(with_upstream_culprits(statuses, producers)), tuple(invalid))
