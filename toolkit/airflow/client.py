@@ -20,8 +20,7 @@ import logging
 import os
 import threading
 import time
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar
 from urllib.parse import urlencode
 
 import urllib3
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 
 TOKEN_RENEW_MARGIN_SECONDS = 30
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
@@ -108,6 +108,26 @@ def _validation_item(item: object) -> str:
     return f"{'.'.join(loc)}: {item.get('msg')}" if loc else str(item.get("msg"))
 
 
+class _Resource(Generic[R]):
+    """One of the client's REST resources (``client.dags`` …), built on first use and kept: the operations import
+    the generated client, which a command served by the afkit plugin never needs."""
+
+    def __init__(self, class_name: str) -> None:
+        self.class_name = class_name
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: AirflowClient | None, owner: type | None = None) -> R:
+        if client is None:
+            return self  # type: ignore[return-value]
+        from toolkit.airflow import operations
+
+        built = getattr(operations, self.class_name)(client)
+        client.__dict__[self.name] = built  # an instance attribute from now on: the next read skips this
+        return built
+
+
 class AirflowClient:
     """A connection to one Airflow 3 API server. Thread-safe for token renewal; cheap to create."""
 
@@ -125,7 +145,9 @@ class AirflowClient:
         self._clock = clock
         # No transport-level retries: afkit decides what is safe to retry (idempotent reads only).
         self._http = urllib3.PoolManager(retries=_NO_RETRIES, maxsize=(os.cpu_count() or 1) * 5)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the token, and handing it to the generated client
+        self._building = threading.Lock()
+        self._api: ApiClient | None = None  # the generated client, once an operation needs it
         self._token: str | None = settings.token
         self._token_expiry: float | None = _jwt_expiry(settings.token) if settings.token else None
         self._server_checked = False
@@ -134,53 +156,14 @@ class AirflowClient:
 
     # -- the resources, built on the generated client when first used ------------------------------------------------
 
-    @cached_property
-    def dags(self) -> DagOperations:
-        from toolkit.airflow.operations import DagOperations
-
-        return DagOperations(self)
-
-    @cached_property
-    def pools(self) -> PoolOperations:
-        from toolkit.airflow.operations import PoolOperations
-
-        return PoolOperations(self)
-
-    @cached_property
-    def backfills(self) -> BackfillOperations:
-        from toolkit.airflow.operations import BackfillOperations
-
-        return BackfillOperations(self)
-
-    @cached_property
-    def monitor(self) -> MonitorOperations:
-        from toolkit.airflow.operations import MonitorOperations
-
-        return MonitorOperations(self)
-
-    @cached_property
-    def variables(self) -> VariableOperations:
-        from toolkit.airflow.operations import VariableOperations
-
-        return VariableOperations(self)
-
-    @cached_property
-    def dag_runs(self) -> DagRunOperations:
-        from toolkit.airflow.operations import DagRunOperations
-
-        return DagRunOperations(self)
-
-    @cached_property
-    def assets(self) -> AssetOperations:
-        from toolkit.airflow.operations import AssetOperations
-
-        return AssetOperations(self)
-
-    @cached_property
-    def task_instances(self) -> TaskInstanceOperations:
-        from toolkit.airflow.operations import TaskInstanceOperations
-
-        return TaskInstanceOperations(self)
+    dags: _Resource[DagOperations] = _Resource("DagOperations")
+    pools: _Resource[PoolOperations] = _Resource("PoolOperations")
+    backfills: _Resource[BackfillOperations] = _Resource("BackfillOperations")
+    monitor: _Resource[MonitorOperations] = _Resource("MonitorOperations")
+    variables: _Resource[VariableOperations] = _Resource("VariableOperations")
+    dag_runs: _Resource[DagRunOperations] = _Resource("DagRunOperations")
+    assets: _Resource[AssetOperations] = _Resource("AssetOperations")
+    task_instances: _Resource[TaskInstanceOperations] = _Resource("TaskInstanceOperations")
 
     # -- low level -------------------------------------------------------------------------------------------------
 
@@ -188,23 +171,27 @@ class AirflowClient:
     def url(self) -> str:
         return self.settings.url
 
-    @cached_property
+    @property
     def api_client(self) -> ApiClient:
-        """The generated client's ``ApiClient`` the operations build their ``*Api`` objects on."""
-        from airflow_client.client import ApiClient, Configuration
+        """The generated client's ``ApiClient`` the operations build their ``*Api`` objects on: one per client, built
+        when first asked for (operations are first used from several threads at once while a plan is made)."""
+        with self._building:
+            if self._api is None:
+                from airflow_client.client import ApiClient, Configuration
 
-        config = Configuration(host=self.settings.url)
-        config.retries = _NO_RETRIES
-        api = ApiClient(config)
-        api.user_agent = "afkit"
-        with self._lock:
-            config.access_token = self._token
-        return api
+                config = Configuration(host=self.settings.url)
+                config.retries = _NO_RETRIES
+                api = ApiClient(config)
+                api.user_agent = "afkit"
+                with self._lock:
+                    config.access_token = self._token
+                    self._api = api
+            return self._api
 
     def close(self) -> None:
         self._http.clear()
-        if "api_client" in self.__dict__:
-            self.api_client.rest_client.pool_manager.clear()
+        if self._api is not None:
+            self._api.rest_client.pool_manager.clear()
 
     def __enter__(self) -> AirflowClient:
         return self
@@ -319,8 +306,8 @@ class AirflowClient:
 
     def _hand_token_over(self) -> None:
         """The generated client, once built, sends the token afkit holds (called with the lock held)."""
-        if "api_client" in self.__dict__:
-            self.api_client.configuration.access_token = self._token
+        if self._api is not None:
+            self._api.configuration.access_token = self._token
 
     def call(self, call: Call, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one generated-client operation with auth, retries and error translation."""

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from toolkit.core.cadence_impact import CADENCE_EVENTS_PER_ASSET
-from toolkit.plugin.cadence_db import CadenceCache, EventWatermark
+from tests.unit.plugin.event_rows import WatermarkedRows
+from toolkit.plugin.cadence_db import CadenceCache
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
 START = NOW.timestamp() - 30 * 86400
@@ -28,29 +29,13 @@ class Row:
 
 
 @dataclass
-class EventTable:
+class EventTable(WatermarkedRows):
     """Rows visible to a reader, as the database would answer the cache's questions about them."""
 
-    rows: list[Row] = field(default_factory=list)
-    database: str = "postgresql://airflow@db/airflow"
-    next_id: int = 1
     series_reads: list[set[int] | None] = field(default_factory=list)
 
     def add(self, asset: int, seconds: float, backfill: bool = False, event_id: int | None = None) -> None:
-        if event_id is None:
-            event_id, self.next_id = self.next_id, self.next_id + 1
-        self.rows.append(Row(event_id, asset, seconds, backfill))
-
-    def watermark(self, previous: EventWatermark | None) -> tuple[EventWatermark, bool]:
-        ids = [r.id for r in self.rows]
-        now = EventWatermark(max(ids, default=-1), len(ids), sum(ids))
-        if previous is None:
-            return now, False
-        below = [i for i in ids if i <= previous.newest]
-        return now, (len(below), sum(below)) == (previous.count, previous.id_sum)
-
-    def assets_with_events_after(self, event_id: int) -> set[int]:
-        return {r.asset for r in self.rows if r.id > event_id}
+        self.rows.append(Row(self.draw_id(event_id), asset, seconds, backfill))
 
     def _newest(self, ids) -> dict[int, list[Row]]:
         by_asset: dict[int, list[Row]] = {}

@@ -11,9 +11,9 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from tests.unit.plugin.event_rows import WatermarkedRows
 from toolkit.core.freshness import EVENTS_PER_ASSET
 from toolkit.models import AssetEvent
-from toolkit.plugin.event_watermark import EventWatermark
 from toolkit.plugin.freshness_db import FIRST_LOOK, NewestEventsCache
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -28,27 +28,11 @@ class Row:
 
 
 @dataclass
-class EventTable:
-    rows: list[Row] = field(default_factory=list)
-    database: str = "postgresql://airflow@db/airflow"
-    next_id: int = 1
+class EventTable(WatermarkedRows):
     reads: list[tuple[set[int], int]] = field(default_factory=list)
 
     def add(self, asset: int, minutes: float, rows: int | None = None, event_id: int | None = None) -> None:
-        if event_id is None:
-            event_id, self.next_id = self.next_id, self.next_id + 1
-        self.rows.append(Row(event_id, asset, minutes, rows))
-
-    def watermark(self, previous: EventWatermark | None) -> tuple[EventWatermark, bool]:
-        ids = [r.id for r in self.rows]
-        now = EventWatermark(max(ids, default=-1), len(ids), sum(ids))
-        if previous is None:
-            return now, False
-        below = [i for i in ids if i <= previous.newest]
-        return now, (len(below), sum(below)) == (previous.count, previous.id_sum)
-
-    def assets_with_events_after(self, event_id: int) -> set[int]:
-        return {r.asset for r in self.rows if r.id > event_id}
+        self.rows.append(Row(self.draw_id(event_id), asset, minutes, rows))
 
     def newest(self, asset_ids, limit: int) -> dict[int, list[AssetEvent]]:
         self.reads.append((set(asset_ids), limit))
