@@ -228,7 +228,7 @@ class _Plugins(_Resource):
             raise answer
         return answer
 
-    def sla_board(self) -> dict:
+    def sla_board(self) -> bytes:
         return self._answer("sla")
 
     def cadence(self, changed_only: bool = False, intervals: bool = True) -> list:

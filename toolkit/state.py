@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
 
+from toolkit.core.alerts import OpenAlert
 from toolkit.errors import AfkitError, ConfigError, StateUnavailable
 from toolkit.service_config import load_service_config
 
@@ -373,6 +374,16 @@ class StateStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(alerts).where(alerts.c.status != "resolved")).mappings().all()
         return [{k: _aware(v) for k, v in dict(r).items()} for r in rows]
+
+    def open_alert_states(self) -> list[OpenAlert]:
+        """Every open alert as the alert rules read it, from only the columns they need: at 80,000 open alerts the
+        whole rows took 2 s of a watcher's pass."""
+        columns = (alerts.c.alert_id, alerts.c.sla_key, alerts.c.breach_key, alerts.c.status, alerts.c.opened_at,
+                   alerts.c.last_notified_at, alerts.c.acknowledged_by.is_not(None))
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*columns).where(alerts.c.status != "resolved")).all()
+        return [OpenAlert(alert, sla, breach, status, _aware(opened), _aware(notified), acknowledged=bool(acked))
+                for alert, sla, breach, status, opened, notified, acked in rows]
 
     def alert(self, alert_id: str) -> dict | None:
         with self.engine.connect() as conn:

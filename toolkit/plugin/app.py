@@ -2,7 +2,6 @@
 
 # No `from __future__ import annotations` here: FastAPI must see the real dependency types of the routes.
 
-import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,11 +18,10 @@ STATIC = Path(__file__).with_name("static")
 ASSETS = {"afkit.js": "text/javascript", "afkit.css": "text/css", "icon.svg": "image/svg+xml"}
 
 
-def encode_json(payload: dict) -> bytes:
-    try:
-        from msgspec.json import encode
-    except ImportError:  # pragma: no cover - Airflow 3.3 ships msgspec
-        return json.dumps(payload).encode()
+def encode_json(payload: object) -> bytes:
+    """msgspec's JSON (an Airflow dependency and afkit's): FastAPI's generic encoder is the slow part of a board."""
+    from msgspec.json import encode
+
     return encode(payload)
 
 
@@ -73,6 +71,7 @@ def create_app() -> FastAPI:
     from toolkit.plugin.cadence_db import cadence_from_db
     from toolkit.plugin.freshness_db import board_from_db
     from toolkit.plugin.operations_db import active_backfills, pool_occupancy, set_backfill_paused, slot_usage
+    from toolkit.core.plugin_api import DICT_FORM, TYPED_FORM
     from toolkit.core.sla_board import board_to_dict
     from toolkit.core.throttle import ThrottlePolicy
 
@@ -106,14 +105,15 @@ def create_app() -> FastAPI:
         return inbox_to_dict(bool(record), read_inbox(Path(record)) if record else [])
 
     @app.get("/api/v1/sla", dependencies=[Depends(requires_access_asset(method="GET"))])
-    def sla_board(session: SessionDep) -> Response:
-        """Every declared SLA's status, computed from the metadata database (same shape as `afkit sla status --json`).
-
-        Serialised here, with msgspec (an Airflow dependency) when present: FastAPI's generic encoder is the slow
-        part for 10,000 assets."""
+    def sla_board(session: SessionDep, form: str = DICT_FORM) -> Response:
+        """Every declared SLA's status, computed from the metadata database: the shape of `afkit sla status --json`,
+        or with ``form=typed`` the board's dataclasses as they are (what afkit reads: ``plugin_api.TYPED_FORM``)."""
+        if form not in (DICT_FORM, TYPED_FORM):
+            raise HTTPException(400, f"form must be {DICT_FORM} or {TYPED_FORM}, not {form!r}")
         with allocation_burst():
-            board = board_to_dict(board_from_db(session, datetime.now(timezone.utc)))
-            return Response(content=encode_json(board), media_type="application/json")
+            board = board_from_db(session, datetime.now(timezone.utc))
+            return Response(content=encode_json(board if form == TYPED_FORM else board_to_dict(board)),
+                            media_type="application/json")
 
     @app.get("/api/v1/cadence", dependencies=[Depends(requires_access_asset(method="GET"))])
     def cadence(session: SessionDep, changed_only: bool = False, intervals: bool = False) -> Response:

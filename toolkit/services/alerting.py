@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from toolkit.core.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert, alert_id, plan_notifications
+from toolkit.core.alerts import DEFAULT_RENOTIFY_AFTER, Notification, alert_id, plan_notifications
 from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import AfkitError, BadInput, NotFound
 from toolkit.core.freshness import FreshnessStatus
@@ -22,11 +22,7 @@ CADENCE_ALERT_WINDOW = timedelta(days=7)  # older changes are history: a new wat
 def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datetime, airflow_url: str | None = None,
                   renotify_after: timedelta = DEFAULT_RENOTIFY_AFTER) -> list[Notification]:
     """Open, escalate, remind and resolve alerts; queue one outbox message per notification. Returns what was queued."""
-    current = [
-        OpenAlert(a["alert_id"], a["sla_key"], a["breach_key"], a["status"], a["opened_at"], a["last_notified_at"],
-                  acknowledged=a["acknowledged_by"] is not None)
-        for a in store.open_alerts()
-    ]
+    current = store.open_alert_states()
     previous = {a.alert_id: a for a in current}
     queued = []
     for note in plan_notifications(statuses, current, now, renotify_after):

@@ -14,7 +14,7 @@ from toolkit.airflow import AirflowClient
 from toolkit.core.freshness import EVENTS_PER_ASSET, ProducerRun, assets_to_read, evaluate_all
 from toolkit.core.planning import AssetGraph, estimate_durations
 from toolkit.sla import SLA, InvalidSLA, parse_slas
-from toolkit.core.plugin_api import board_from_dict
+from toolkit.core.plugin_api import board_from_typed_json
 from toolkit.core.sla_board import SLABoard, sorted_statuses
 from toolkit.services import plugin_path
 from toolkit.services.progress import Progress, tracked
@@ -36,7 +36,7 @@ def producer_run(client: AirflowClient, dag_id: str, graph: AssetGraph) -> Produ
 def sla_board(client: AirflowClient, now: datetime | None = None, progress: Progress | None = None) -> SLABoard:
     """Every SLA's status; ``source`` says which path answered (the plugin judges at its own "now"). ``progress``
     hears how the REST path's reads advance."""
-    board, used = plugin_path.read(client, "SLA board", lambda: board_from_dict(client.plugins.sla_board()),
+    board, used = plugin_path.read(client, "SLA board", lambda: board_from_typed_json(client.plugins.sla_board()),
                                    lambda: rest_sla_board(client, now, progress))
     return replace(board, source=used.path, source_note=used.note)
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 import pytest
 
 from toolkit.core.cadence import describe
 from toolkit.core.cadence_impact import CadenceReport, report_to_dict, seam_impact
 from toolkit.core.freshness import ProducerRun, evaluate_all
-from toolkit.core.plugin_api import UnreadableBoard, board_from_dict, occupancy_from_dict, reports_from_dicts
+from toolkit.core.plugin_api import (API_VERSION, UnreadableBoard, board_from_dict, board_from_typed_json,
+                                     occupancy_from_dict, reports_from_dicts)
 from toolkit.core.sla_board import SLABoard, board_to_dict, sorted_statuses
 from toolkit.models import AssetEvent, Pool
 from toolkit.sla import InvalidSLA, deadline, max_lag, parse_slas, with_slas
@@ -42,6 +44,21 @@ def test_the_sla_board_comes_back_equal_from_its_json():
     assert board_to_dict(board_from_dict(wire)) == wire
 
 
+def test_the_sla_board_comes_back_equal_from_its_typed_form():
+    original = board()
+    back = board_from_typed_json(msgspec.json.encode(original))
+    assert back == original
+    assert [s.lag for s in back.statuses] == [s.lag for s in original.statuses]  # durations keep their sign
+    assert board_to_dict(back) == board_to_dict(original)
+
+
+@pytest.mark.parametrize("broken", [b"{}", b"[1]", b'{"evaluated_at": "2026-12-01T13:00:00Z", "statuses": [{"sla": {}}],'
+                                    b' "invalid": []}', b"not json"])
+def test_a_typed_board_that_does_not_fit_is_refused_with_the_reason(broken):
+    with pytest.raises(UnreadableBoard, match=f"not in the typed form of API version {API_VERSION}"):
+        board_from_typed_json(broken)
+
+
 def test_cadence_reports_come_back_equal_from_their_json():
     t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
     series = [t0 + timedelta(minutes=30 * i) for i in range(40)]
@@ -60,7 +77,7 @@ def test_cadence_reports_come_back_equal_from_their_json():
 
 @pytest.mark.parametrize("broken", [{}, {"slas": [{"asset": "a"}]}, {"slas": "x", "invalid": []}])
 def test_a_board_of_another_shape_is_refused_with_the_reason(broken):
-    with pytest.raises(UnreadableBoard, match="not in the shape of API version 1"):
+    with pytest.raises(UnreadableBoard, match=f"not in the shape of API version {API_VERSION}"):
         board_from_dict(broken)
     with pytest.raises(UnreadableBoard, match="cadence reports"):
         reports_from_dicts([broken])
@@ -83,7 +100,7 @@ def test_slot_usage_comes_back_as_airflows_pool_counts_and_summable_instances():
 
 
 def test_slot_usage_of_another_shape_is_refused_with_the_reason():
-    with pytest.raises(UnreadableBoard, match="pool occupancy is not in the shape of API version 1 .*slots"):
+    with pytest.raises(UnreadableBoard, match=f"pool occupancy is not in the shape of API version {API_VERSION} .*slots"):
         occupancy_from_dict({"pools": []})
 
 

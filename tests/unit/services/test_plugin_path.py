@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from tests.unit.services.conftest import NOW
 from toolkit.core.cadence_impact import report_to_dict
 from toolkit.core.plugin_api import API_VERSION
-from toolkit.core.sla_board import board_to_dict
 from toolkit.errors import AirflowServerError, PermissionDenied
 from toolkit.services.cadence import cadence_scan, rest_cadence_reports
 from toolkit.services.freshness import rest_sla_board, sla_board
@@ -38,7 +38,7 @@ def deployment(airflow):
 def serve_the_rest_boards(airflow) -> None:
     """The plugin's answers, as the real one computes them from the same data (its own test proves that)."""
     airflow.plugin_health = dict(HEALTH)
-    airflow.plugin_answers = {"sla": board_to_dict(rest_sla_board(airflow, NOW)),
+    airflow.plugin_answers = {"sla": msgspec.json.encode(rest_sla_board(airflow, NOW)),  # the typed form
                               "cadence": [report_to_dict(r) for r in rest_cadence_reports(airflow, now=NOW)]}
 
 
@@ -62,11 +62,11 @@ def test_with_the_plugin_the_same_boards_come_through_it(deployment):
 
 
 @pytest.mark.parametrize("health, says", [({"plugin": "afkit"}, "API version none (a plugin older than versioning)"),
-                                          ({"plugin": "afkit", "api": 99}, "API version 99 and this afkit 1")])
+                                          ({"plugin": "afkit", "api": 99}, f"API version 99 and this afkit {API_VERSION}")])
 def test_a_plugin_of_another_api_version_is_not_read_and_the_warning_says_which(deployment, caplog, health, says):
     serve_the_rest_boards(deployment)
     deployment.plugin_health = health
-    deployment.plugin_answers = {"sla": {"garbage": True}}
+    deployment.plugin_answers = {"sla": b'{"garbage": true}'}
     with caplog.at_level(logging.WARNING):
         board = sla_board(deployment, NOW)
         sla_board(deployment, NOW)
@@ -74,7 +74,7 @@ def test_a_plugin_of_another_api_version_is_not_read_and_the_warning_says_which(
     assert [r.message for r in caplog.records].count(f"boards through the REST API: {board.source_note}") == 1
 
 
-@pytest.mark.parametrize("failure", [AirflowServerError("Airflow answered HTTP 500"), {"slas": "not a list"}])
+@pytest.mark.parametrize("failure", [AirflowServerError("Airflow answered HTTP 500"), b'{"slas": "not a list"}'])
 def test_a_failing_plugin_answer_falls_back_to_rest_for_that_read(deployment, failure):
     serve_the_rest_boards(deployment)
     deployment.plugin_answers["sla"] = failure
