@@ -231,7 +231,7 @@ class _Plugins(_Resource):
     def sla_board(self) -> bytes:
         return self._answer("sla")
 
-    def cadence(self, changed_only: bool = False, intervals: bool = True) -> list:
+    def cadence(self, intervals: bool = True) -> bytes:
         return self._answer("cadence")
 
     def occupancy(self) -> dict:

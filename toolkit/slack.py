@@ -32,7 +32,7 @@ from toolkit.core.alerts import Notification
 from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import ConfigError
 from toolkit.core.humanize import format_duration
-from toolkit.state import StateStore
+from toolkit.state import AlertRecord, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -287,13 +287,12 @@ class SlackSender:
 # -- the outbox -----------------------------------------------------------------------------------------------------
 
 
-def queue_notification(store: StateStore, note: Notification, now: datetime, airflow_url: str | None = None,
-                       sequence: str = "", *, opened: dict | None = None, changes: dict | None = None) -> bool:
-    """Put one notification in the outbox (once: the dedupe key makes a second queueing a no-op), in the same
-    transaction as the alert change it comes from: the alert to open (``opened``) or its ``changes``."""
-    dedupe = f"{note.alert_id}:{note.kind}:{sequence}"
-    return store.record_alert(note.alert_id, dedupe, note.kind, build_message(note, airflow_url), now,
-                              opened=opened, changes=changes)
+def notification_record(note: Notification, airflow_url: str | None = None, sequence: str = "", *,
+                        opened: dict | None = None, changes: dict | None = None) -> AlertRecord:
+    """One notification as the outbox keeps it, with the alert change it comes from (the alert to open, ``opened``,
+    or its ``changes``): stored together (``StateStore.record_alerts``), and once (the dedupe key)."""
+    return AlertRecord(note.alert_id, f"{note.alert_id}:{note.kind}:{sequence}", note.kind,
+                       build_message(note, airflow_url), opened, changes)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -194,6 +195,19 @@ def open_engine(url: str, source: str = "afkit's state database URL") -> Engine:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One alert change and the message it queues (``StateStore.record_alerts``): the alert to open (``opened``: its
+    columns) or its ``changes``, and the message under its dedupe key (a message is queued once)."""
+
+    alert_id: str
+    dedupe_key: str
+    kind: str
+    payload: dict
+    opened: dict | None = None
+    changes: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -398,20 +412,47 @@ class StateStore:
 
         False when the alert to open already exists (nothing is written) or the message was queued before (the change
         is still applied)."""
+        return self.record_alerts([AlertRecord(alert_id, dedupe_key, kind, payload, opened, changes)], now)[0]
+
+    def record_alerts(self, records: list[AlertRecord], now: datetime) -> list[bool]:
+        """``record_alert`` for many, in one transaction: a pass can make thousands, and a commit each was most of its
+        recording time. When another watcher recorded one of them at the same moment, the transaction is undone and
+        they are recorded one by one, each as ``record_alert`` says."""
+        if not records:
+            return []
         try:
             with self.engine.begin() as conn:
-                if opened is not None:
-                    conn.execute(insert(alerts).values(alert_id=alert_id, **opened))
-                if changes:
-                    conn.execute(update(alerts).where(alerts.c.alert_id == alert_id).values(**changes))
-                if conn.execute(select(outbox.c.id).where(outbox.c.dedupe_key == dedupe_key)).first():
-                    return False
-                conn.execute(insert(outbox).values(dedupe_key=dedupe_key, alert_id=alert_id, kind=kind,
-                                                   payload=json.dumps(payload), status="pending", attempts=0,
-                                                   next_attempt_at=now, created_at=now))
-            return True
-        except IntegrityError:  # another watcher opened this alert, or queued this message, at the same moment
-            return False
+                return self._record(conn, records, now)
+        except IntegrityError:  # another watcher opened one of these alerts, or queued its message, at the same moment
+            if len(records) == 1:
+                return [False]
+            return [self.record_alerts([record], now)[0] for record in records]
+
+    @staticmethod
+    def _record(conn, records: list[AlertRecord], now: datetime) -> list[bool]:
+        """The batch's statements, each executed once for all the rows it applies to."""
+        openings = [{"alert_id": r.alert_id, **r.opened} for r in records if r.opened is not None]
+        if openings:
+            conn.execute(insert(alerts), openings)
+        by_columns: dict[tuple[str, ...], list[dict]] = {}
+        for record in records:
+            if record.changes:
+                by_columns.setdefault(tuple(sorted(record.changes)), []).append(
+                    {"changed_alert": record.alert_id, **{f"new_{c}": v for c, v in record.changes.items()}})
+        for columns, rows in by_columns.items():  # (a bound parameter may not be named as the column it sets)
+            conn.execute(update(alerts).where(alerts.c.alert_id == bindparam("changed_alert"))
+                         .values({c: bindparam(f"new_{c}") for c in columns}), rows)
+        keys = [r.dedupe_key for r in records]
+        queued_before = set()
+        for chunk in range(0, len(keys), 500):
+            queued_before.update(conn.execute(select(outbox.c.dedupe_key)
+                                              .where(outbox.c.dedupe_key.in_(keys[chunk:chunk + 500]))).scalars())
+        messages = [{"dedupe_key": r.dedupe_key, "alert_id": r.alert_id, "kind": r.kind,
+                     "payload": json.dumps(r.payload), "status": "pending", "attempts": 0, "next_attempt_at": now,
+                     "created_at": now} for r in records if r.dedupe_key not in queued_before]
+        if messages:
+            conn.execute(insert(outbox), messages)
+        return [r.dedupe_key not in queued_before for r in records]
 
     def update_alert(self, alert_id: str, **values: object) -> None:
         with self.engine.begin() as conn:

@@ -14,7 +14,7 @@ from toolkit.core.freshness import evaluate
 from toolkit.models import AssetEvent
 from toolkit.slack import SlackSender, SlackTarget, deliver_outbox
 from toolkit.sla import max_lag, parse_slas, with_slas
-from toolkit.state import StateStore
+from toolkit.state import AlertRecord, StateStore
 
 from ..slack_server import TOKEN, running_fake_slack
 
@@ -64,6 +64,20 @@ def test_one_alert_per_breach_recovery_in_thread_and_no_duplicates_after_restart
     assert recovery["thread_ts"] == first["ts"] and "Recovered" in recovery["text"]
     assert len(slack.posts) == 2
     assert TOKEN not in json.dumps(store.outbox_rows(), default=str)
+
+
+def test_a_pass_records_its_alerts_together_and_leaves_one_another_watcher_recorded_meanwhile_to_it(store):
+    def opening(alert: str) -> AlertRecord:
+        return AlertRecord(alert, f"{alert}:open:", "open", {"text": alert},
+                           opened={"sla_key": f"{alert}#lag", "breach_key": "lag:1", "status": "late",
+                                   "opened_at": T0, "last_notified_at": T0})
+
+    other_watcher = StateStore(store.url)
+    assert other_watcher.record_alerts([opening("b")], T0) == [True]
+    assert store.record_alerts([opening("a"), opening("b"), opening("c")], T0) == [True, False, True]
+    assert sorted(row["alert_id"] for row in store.outbox_rows()) == ["a", "b", "c"]  # b's message once
+    assert {a.alert_id for a in store.open_alert_states()} == {"a", "b", "c"}
+    assert store.record_alerts([opening("a")], T0) == [False]  # and nothing twice
 
 
 def test_reminder_after_interval_unless_acknowledged(slack, store):

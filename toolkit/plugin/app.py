@@ -67,13 +67,17 @@ def create_app() -> FastAPI:
     )
     from airflow.api_fastapi.logging.decorators import action_logging
 
-    from toolkit.core.cadence_impact import report_to_dict
+    from toolkit.core.cadence_impact import report_to_dict, without_intervals
     from toolkit.plugin.cadence_db import cadence_from_db
     from toolkit.plugin.freshness_db import board_from_db
     from toolkit.plugin.operations_db import active_backfills, pool_occupancy, set_backfill_paused, slot_usage
     from toolkit.core.plugin_api import DICT_FORM, TYPED_FORM
     from toolkit.core.sla_board import board_to_dict
     from toolkit.core.throttle import ThrottlePolicy
+
+    def _check_form(form: str) -> None:
+        if form not in (DICT_FORM, TYPED_FORM):
+            raise HTTPException(400, f"form must be {DICT_FORM} or {TYPED_FORM}, not {form!r}")
 
     config = load_service_config()
     app = FastAPI(title="afkit", version=__version__, description="afkit plugin API")
@@ -108,25 +112,30 @@ def create_app() -> FastAPI:
     def sla_board(session: SessionDep, form: str = DICT_FORM) -> Response:
         """Every declared SLA's status, computed from the metadata database: the shape of `afkit sla status --json`,
         or with ``form=typed`` the board's dataclasses as they are (what afkit reads: ``plugin_api.TYPED_FORM``)."""
-        if form not in (DICT_FORM, TYPED_FORM):
-            raise HTTPException(400, f"form must be {DICT_FORM} or {TYPED_FORM}, not {form!r}")
+        _check_form(form)
         with allocation_burst():
             board = board_from_db(session, datetime.now(timezone.utc))
             return Response(content=encode_json(board if form == TYPED_FORM else board_to_dict(board)),
                             media_type="application/json")
 
     @app.get("/api/v1/cadence", dependencies=[Depends(requires_access_asset(method="GET"))])
-    def cadence(session: SessionDep, changed_only: bool = False, intervals: bool = False) -> Response:
+    def cadence(session: SessionDep, changed_only: bool = False, intervals: bool = False,
+                form: str = DICT_FORM) -> Response:
         """Every active asset's cadence (typical interval, pattern, last change) and, for changed assets, the seam
-        report (same shape as `afkit cadence scan --json`), computed from the metadata database.
+        report, computed from the metadata database: the shape of `afkit cadence scan --json`, or with
+        ``form=typed`` the reports' dataclasses (what afkit reads).
 
         The interval history (for sparklines) comes with changed assets only, unless ``intervals=true``. Only assets
         with events since the previous request are judged again (``cadence_db.CadenceCache``)."""
+        _check_form(form)
         now = datetime.now(timezone.utc)
         reports = cadence_from_db(session, now, sla_board=lambda: board_from_db(session, now), intervals=intervals)
         if changed_only:
             reports = [r for r in reports if r.change is not None]
-        body = [report_to_dict(r, intervals=intervals or r.change is not None) for r in reports]
+        if form == TYPED_FORM:
+            body: list = [r if intervals or r.change is not None else without_intervals(r) for r in reports]
+        else:
+            body = [report_to_dict(r, intervals=intervals or r.change is not None) for r in reports]
         return Response(content=encode_json(body), media_type="application/json")
 
     @app.get("/api/v1/backfills")

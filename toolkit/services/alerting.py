@@ -13,7 +13,7 @@ from toolkit.core.alerts import DEFAULT_RENOTIFY_AFTER, Notification, alert_id, 
 from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import AfkitError, BadInput, NotFound
 from toolkit.core.freshness import FreshnessStatus
-from toolkit.slack import build_cadence_message, queue_notification
+from toolkit.slack import build_cadence_message, notification_record
 from toolkit.state import StateStore
 
 CADENCE_ALERT_WINDOW = timedelta(days=7)  # older changes are history: a new watcher does not announce them
@@ -24,7 +24,7 @@ def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datet
     """Open, escalate, remind and resolve alerts; queue one outbox message per notification. Returns what was queued."""
     current = store.open_alert_states()
     previous = {a.alert_id: a for a in current}
-    queued = []
+    notes, records = [], []
     for note in plan_notifications(statuses, current, now, renotify_after):
         opened = changes = None
         sequence = ""
@@ -37,10 +37,10 @@ def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datet
             before = previous[note.alert_id].last_notified_at
             sequence = note.status.status if note.kind == "escalate" else (before.isoformat() if before else "")
             changes = {"status": note.status.status, "last_notified_at": now}
-        # The alert's change and its message are stored together: a watcher killed here loses neither.
-        if queue_notification(store, note, now, airflow_url, sequence, opened=opened, changes=changes):
-            queued.append(note)
-    return queued
+        notes.append(note)
+        records.append(notification_record(note, airflow_url, sequence, opened=opened, changes=changes))
+    # Each alert's change and its message are stored together: a watcher killed here loses neither.
+    return [note for note, queued in zip(notes, store.record_alerts(records, now)) if queued]
 
 
 def record_cadence_alerts(store: StateStore, reports: list[CadenceReport], now: datetime,

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from toolkit.airflow import AirflowClient
 from toolkit.core.cadence_impact import (BASELINE, CADENCE_EVENTS_PER_ASSET, CadenceReport, SeamImpact, asset_owners,
                                          seam_impact)
-from toolkit.core.plugin_api import reports_from_dicts
+from toolkit.core.plugin_api import reports_from_typed_json
 from toolkit.errors import NotFound
 from toolkit.models import Asset, AssetEvent
 from toolkit.core.sla_board import SLABoard
@@ -53,7 +53,7 @@ def cadence_scan(client: AirflowClient, *, asset: str | None = None, since: date
     ``intervals`` the plugin leaves out the interval histories of unchanged assets (the watcher draws no sparklines).
     ``progress`` hears how the REST path's reads advance."""
     def from_plugin() -> list[CadenceReport]:
-        reports = sorted(reports_from_dicts(client.plugins.cadence(intervals=intervals)),
+        reports = sorted(reports_from_typed_json(client.plugins.cadence(intervals=intervals)),
                          key=lambda r: (r.change is None, r.asset))
         if asset is None:
             return reports

@@ -10,10 +10,10 @@ import msgspec
 import pytest
 
 from toolkit.core.cadence import describe
-from toolkit.core.cadence_impact import CadenceReport, report_to_dict, seam_impact
+from toolkit.core.cadence_impact import CadenceReport, report_to_dict, seam_impact, without_intervals
 from toolkit.core.freshness import ProducerRun, evaluate_all
 from toolkit.core.plugin_api import (API_VERSION, UnreadableBoard, board_from_dict, board_from_typed_json,
-                                     occupancy_from_dict, reports_from_dicts)
+                                     occupancy_from_dict, reports_from_dicts, reports_from_typed_json)
 from toolkit.core.sla_board import SLABoard, board_to_dict, sorted_statuses
 from toolkit.models import AssetEvent, Pool
 from toolkit.sla import InvalidSLA, deadline, max_lag, parse_slas, with_slas
@@ -73,6 +73,28 @@ def test_cadence_reports_come_back_equal_from_their_json():
         assert [report_to_dict(r, intervals=intervals) for r in back] == wire
         if intervals:
             assert back == reports
+
+
+def test_cadence_reports_come_back_equal_from_their_typed_form():
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    series = [t0 + timedelta(minutes=30 * i) for i in range(40)]
+    series += [series[-1] + timedelta(minutes=5 * (i + 1)) for i in range(40)]
+    model = describe(series, now=series[-1] + timedelta(minutes=1))
+    impact = seam_impact("close", ("#f",), model.last_change.at, series[-1], [], [], t0, ("f.x (late)",), ("f.x",))
+    reports = [CadenceReport("s.p", ("#p",), model, (impact,), 2),
+               CadenceReport("q.quiet", (), describe(series[:30], now=NOW))]
+    assert reports[0].change is not None and reports[0].consumers
+    assert reports_from_typed_json(msgspec.json.encode(reports)) == reports
+    # Without the interval histories, as the plugin sends unchanged assets: the values the dict shape gives.
+    lean = [without_intervals(r) for r in reports]
+    assert reports_from_typed_json(msgspec.json.encode(lean)) == reports_from_dicts(
+        json.loads(json.dumps([report_to_dict(r, intervals=False) for r in reports])))
+
+
+@pytest.mark.parametrize("broken", [b"{}", b'[{"asset": "a"}]', b"[1]"])
+def test_typed_cadence_reports_that_do_not_fit_are_refused_with_the_reason(broken):
+    with pytest.raises(UnreadableBoard, match=f"cadence reports are not in the typed form of API version {API_VERSION}"):
+        reports_from_typed_json(broken)
 
 
 @pytest.mark.parametrize("broken", [{}, {"slas": [{"asset": "a"}]}, {"slas": "x", "invalid": []}])
