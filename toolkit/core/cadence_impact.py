@@ -220,11 +220,6 @@ def _batch(value: float | None) -> str:
     return "?" if value is None else f"{value:.1f}".removesuffix(".0")
 
 
-def without_intervals(report: CadenceReport) -> CadenceReport:
-    """The report without its interval history: what ``report_to_dict(…, intervals=False)`` leaves out."""
-    return replace(report, model=replace(report.model, intervals=()))
-
-
 def report_to_dict(report: CadenceReport, intervals: bool = True) -> dict:
     """The one JSON shape of a cadence report: ``afkit cadence scan --json``, the plugin endpoint and the TUI.
 

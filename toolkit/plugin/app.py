@@ -67,7 +67,7 @@ def create_app() -> FastAPI:
     )
     from airflow.api_fastapi.logging.decorators import action_logging
 
-    from toolkit.core.cadence_impact import report_to_dict, without_intervals
+    from toolkit.core.cadence_impact import report_to_dict
     from toolkit.plugin.cadence_db import cadence_from_db
     from toolkit.plugin.freshness_db import board_from_db
     from toolkit.plugin.operations_db import active_backfills, pool_occupancy, set_backfill_paused, slot_usage
@@ -132,10 +132,8 @@ def create_app() -> FastAPI:
         reports = cadence_from_db(session, now, sla_board=lambda: board_from_db(session, now), intervals=intervals)
         if changed_only:
             reports = [r for r in reports if r.change is not None]
-        if form == TYPED_FORM:
-            body: list = [r if intervals or r.change is not None else without_intervals(r) for r in reports]
-        else:
-            body = [report_to_dict(r, intervals=intervals or r.change is not None) for r in reports]
+        body = reports if form == TYPED_FORM else [report_to_dict(r, intervals=intervals or r.change is not None)
+                                                   for r in reports]
         return Response(content=encode_json(body), media_type="application/json")
 
     @app.get("/api/v1/backfills")
