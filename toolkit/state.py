@@ -31,6 +31,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
@@ -392,11 +393,25 @@ class StateStore:
     def open_alert_states(self) -> list[OpenAlert]:
         """Every open alert as the alert rules read it, from only the columns they need: at 80,000 open alerts the
         whole rows took 2 s of a watcher's pass."""
-        columns = (alerts.c.alert_id, alerts.c.sla_key, alerts.c.breach_key, alerts.c.status, alerts.c.opened_at,
-                   alerts.c.last_notified_at, alerts.c.acknowledged_by.is_not(None))
+        sqlite = self.engine.dialect.name == "sqlite"
+
+        def instant(column):  # SQLite keeps datetimes as ISO text, which fromisoformat reads 5x faster than SQLAlchemy
+            return type_coerce(column, String) if sqlite else column
+
+        parsed: dict = {None: None}  # a pass stamps all its alerts with one "now": few distinct values
+
+        def utc(value):
+            found = parsed.get(value, parsed)
+            if found is parsed:
+                found = parsed[value] = _aware(datetime.fromisoformat(value) if isinstance(value, str) else value)
+            return found
+
+        columns = (alerts.c.alert_id, alerts.c.sla_key, alerts.c.breach_key, alerts.c.status,
+                   instant(alerts.c.opened_at), instant(alerts.c.last_notified_at),
+                   alerts.c.acknowledged_by.is_not(None))
         with self.engine.connect() as conn:
             rows = conn.execute(select(*columns).where(alerts.c.status != "resolved")).all()
-        return [OpenAlert(alert, sla, breach, status, _aware(opened), _aware(notified), acknowledged=bool(acked))
+        return [OpenAlert(alert, sla, breach, status, utc(opened), utc(notified), acknowledged=bool(acked))
                 for alert, sla, breach, status, opened, notified, acked in rows]
 
     def alert(self, alert_id: str) -> dict | None:

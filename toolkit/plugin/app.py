@@ -129,12 +129,14 @@ def create_app() -> FastAPI:
         with events since the previous request are judged again (``cadence_db.CadenceCache``)."""
         _check_form(form)
         now = datetime.now(timezone.utc)
-        reports = cadence_from_db(session, now, sla_board=lambda: board_from_db(session, now), intervals=intervals)
-        if changed_only:
-            reports = [r for r in reports if r.change is not None]
-        body = reports if form == TYPED_FORM else [report_to_dict(r, intervals=intervals or r.change is not None)
-                                                   for r in reports]
-        return Response(content=encode_json(body), media_type="application/json")
+        with allocation_burst():
+            reports = cadence_from_db(session, now, sla_board=lambda: board_from_db(session, now),
+                                      intervals=intervals)
+            if changed_only:
+                reports = [r for r in reports if r.change is not None]
+            body = reports if form == TYPED_FORM else [report_to_dict(r, intervals=intervals or r.change is not None)
+                                                       for r in reports]
+            return Response(content=encode_json(body), media_type="application/json")
 
     @app.get("/api/v1/backfills")
     def backfills(session: SessionDep, user: GetUserDep) -> list[dict]:
