@@ -27,6 +27,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from itertools import count
 
+import msgspec
+
+from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import BadInput, Conflict, NotFound
 from toolkit.models import (
     BACKFILL_RUN_PREFIX,
@@ -231,8 +234,13 @@ class _Plugins(_Resource):
     def sla_board(self) -> bytes:
         return self._answer("sla")
 
-    def cadence(self, intervals: bool = True) -> bytes:
-        return self._answer("cadence")
+    def cadence(self, intervals: bool = True, changed_only: bool = False) -> bytes:
+        """The reports a test set, only the changed ones with ``changed_only`` (as the plugin leaves the others out)."""
+        answer = self._answer("cadence")
+        if not changed_only:
+            return answer
+        changed = [r for r in msgspec.json.decode(answer, type=list[CadenceReport]) if r.change is not None]
+        return msgspec.json.encode(changed)
 
     def occupancy(self) -> dict:
         return self._answer("occupancy")

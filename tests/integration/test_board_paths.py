@@ -120,6 +120,11 @@ def test_the_plugin_rejudges_assets_with_new_events_as_a_cold_judgement_would(ai
     quiet = {a for a in warm if again.get(a) == warm[a]}  # assets that got no event while we read
     assert len(quiet) >= 5
     assert {a: warm[a] for a in quiet if warm[a] != cold[a]} == {}
+    # Only the changed assets' reports, as the watcher asks: the same reports of them.
+    changed = {r["asset"]: {k: v for k, v in r.items() if k != "since_last_event_seconds"}
+               for r in raw_get(airflow, "/afkit/api/v1/cadence?intervals=true&changed_only=true")}
+    assert all(report["change"] is not None for report in changed.values())
+    assert {a: changed[a] for a in changed if a in quiet} == {a: warm[a] for a in quiet if warm[a]["change"]}
 
 
 def test_the_plugin_reads_new_events_into_its_kept_board_as_a_cold_board_would(airflow, client):

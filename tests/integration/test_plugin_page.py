@@ -42,6 +42,17 @@ def test_every_route_needs_airflow_authentication(airflow, route):
     assert status_of(airflow.url + route, cookie=viewer) == 200  # the browser's session cookie works the same way
 
 
+@pytest.mark.parametrize("board", ["sla", "cadence"])
+def test_a_board_form_the_plugin_does_not_know_is_refused_by_name(airflow, board):
+    viewer = raw_token(airflow, "viewer", airflow.passwords["viewer"])
+    request = urllib.request.Request(f"{airflow.url}/afkit/api/v1/{board}?form=xml",
+                                     headers={"Authorization": f"Bearer {viewer}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read())["detail"] == "form must be dict or typed, not 'xml'"
+
+
 def test_outside_the_story_the_demo_inbox_is_off_and_empty(airflow):
     assert raw_get(airflow, "/afkit/api/v1/demo/inbox") == {"enabled": False, "messages": 0, "threads": []}
 

@@ -29,13 +29,14 @@ class PluginOperations:
         return self.client.get_json_bytes(Call("read the afkit plugin's SLA board", permission="read access to assets"),
                                           "/afkit/api/v1/sla", {"form": TYPED_FORM})
 
-    def cadence(self, intervals: bool = True) -> bytes:
-        """The plugin's cadence reports in their typed form (``core.plugin_api.reports_from_typed_json`` reads them);
-        every asset's interval history with ``intervals``, else only the changed assets' (a tenth of the size at
-        10,000 assets)."""
+    def cadence(self, intervals: bool = True, changed_only: bool = False) -> bytes:
+        """The plugin's cadence reports in their typed form (``core.plugin_api.reports_from_typed_json`` reads them):
+        every asset's, or only the changed assets' with ``changed_only``; every asset's interval history with
+        ``intervals``, else only the changed assets' (a tenth of the size at 10,000 assets)."""
         return self.client.get_json_bytes(Call("read the afkit plugin's cadence reports",
                                                permission="read access to assets"), "/afkit/api/v1/cadence",
-                                          {"intervals": str(intervals).lower(), "form": TYPED_FORM})
+                                          {"intervals": str(intervals).lower(),
+                                           "changed_only": str(changed_only).lower(), "form": TYPED_FORM})
 
     def occupancy(self) -> dict:
         """The plugin's slot usage per pool (``plugin.operations_db.slot_usage``), from the metadata database."""

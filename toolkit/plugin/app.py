@@ -131,9 +131,7 @@ def create_app() -> FastAPI:
         now = datetime.now(timezone.utc)
         with allocation_burst():
             reports = cadence_from_db(session, now, sla_board=lambda: board_from_db(session, now),
-                                      intervals=intervals)
-            if changed_only:
-                reports = [r for r in reports if r.change is not None]
+                                      intervals=intervals, changed_only=changed_only)
             body = reports if form == TYPED_FORM else [report_to_dict(r, intervals=intervals or r.change is not None)
                                                        for r in reports]
             return Response(content=encode_json(body), media_type="application/json")

@@ -223,8 +223,9 @@ CACHE = CadenceCache()
 
 
 def cadence_from_db(session: Session, now: datetime, sla_board=None, *, intervals: bool = True,
-                    cache: CadenceCache = CACHE) -> list[CadenceReport]:
-    """One report per active asset, changed assets first, with the seam report for those.
+                    changed_only: bool = False, cache: CadenceCache = CACHE) -> list[CadenceReport]:
+    """One report per active asset, changed assets first, with the seam report for those; only the changed assets'
+    with ``changed_only`` (every asset is judged all the same; the others' reports are not built).
 
     ``sla_board`` (a callable returning an :class:`SLABoard`) names downstream SLAs at risk; it is only called when a
     changed asset has consumers. ``intervals=False`` leaves unchanged assets' interval histories out."""
@@ -234,15 +235,16 @@ def cadence_from_db(session: Session, now: datetime, sla_board=None, *, interval
         select(AssetModel.id, AssetModel.name, cast(AssetModel.extra, Text).label("extra"))
         .join(AssetActive, and_(AssetActive.name == AssetModel.name, AssetActive.uri == AssetModel.uri))
     ).all()
-    names = {row.id: row.name for row in rows}
-    owners = {row.id: _owners(row.name, row.extra) for row in rows}  # every asset's, as the REST path gives them
+    names = {asset_id: name for asset_id, name, _ in rows}
     judged = cache.judged(DatabaseEvents(session), list(names))
     changed = {i for i in names if judged[i].model.last_change is not None}
-    models = {name: judged[i].at(now, intervals or i in changed) for i, name in names.items()}
+    reported = {i: names[i] for i in changed} if changed_only else names
+    owners = {asset_id: _owners(name, extra) for asset_id, name, extra in rows if asset_id in reported}
+    models = {name: judged[i].at(now, intervals or i in changed) for i, name in reported.items()}
     first = {i: judged[i].first for i in changed}
     impacts = _seam_reports(session, now, changed, names, models, first, sla_board) if changed else {}
     reports = [CadenceReport(name, owners[i], models[name], impacts.get(i, ()), judged[i].excluded)
-               for i, name in names.items()]
+               for i, name in reported.items()]
     return sorted(reports, key=lambda r: (r.change is None, r.asset))
 
 

@@ -46,25 +46,27 @@ class _NotAName(Exception):
 
 def cadence_scan(client: AirflowClient, *, asset: str | None = None, since: datetime | None = None,
                  now: datetime | None = None, events_per_asset: int = CADENCE_EVENTS_PER_ASSET,
-                 with_impact: bool = True, intervals: bool = True,
+                 with_impact: bool = True, intervals: bool = True, changed_only: bool = False,
                  progress: Progress | None = None) -> tuple[list[CadenceReport], PathUsed]:
     """The reports and the path they came by. The plugin judges every asset's newest ``CADENCE_EVENTS_PER_ASSET``
     events at its own "now": a scan ``since`` a time, or of another depth, goes through REST. Without
-    ``intervals`` the plugin leaves out the interval histories of unchanged assets (the watcher draws no sparklines).
-    ``progress`` hears how the REST path's reads advance."""
+    ``intervals`` the plugin leaves out the interval histories of unchanged assets (the watcher draws no sparklines);
+    with ``changed_only`` only the changed assets' reports come (all the watcher alerts on: at 100,000 assets the
+    others were 31 MB a pass). ``progress`` hears how the REST path's reads advance."""
     def from_plugin() -> list[CadenceReport]:
-        reports = sorted(reports_from_typed_json(client.plugins.cadence(intervals=intervals)),
-                         key=lambda r: (r.change is None, r.asset))
+        answer = client.plugins.cadence(intervals=intervals, changed_only=changed_only and asset is None)
+        reports = sorted(reports_from_typed_json(answer), key=lambda r: (r.change is None, r.asset))
         if asset is None:
             return reports
         chosen = [r for r in reports if r.asset == asset]
         if not chosen:
             raise _NotAName
-        return chosen
+        return [r for r in chosen if r.change is not None] if changed_only else chosen
 
     def from_rest() -> list[CadenceReport]:
-        return rest_cadence_reports(client, asset=asset, since=since, now=now, events_per_asset=events_per_asset,
-                                    with_impact=with_impact, progress=progress)
+        reports = rest_cadence_reports(client, asset=asset, since=since, now=now, events_per_asset=events_per_asset,
+                                       with_impact=with_impact, progress=progress)
+        return [r for r in reports if r.change is not None] if changed_only else reports
 
     if since is not None or events_per_asset != CADENCE_EVENTS_PER_ASSET:
         return from_rest(), PathUsed(REST, "a scan since a time, or of another depth, is not on the plugin")

@@ -100,7 +100,7 @@ class Watcher:
     def _scan_cadences(self, report: PassReport, now: datetime, timed) -> None:
         done = timed("cadence")
         try:
-            reports, used = cadence_scan(self.client, now=now, intervals=False)
+            reports, used = cadence_scan(self.client, now=now, intervals=False, changed_only=True)
             report.sources["cadence"] = (used.path, used.note)
             done()
             done = timed("recording")

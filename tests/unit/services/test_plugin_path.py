@@ -162,3 +162,24 @@ def test_a_broken_occupancy_answer_falls_back_to_rest(airflow):
     readings = occupancy.read_pools(airflow)
     assert readings.used.path == "rest" and "pool occupancy failed" in readings.used.note
     assert "shared" in [p.name for p in readings.pools]
+
+
+def test_a_scan_of_the_changed_assets_only_gives_the_same_reports_of_them_through_both_paths(deployment,
+                                                                                             monkeypatch):
+    deployment.add_asset("raw.stripe", extra={"owner": "#stripe"})
+    start = NOW - timedelta(hours=30)
+    times = [start + timedelta(minutes=30 * i) for i in range(40)]  # every 30 minutes, then every 5
+    times += [times[-1] + timedelta(minutes=5 * (i + 1)) for i in range(40)]
+    for at in times:
+        deployment.add_event("raw.stripe", at, source_dag_id="stripe_ingest")
+    every = rest_cadence_reports(deployment, now=NOW)
+    assert {"raw.orders", "raw.stripe"} <= {r.asset for r in every}  # one steady, one changed
+    changed = [r for r in every if r.change is not None]
+    assert [r.asset for r in changed] == ["raw.stripe"]
+
+    serve_the_rest_boards(deployment)
+    plugin, used = cadence_scan(deployment, now=NOW, changed_only=True)
+    assert used.path == "plugin" and plugin == changed
+    monkeypatch.setenv(BOARDS_ENV, "rest")
+    rest, used = cadence_scan(deployment, now=NOW, changed_only=True)
+    assert used.path == "rest" and rest == changed
