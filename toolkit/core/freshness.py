@@ -15,7 +15,7 @@ spring-forward gap) is shifted later by the gap; an ambiguous one (the fall-back
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo

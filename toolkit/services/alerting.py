@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from toolkit.core.alerts import DEFAULT_RENOTIFY_AFTER, Notification, alert_id, plan_notifications
+from toolkit.core.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert, alert_id, plan_notifications
 from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import AfkitError, BadInput, NotFound
 from toolkit.core.freshness import FreshnessStatus
@@ -20,9 +20,14 @@ CADENCE_ALERT_WINDOW = timedelta(days=7)  # older changes are history: a new wat
 
 
 def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datetime, airflow_url: str | None = None,
-                  renotify_after: timedelta = DEFAULT_RENOTIFY_AFTER) -> list[Notification]:
-    """Open, escalate, remind and resolve alerts; queue one outbox message per notification. Returns what was queued."""
-    current = store.open_alert_states()
+                  renotify_after: timedelta = DEFAULT_RENOTIFY_AFTER,
+                  current: list[OpenAlert] | None = None) -> list[Notification]:
+    """Open, escalate, remind and resolve alerts; queue one outbox message per notification. Returns what was queued.
+
+    ``current``: the open alerts, when the caller read them already (the watcher does while its boards are read:
+    80,000 of them take 0.7 s); the caller holds the evaluator lease, so none was opened or resolved meanwhile."""
+    if current is None:
+        current = store.open_alert_states()
     previous = {a.alert_id: a for a in current}
     notes, records = [], []
     for note in plan_notifications(statuses, current, now, renotify_after):

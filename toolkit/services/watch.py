@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from toolkit.airflow import AirflowClient
 from toolkit.services.alerting import record_alerts, record_cadence_alerts
-from toolkit.core.alerts import Notification
+from toolkit.core.alerts import Notification, OpenAlert
 from toolkit.core.cadence_impact import SeamCause, seam_causes, with_causes
 from toolkit.services.cadence import cadence_scan
 from toolkit.errors import AfkitError
@@ -77,9 +77,10 @@ class Watcher:
                 # 553 s overlapped against 574 s in turn at 10,000 assets); it is judged after them: a change
                 # upstream is the cause an SLA alert of this same pass should name.
                 board = reader.submit(self._timed_board, now)
+                open_alerts = self._open_alerts(timed)  # meanwhile: the board is the server's work
                 if self._cadence_scanned is None or now - self._cadence_scanned >= self.cadence_every:
                     self._scan_cadences(report, now, timed)
-                self._evaluate_slas(report, now, board.result(), timed)
+                self._evaluate_slas(report, now, board.result(), timed, open_alerts)
         if self.sender is not None:
             done = timed("delivery")
             report.delivery = deliver_outbox(self.store, self.sender, now)
@@ -113,8 +114,18 @@ class Watcher:
             report.errors.append(f"cadence scan: {exc}")
         done()
 
+    def _open_alerts(self, timed) -> list[OpenAlert] | None:
+        """The open alerts, read while the boards are (None when that failed: the recording reads and says why)."""
+        done = timed("recording")
+        try:
+            return self.store.open_alert_states()
+        except AfkitError:
+            return None
+        finally:
+            done()
+
     def _evaluate_slas(self, report: PassReport, now: datetime, read: tuple[SLABoard | AfkitError, float],
-                       timed) -> None:
+                       timed, open_alerts: list[OpenAlert] | None) -> None:
         board, seconds = read
         report.seconds["SLA board"] = seconds
         if isinstance(board, AfkitError):
@@ -125,7 +136,7 @@ class Watcher:
         done = timed("recording")
         try:
             statuses = with_causes(list(board.statuses), self._causes)
-            queued = record_alerts(self.store, statuses, now, self.client.url, self.renotify_after)
+            queued = record_alerts(self.store, statuses, now, self.client.url, self.renotify_after, open_alerts)
             report.queued += [f"{n.kind} {n.sla_key}" for n in queued]
             report.alerts = list(queued)
         except AfkitError as exc:
