@@ -60,14 +60,19 @@ def test_a_typed_board_that_does_not_fit_is_refused_with_the_reason(broken):
         board_from_typed_json(broken)
 
 
-def test_cadence_reports_come_back_equal_from_their_json():
+def cadence_reports() -> list[CadenceReport]:
+    """A changed asset with one consumer's side of the seam, and a quiet one."""
     t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
     series = [t0 + timedelta(minutes=30 * i) for i in range(40)]
     series += [series[-1] + timedelta(minutes=5 * (i + 1)) for i in range(40)]
     model = describe(series, now=series[-1] + timedelta(minutes=1))
     impact = seam_impact("close", ("#f",), model.last_change.at, series[-1], [], [], t0, ("f.x (late)",), ("f.x",))
-    reports = [CadenceReport("s.p", ("#p",), model, (impact,), 2),
-               CadenceReport("q.quiet", (), describe(series[:30], now=NOW))]
+    return [CadenceReport("s.p", ("#p",), model, (impact,), 2),
+            CadenceReport("q.quiet", (), describe(series[:30], now=NOW))]
+
+
+def test_cadence_reports_come_back_equal_from_their_json():
+    reports = cadence_reports()
     for intervals in (True, False):
         wire = json.loads(json.dumps([report_to_dict(r, intervals=intervals) for r in reports]))
         back = reports_from_dicts(wire)
@@ -77,13 +82,7 @@ def test_cadence_reports_come_back_equal_from_their_json():
 
 
 def test_cadence_reports_come_back_equal_from_their_typed_form():
-    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    series = [t0 + timedelta(minutes=30 * i) for i in range(40)]
-    series += [series[-1] + timedelta(minutes=5 * (i + 1)) for i in range(40)]
-    model = describe(series, now=series[-1] + timedelta(minutes=1))
-    impact = seam_impact("close", ("#f",), model.last_change.at, series[-1], [], [], t0, ("f.x (late)",), ("f.x",))
-    reports = [CadenceReport("s.p", ("#p",), model, (impact,), 2),
-               CadenceReport("q.quiet", (), describe(series[:30], now=NOW))]
+    reports = cadence_reports()
     assert reports[0].change is not None and reports[0].consumers
     assert reports_from_typed_json(msgspec.json.encode(reports)) == reports
     # Without the interval histories, as the plugin sends unchanged assets: the values the dict shape gives.
