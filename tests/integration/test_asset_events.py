@@ -47,5 +47,13 @@ def test_events_are_read_around_airflows_unserialisable_queued_run(airflow, clie
     finally:
         client.dags.set_paused(DAG_ID, True)
         for run in client.dag_runs.list(DAG_ID):
-            if run.state in ("queued", "running"):
+            if run.start_date is None:
+                # A run that never started keeps the event it consumes unreadable through REST for good: it is
+                # deleted, or every later REST read of test.held (another test's board) would skip that event and
+                # warn about it.
+                raw_send(airflow, "DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{run.run_id}")
+            elif run.state in ("queued", "running"):
                 raw_send(airflow, "PATCH", f"/api/v2/dags/{DAG_ID}/dagRuns/{run.run_id}", {"state": "failed"})
+    # What it leaves behind is readable again, as every other test's REST reads need.
+    assert [e["asset_id"] for e in raw_get(airflow, f"/api/v2/assets/events?asset_id={held.id}&limit=100")
+            ["asset_events"]] != []
