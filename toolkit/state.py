@@ -95,6 +95,19 @@ governor_actions = Table(
     Column("holder", String(200), nullable=False),
 )
 
+# A carve in place: the pool's configured size, kept here so that any watcher can give it back after a crash, and
+# the slots the governor last set, so that a change made by someone else is noticed and reported.
+pool_carves = Table(
+    "afkit_pool_carves",
+    metadata,
+    Column("pool", String(256), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("production_slots", Integer, nullable=False),
+    Column("companion_slots", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+POOL_ACTIONS = 0  # governor_actions' backfill_id of an action on a pool's carve rather than on one backfill
+
 
 alerts = Table(
     "afkit_alerts",
@@ -209,6 +222,16 @@ class AlertRecord:
     payload: dict
     opened: dict | None = None
     changes: dict | None = None
+
+
+@dataclass(frozen=True)
+class Carve:
+    """A pool split between production and its companion: its configured size and the slots last set."""
+
+    pool: str
+    size: int
+    production_slots: int
+    companion_slots: int
 
 
 @dataclass(frozen=True)
@@ -382,6 +405,24 @@ class StateStore:
             query = query.where(governor_actions.c.backfill_id == backfill_id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    # -- carves --------------------------------------------------------------------------------------------------
+
+    def carves(self) -> dict[str, Carve]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(pool_carves)).all()
+        return {r.pool: Carve(r.pool, r.size, r.production_slots, r.companion_slots) for r in rows}
+
+    def save_carve(self, carve: Carve) -> None:
+        values = {"size": carve.size, "production_slots": carve.production_slots,
+                  "companion_slots": carve.companion_slots, "updated_at": _now()}
+        with self.engine.begin() as conn:
+            if conn.execute(update(pool_carves).where(pool_carves.c.pool == carve.pool).values(**values)).rowcount == 0:
+                conn.execute(insert(pool_carves).values(pool=carve.pool, **values))
+
+    def drop_carve(self, pool: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(pool_carves).where(pool_carves.c.pool == pool))
 
     # -- alerts --------------------------------------------------------------------------------------------------
 

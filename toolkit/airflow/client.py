@@ -389,6 +389,16 @@ class AirflowClient:
         """GET a JSON endpoint outside the public API (Airflow's UI API, the afkit plugin): same server, same auth."""
         return json.loads(self.get_json_bytes(call, path, query))
 
+    def post_json(self, call: Call, path: str, body: dict[str, Any]) -> Any:
+        """POST JSON to an endpoint outside the public API (the afkit plugin); errors mapped like every call's."""
+        def request(**kwargs: Any) -> Any:
+            response = self._raw("POST", path, body, auth=True, timeout=kwargs.get("_request_timeout"))
+            if response.status != 200:
+                raise ErrorAnswer(response.status, response.data.decode("utf-8", "replace"), response.reason)
+            return json.loads(response.data)
+
+        return self.call(call, request)
+
     def get_json_bytes(self, call: Call, path: str, query: dict[str, Any]) -> bytes:
         """``get_json``'s answer undecoded, for a caller that decodes it into its own types."""
         target = f"{path}?{urlencode(query)}" if query else path

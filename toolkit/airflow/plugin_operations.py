@@ -43,6 +43,19 @@ class PluginOperations:
         return self.client.get_json(Call("read the afkit plugin's pool occupancy", permission="read access to pools"),
                                     "/afkit/api/v1/occupancy", {})
 
+    def carve(self, pool: str, *, production_slots: int | None = None, companion_slots: int | None = None,
+              expect_production: int | None = None, expect_companion: int | None = None) -> dict:
+        """Set a carved pool's and its companion's slots together, only if they still have the expected ones
+        (Conflict otherwise); create the companion if missing; route not-yet-started backfill task instances into it.
+        Without slots, only the last two (``plugin.operations_db.carve_pool``)."""
+        from urllib.parse import quote
+
+        body = {"production_slots": production_slots, "companion_slots": companion_slots,
+                "expect_production": expect_production, "expect_companion": expect_companion}
+        call = Call(f"carve pool {pool!r}", resource=f"pool {pool!r}", permission="edit access to pools",
+                    idempotent=False)
+        return self.client.post_json(call, f"/afkit/api/v1/carves/{quote(pool, safe='')}", body)
+
     def backfills(self) -> list:
         """The plugin's active backfills of the DAGs the caller may read (``plugin.operations_db.active_backfills``)."""
         return self.client.get_json(Call("read the afkit plugin's active backfills",

@@ -195,7 +195,7 @@ def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, 
     try:
         report = backfills.launch_governed(
             client, store, plan, follow=follow, request=key, unpause=unpause, force=force, on_event=on_event,
-            on_governor=lambda e: click.echo(f"governor: {e.action} backfill {e.backfill_id}: {e.reason}"),
+            on_governor=lambda e: click.echo(f"governor: {e.describe()}"),
             on_progress=on_progress, should_stop=lambda: stop["now"])
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -68,7 +68,7 @@ OPTION_KEYS = ("from_date", "to_date", "reprocess", "order", "max_active_runs", 
 SELECTION_KEYS = ("keys", "first", "last")
 POLICY_KEYS = ("default_reserve", "pools")
 POOL_POLICY_KEYS = ("reserve", "backfill_cap")
-BUDGET_KEYS = ("pool", "slots", "reserve", "cap", "budget")
+BUDGET_KEYS = ("pool", "slots", "reserve", "cap", "budget", "carved")
 DAG_KEYS = ("dag_id", "version", "is_paused", "partitioned", "depends_on_past", "upstream", "added_by", "estimate",
             "pool_demand", "concurrency", "concurrency_reason", "eta_p50", "eta_p90", "counts", "steps", "partitions")
 ESTIMATE_KEYS = ("samples", "p50", "p90")
@@ -116,7 +116,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "policy": options.policy.to_dict(),
         },
         "budgets": [
-            {"pool": b.pool, "slots": b.slots, "reserve": b.reserve, "cap": b.cap, "budget": b.budget}
+            {"pool": b.pool, "slots": b.slots, "reserve": b.reserve, "cap": b.cap, "budget": b.budget,
+             "carved": b.carved}
             for b in plan.budgets
         ],
         "dags": [
@@ -539,14 +540,15 @@ def _budgets(top: _Node, policy: ThrottlePolicy) -> tuple[PoolBudget, ...]:
     """Each pool's budget must be what the plan's own policy gives that pool (the throttle's rule, not a copy)."""
     found: dict[str, PoolBudget] = {}
     for where, item in top.items("budgets"):
-        b = top.r.object(item, where, BUDGET_KEYS)
+        b = top.r.object(item, where, BUDGET_KEYS, optional=("carved",))  # plans written before carving: false
         pool = b.name("pool")
         if pool in found:
             raise b.fail("pool", f"repeats the budget of pool {_show(pool)}: a pool has one budget")
+        carved = b.flag("carved") if "carved" in b.data else False
         budget = PoolBudget(pool, b.whole("slots", minimum=-1), b.whole("reserve"), b.whole("cap", optional=True),
-                            b.whole("budget"))
+                            b.whole("budget"), carved)
         try:
-            expected = budget_for(Pool(pool, budget.slots, 0, 0, 0), policy.for_pool(pool))
+            expected = budget_for(Pool(pool, budget.slots, 0, 0, 0), policy.for_pool(pool), carved)
         except BadInput as exc:
             raise top.r.fail(where, f"contradicts the plan's policy: {exc}") from None
         if budget != expected:

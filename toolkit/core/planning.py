@@ -609,14 +609,16 @@ def build_plan(
     pools: dict[str, Pool],
     consumers: list[tuple[DagDetails, tuple[DagRun, ...]]] = (),
     graph: AssetGraph | None = None,
+    carved: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Assemble the whole plan; ``inputs`` holds every backfillable DAG, ``consumers`` the asset-triggered ones."""
+    """Assemble the whole plan; ``inputs`` holds every backfillable DAG, ``consumers`` the asset-triggered ones,
+    ``pools`` each pool at its configured size, ``carved`` the pools Airflow holds the budget of at task level."""
     options.validate(now)
     graph = graph or AssetGraph()
     warnings: list[str] = []
     plans: dict[str, DagPlan] = {}
     used = {pool for item in inputs for pool in pool_demand(item.tasks)}
-    budgets = budgets_for(pools, options.policy, used)
+    budgets = budgets_for(pools, options.policy, used, carved)
     for item in inputs:
         check_active_backfills(item)
         dag_plan, notes = plan_dag(item, options, pools, budgets)

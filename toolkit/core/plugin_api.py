@@ -22,7 +22,7 @@ from toolkit.core.cadence import CadenceChange, CadenceModel
 from toolkit.core.cadence_impact import CadenceReport, SeamImpact
 from toolkit.core.freshness import FreshnessStatus
 from toolkit.core.sla_board import SLABoard
-from toolkit.core.throttle import OCCUPYING, WAITING
+from toolkit.core.throttle import OCCUPYING, PENDING, WAITING
 from toolkit.models import BACKFILL_RUN_PREFIX, AssetEvent, Backfill, Pool, TaskInstance
 from toolkit.sla import SLA, InvalidSLA
 
@@ -133,7 +133,7 @@ def occupancy_from_dict(data: dict) -> tuple[list[Pool], list[TaskInstance]]:
         for group in data["slots"]:
             counts = by_pool.setdefault(group["pool"], {})
             counts[group["state"]] = counts.get(group["state"], 0) + int(group["slots"])
-            if group["state"] in (*OCCUPYING, *WAITING):
+            if group["state"] in (*OCCUPYING, *WAITING, *PENDING):
                 instances.append(TaskInstance(group["dag_id"], BACKFILL_RUN_PREFIX if group["backfill"] else "", "",
                                               group["state"], group["pool"], int(group["slots"])))
         pools = []
@@ -149,6 +149,14 @@ def occupancy_from_dict(data: dict) -> tuple[list[Pool], list[TaskInstance]]:
     except (KeyError, TypeError, ValueError) as exc:
         raise UnreadableBoard(f"the pool occupancy is not in the shape of API version {API_VERSION} "
                               f"({type(exc).__name__}: {exc})") from None
+
+
+def carving_from_dict(data: dict) -> dict[str, str]:
+    """The carved pools and their companions named in the plugin's slot usage (none from an older plugin)."""
+    carving = data.get("carving", {})
+    if not isinstance(carving, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in carving.items()):
+        raise UnreadableBoard(f"the pool occupancy's carving is not in the shape of API version {API_VERSION}")
+    return dict(carving)
 
 
 def backfills_from_dicts(data: list) -> list[Backfill]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import BaseModel
 
 from toolkit import __version__
 from toolkit.core.allocation import allocation_burst
@@ -26,17 +27,34 @@ def encode_json(payload: object) -> bytes:
 
 
 def policy_status() -> dict:
-    """Whether the backfill-priority cluster policy can take effect in this deployment."""
-    import importlib.util
+    """Whether the cluster policy (backfill priority, carving) can take effect in this deployment, and which pools it
+    carves."""
     from importlib.metadata import entry_points
 
+    from toolkit.plugin.policy import carved_pools, local_settings_importable
+
     registered = any(ep.value.startswith("toolkit.plugin.policy") for ep in entry_points(group="airflow.policy"))
-    local_settings = importlib.util.find_spec("airflow_local_settings") is not None
+    local_settings = local_settings_importable()
     return {
         "registered": registered,
         "airflow_local_settings": local_settings,
         "active": registered and local_settings,
+        "carved_pools": sorted(carved_pools()) if registered else [],
     }
+
+
+def carved_here() -> frozenset[str]:
+    """The pools this Airflow's policy carves (none when the policy is not registered)."""
+    from toolkit.plugin.policy import carved_pools
+
+    return carved_pools() if policy_status()["registered"] else frozenset()
+
+
+class CarveBody(BaseModel):
+    production_slots: int | None = None
+    companion_slots: int | None = None
+    expect_production: int | None = None
+    expect_companion: int | None = None
 
 
 def dags_whose_runs_user_may_edit(auth_manager, user, dag_ids: set[str], session) -> set[str]:
@@ -70,7 +88,14 @@ def create_app() -> FastAPI:
     from toolkit.core.cadence_impact import report_to_dict
     from toolkit.plugin.cadence_db import cadence_from_db
     from toolkit.plugin.freshness_db import board_from_db
-    from toolkit.plugin.operations_db import active_backfills, pool_occupancy, set_backfill_paused, slot_usage
+    from toolkit.plugin.operations_db import (
+        CarveConflict,
+        active_backfills,
+        carve_pool,
+        pool_occupancy,
+        set_backfill_paused,
+        slot_usage,
+    )
     from toolkit.core.plugin_api import DICT_FORM, TYPED_FORM
     from toolkit.core.sla_board import board_to_dict
     from toolkit.core.throttle import ThrottlePolicy
@@ -176,14 +201,38 @@ def create_app() -> FastAPI:
     def pools(session: SessionDep) -> dict:
         """Each pool's production and backfill occupancy, with the reserve afkit.toml keeps for production."""
         policy = config.throttle if config.ok else ThrottlePolicy()
-        return {"pools": pool_occupancy(session, policy),
+        return {"pools": pool_occupancy(session, policy, carved_here()),
                 "policy_errors": [] if config.ok else list(config.errors)}
 
     @app.get("/api/v1/occupancy", dependencies=[Depends(requires_access_pool(method="GET"))])
     def occupancy(session: SessionDep) -> dict:
         """Each pool's size and the slots held or waited for, by state, DAG and backfill or not: the raw counts the
         operator side judges under its own throttling policy (the governor, ``afkit status``, the terminal app)."""
-        return slot_usage(session)
+        return slot_usage(session, carved_here())
+
+    # Pool edit permission, as Airflow's own PATCH /pools needs, and Airflow's audit log, like it.
+    @app.post("/api/v1/carves/{pool}",
+              dependencies=[Depends(requires_access_pool(method="PUT")),
+                            Depends(action_logging(event="afkit_carve_pool"))])
+    def carve(pool: str, session: SessionDep, body: CarveBody | None = None) -> dict:
+        """Set a carved pool's and its companion's slots together (only if they still have the expected ones),
+        create the companion if it is missing, and route not-yet-started backfill task instances into it."""
+        body = body or CarveBody()
+        if (body.production_slots is None) != (body.companion_slots is None):
+            raise HTTPException(400, "give production_slots and companion_slots together, or neither")
+        for name, value in (("production_slots", body.production_slots), ("companion_slots", body.companion_slots)):
+            if value is not None and value < 0:
+                raise HTTPException(400, f"{name} must be 0 or more, not {value}")
+        try:
+            return carve_pool(session, pool, carved_here(), production_slots=body.production_slots,
+                              companion_slots=body.companion_slots, expect_production=body.expect_production,
+                              expect_companion=body.expect_companion)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        except CarveConflict as exc:
+            raise HTTPException(409, str(exc)) from None
 
     @app.get("/ui", include_in_schema=False, dependencies=[Depends(requires_authenticated())])
     def page_without_slash() -> RedirectResponse:

@@ -1,7 +1,8 @@
-"""Active backfills and pool occupancy for the plugin's page, read from Airflow's metadata database.
+"""Active backfills, pool occupancy and pool carving, in Airflow's metadata database.
 
 A few grouped queries whatever the number of runs or task instances; the judging is the same pure
-``toolkit.core.throttle.occupancy`` the terminal app and the governor use.
+``toolkit.core.throttle.occupancy`` the terminal app and the governor use. :func:`carve_pool` is the one write the
+governor makes to pools: both pools of a carve in one transaction, only if nobody changed them meanwhile.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ from sqlalchemy.orm import Session
 
 from toolkit.core.planning import PLAN_TAG
 from toolkit.models import BACKFILL_RUN_LIKE
-from toolkit.core.throttle import OCCUPYING, WAITING, ThrottlePolicy, occupancy
+from toolkit.core.throttle import (
+    COMPANION_DESCRIPTION,
+    OCCUPYING,
+    PENDING,
+    WAITING,
+    ThrottlePolicy,
+    companion_of,
+    occupancy,
+)
+
+NOT_STARTED = (None, "scheduled", "up_for_retry", "up_for_reschedule")  # task instances that hold no slot yet
 
 
 def _iso(moment) -> str | None:
@@ -73,10 +84,16 @@ def set_backfill_paused(session: Session, backfill_id: int, paused: bool) -> dic
     return {"id": backfill_id, "dag_id": backfill.dag_id, "is_paused": paused}
 
 
-def slot_usage(session: Session) -> dict:
+def slot_usage(session: Session, carved: frozenset[str] = frozenset()) -> dict:
     """Every pool's size and the slots its task instances hold or wait for, grouped by pool, state, DAG and whether
     the run is a backfill's: what the operator side's governor, pools pane and ``core.throttle.occupancy`` sum, in one
-    grouped query (``core.plugin_api.occupancy_from_dict`` reads it back)."""
+    grouped query (``core.plugin_api.occupancy_from_dict`` reads it back).
+
+    For the ``carved`` pools (this Airflow's cluster policy routes their backfill task instances to a companion) it
+    also names each companion and counts, as state ``pending``, the companion's task instances of running runs that
+    will ask for a slot soon (no state yet, or waiting to retry): the governor keeps the share for them.
+    """
+    from airflow.models.dagrun import DagRun
     from airflow.models.pool import Pool as PoolModel
     from airflow.models.taskinstance import TaskInstance as TI
 
@@ -89,17 +106,82 @@ def slot_usage(session: Session) -> dict:
         .where(TI.state.in_([*OCCUPYING, *WAITING, "deferred"]))
         .group_by(TI.pool, TI.state, TI.dag_id, is_backfill)
     ).all()
-    return {"pools": pools,
-            "slots": [{"pool": pool, "state": str(state), "dag_id": dag_id, "backfill": bool(backfill),
-                       "slots": int(slots or 0)} for pool, state, dag_id, backfill, slots in grouped]}
+    slots = [{"pool": pool, "state": str(state), "dag_id": dag_id, "backfill": bool(backfill),
+              "slots": int(slots or 0)} for pool, state, dag_id, backfill, slots in grouped]
+    companions = {name: companion_of(name) for name in sorted(carved)}
+    if companions:
+        pending = session.execute(
+            select(TI.pool, TI.dag_id, is_backfill, func.sum(TI.pool_slots))
+            .join(DagRun, (DagRun.dag_id == TI.dag_id) & (DagRun.run_id == TI.run_id))
+            .where(TI.pool.in_(list(companions.values())), DagRun.state == "running",
+                   TI.state.is_(None) | TI.state.in_(["up_for_retry", "up_for_reschedule"]))
+            .group_by(TI.pool, TI.dag_id, is_backfill)
+        ).all()
+        slots += [{"pool": pool, "state": PENDING[0], "dag_id": dag_id, "backfill": bool(backfill),
+                   "slots": int(count or 0)} for pool, dag_id, backfill, count in pending]
+    return {"pools": pools, "slots": slots, "carving": companions}
 
 
-def pool_occupancy(session: Session, policy: ThrottlePolicy) -> list[dict]:
+class CarveConflict(Exception):
+    """The pools are not as the governor last saw them: someone else resized one; nothing was changed."""
+
+
+def carve_pool(session: Session, pool: str, carved: frozenset[str], *, production_slots: int | None = None,
+               companion_slots: int | None = None, expect_production: int | None = None,
+               expect_companion: int | None = None) -> dict:
+    """Set a carved pool's and its companion's slots together, creating the companion if it is missing, and route
+    into the companion the backfill task instances that are still in the pool itself and have not started.
+
+    The companion takes the pool's ``include_deferred`` and team, so both count slots alike. Slots are set only if
+    the pools still have the ``expect_*`` slots (CarveConflict otherwise); the rows are locked for the check, as the
+    scheduler locks them for its own accounting. Task instances that already hold a slot are never moved. Raises
+    LookupError when the pool does not exist and ValueError when this Airflow does not carve it.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.pool import Pool as PoolModel
+    from airflow.models.taskinstance import TaskInstance as TI
+    from sqlalchemy import exists, update
+
+    if pool not in carved:
+        known = ", ".join(sorted(carved)) or "none"
+        raise ValueError(f"pool {pool!r} is not carved by this Airflow (its afkit.toml carves: {known})")
+    companion = companion_of(pool)
+    rows = {row.pool: row for row in session.scalars(
+        select(PoolModel).where(PoolModel.pool.in_([pool, companion])).with_for_update())}
+    if pool not in rows:
+        raise LookupError(f"pool {pool!r} does not exist")
+    production = rows[pool]
+    if companion not in rows:
+        rows[companion] = PoolModel(pool=companion, slots=0, description=COMPANION_DESCRIPTION.format(pool=pool),
+                                    include_deferred=production.include_deferred)
+        if getattr(production, "team_name", None) is not None:
+            rows[companion].team_name = production.team_name
+        session.add(rows[companion])
+    share = rows[companion]
+    if production_slots is not None and companion_slots is not None:
+        if (expect_production is not None and production.slots != expect_production) or \
+                (expect_companion is not None and (share.slots or 0) != expect_companion):
+            raise CarveConflict(f"pool {pool!r} has {production.slots} slot(s) and {companion!r} {share.slots}, not "
+                                f"{expect_production} and {expect_companion}: changed by someone else")
+        production.slots, share.slots = production_slots, companion_slots
+    backfill_run = exists().where(DagRun.dag_id == TI.dag_id, DagRun.run_id == TI.run_id,
+                                  DagRun.run_type == "backfill")
+    not_started = TI.state.is_(None) | TI.state.in_([s for s in NOT_STARTED if s is not None])
+    routed = session.execute(
+        update(TI).where(TI.pool == pool, not_started, backfill_run).values(pool=companion)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.flush()
+    return {"pool": pool, "companion": companion, "production_slots": production.slots,
+            "companion_slots": share.slots, "routed": int(routed or 0)}
+
+
+def pool_occupancy(session: Session, policy: ThrottlePolicy, carved: frozenset[str] = frozenset()) -> list[dict]:
     """Every pool: slots, production and backfill occupancy, production waiting, reserve, budget, backfill share —
     judged from the same slot usage the operator side reads (``/occupancy``), by the same ``throttle.occupancy``."""
     from toolkit.core.plugin_api import occupancy_from_dict
 
-    pools, instances = occupancy_from_dict(slot_usage(session))
+    pools, instances = occupancy_from_dict(slot_usage(session, carved))
     return [{"pool": o.pool, "slots": o.slots, "production": o.production, "backfill": o.backfill,
              "waiting": o.waiting, "free": o.free if o.slots >= 0 else None, "reserve": o.reserve,
              "budget": o.budget, "backfill_share": round(o.backfill_share, 3), "over_budget": o.over_budget,

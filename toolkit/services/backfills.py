@@ -37,7 +37,8 @@ from toolkit.core.planning import (
     partition_moment,
     pool_demand,
 )
-from toolkit.services.governor import GovernorEvent, configured_governor
+from toolkit.services.governor import ACTED, GovernorEvent, configured_governor
+from toolkit.services.occupancy import pools_for_planning
 from toolkit.state import StateStore
 from toolkit.core.throttle import (
     Amount,
@@ -196,10 +197,10 @@ def make_plan(client: AirflowClient, dag_ids: list[str], options: PlanOptions, n
         futures = [pool.submit(_inputs, client, item, options, tuple(sorted(upstream[dag_id])), added_by[dag_id])
                    for dag_id, item in details.items()]
         consumer_futures = [(c, pool.submit(client.dag_runs.recent, c.dag.dag_id)) for c in consumers.values()]
-        pools_future = pool.submit(client.pools.list)
+        pools_future = pool.submit(pools_for_planning, client)
         inputs = [f.result() for f in futures]
         consumer_data = [(c, tuple(f.result())) for c, f in consumer_futures]
-        pools = {p.name: p for p in pools_future.result()}
+        pools, carved = pools_future.result()
     for dag_inputs in inputs:
         if dag_inputs.active_backfills:
             check_active_backfills(dag_inputs, {b.id: backfill_progress(client, b) for b in dag_inputs.active_backfills})
@@ -212,6 +213,7 @@ def make_plan(client: AirflowClient, dag_ids: list[str], options: PlanOptions, n
         pools=pools,
         consumers=consumer_data,
         graph=graph,
+        carved=carved,
     )
 
 
@@ -282,12 +284,13 @@ def configured_policy() -> ThrottlePolicy:
     return load_service_config().require_valid().throttle
 
 
-def strictest_budgets(pools: dict[str, Pool], policies: list[ThrottlePolicy], used: set[str]) -> dict[str, PoolBudget]:
+def strictest_budgets(pools: dict[str, Pool], policies: list[ThrottlePolicy], used: set[str],
+                      carved: frozenset[str] = frozenset()) -> dict[str, PoolBudget]:
     """Per pool, the smallest backfill budget any of the policies gives (reserves may be slots or percentages, so
     they are compared as budgets on today's pool sizes)."""
     found: dict[str, PoolBudget] = {}
     for policy in policies:
-        for name, budget in budgets_for(pools, policy, used).items():
+        for name, budget in budgets_for(pools, policy, used, carved).items():
             if name not in found or budget.budget < found[name].budget:
                 found[name] = budget
     return found
@@ -300,16 +303,23 @@ def readmit(client: AirflowClient, plan: Plan, current_policy: ThrottlePolicy) -
     A plan file is a snapshot: pools shrink, reserves grow and files get edited between planning and launch. What
     was admitted then is not trusted now; the messages say what was lowered and why.
     """
-    pools = {p.name: p for p in client.pools.list()}
+    pools, carved = pools_for_planning(client)
     notes, dags, all_budgets = [], [], {}
     for dag in plan.dags:
         demand = pool_demand(client.dags.tasks(dag.dag_id))
-        budgets = strictest_budgets(pools, [plan.options.policy, current_policy], set(demand))
+        budgets = strictest_budgets(pools, [plan.options.policy, current_policy], set(demand), carved)
         all_budgets.update(budgets)
-        admission = admit(min(plan.options.max_active_runs, max(dag.concurrency, 0)), demand, budgets)
-        if admission.max_active_runs < dag.concurrency or demand != dag.pool_demand:
-            if admission.max_active_runs < dag.concurrency:
-                notes.append(f"{dag.dag_id}: {dag.concurrency} run(s) at a time lowered to "
+        # A carve made or undone since planning changes the rule itself: recompute from the request, else never
+        # raise what was planned.
+        recarved = any(b.carved != next((p.carved for p in plan.budgets if p.pool == b.pool), b.carved)
+                       for b in budgets.values())
+        asked = plan.options.max_active_runs if recarved else min(plan.options.max_active_runs, max(dag.concurrency, 0))
+        admission = admit(asked, demand, budgets)
+        if admission.max_active_runs != dag.concurrency and (recarved or admission.max_active_runs < dag.concurrency) \
+                or demand != dag.pool_demand:
+            if admission.max_active_runs != dag.concurrency:
+                change = "lowered" if admission.max_active_runs < dag.concurrency else "raised"
+                notes.append(f"{dag.dag_id}: {dag.concurrency} run(s) at a time {change} to "
                              f"{admission.max_active_runs} — {admission.reason}")
             dag = replace(dag, concurrency=admission.max_active_runs, concurrency_reason=admission.reason,
                           pool_demand=demand)
@@ -318,7 +328,7 @@ def readmit(client: AirflowClient, plan: Plan, current_policy: ThrottlePolicy) -
     # governor holds the same budgets the launch admitted.
     entries = {p.pool: p for p in plan.options.policy.pools}
     entries.update({b.pool: PoolPolicy(b.pool, Amount(b.reserve), b.cap) for b in all_budgets.values()
-                    if b != budget_for(pools[b.pool], plan.options.policy.for_pool(b.pool))})
+                    if b != budget_for(pools[b.pool], plan.options.policy.for_pool(b.pool), b.carved)})
     policy = ThrottlePolicy(plan.options.policy.default_reserve, tuple(entries[n] for n in sorted(entries)))
     return replace(plan, dags=tuple(dags), budgets=tuple(all_budgets[n] for n in sorted(all_budgets)),
                    options=replace(plan.options, policy=policy)), notes
@@ -593,25 +603,33 @@ def launch_governed(
     """The one launch every edge runs: create the plan's backfills and, when following, keep each within its pool
     budgets with the governor until the plan completes (``afkit backfill launch --follow``, the terminal app).
 
-    While it follows, every pass ticks the governor (which reports each pause and resume through ``on_governor``)
-    and, every ``progress_every`` seconds, hands the plan's progress to ``on_progress``. Without ``follow`` it returns
-    once every step's backfill exists; ``afkit watch`` governs from then on.
+    While it follows, every pass ticks the governor (which reports each action through ``on_governor``) and, every
+    ``progress_every`` seconds, hands the plan's progress to ``on_progress``. Without ``follow`` it returns once every
+    step's backfill exists, after one governor pass; ``afkit watch`` governs from then on.
     """
-    governor = configured_governor(client, store) if follow else None
+    governor = configured_governor(client, store)
     shown = {"at": float("-inf")}
 
+    def govern() -> None:
+        for event in governor.tick():
+            if event.action in ACTED:
+                on_governor(event)
+
     def tick() -> bool:
-        if governor is not None:
-            for event in governor.tick():
-                if event.action in ("pause", "resume", "error"):
-                    on_governor(event)
+        if follow:
+            govern()
         if follow and on_progress is not None and time.monotonic() - shown["at"] >= progress_every:
             on_progress(plan_progress(client, store, plan))
             shown["at"] = time.monotonic()
         return should_stop()
 
-    return launch(client, store, plan, request=request, unpause=unpause, force=force,
-                  until="completed" if follow else "created", on_event=on_event, should_stop=tick)
+    report = launch(client, store, plan, request=request, unpause=unpause, force=force,
+                    until="completed" if follow else "created", on_event=on_event, should_stop=tick)
+    if not follow and report.created:
+        # One pass now, so that a carved pool's companion has the backfills' share before their first tasks are
+        # scheduled; ``afkit watch`` keeps governing from here.
+        govern()
+    return report
 
 
 # -- following and acting --------------------------------------------------------------------------------------------

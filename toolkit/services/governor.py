@@ -1,17 +1,19 @@
-"""The backfill governor: keeps each afkit-launched backfill within its pool budgets while it runs.
+"""The backfill governor: keeps backfills within their pool budgets while they run.
 
-It runs inside ``afkit backfill launch --follow`` and inside ``afkit watch``, so throttling continues after the
-operator's terminal closes. For every running backfill of an active plan, each tick:
+It runs inside ``afkit backfill launch --follow`` (the CLI and the terminal app) and inside ``afkit watch``, so
+throttling continues after the operator's terminal closes. Each tick reads the pools once (``services.occupancy``,
+through the afkit plugin when it is there, else the REST API) and then:
 
-1. takes that backfill's lease in the state database (only one governor acts on a backfill at a time);
-2. reads whether it is paused (``services.active_backfills``) and samples the pools the DAG uses
-   (``services.occupancy``): one reading of each per tick for every backfill, through the afkit plugin when it is
-   there, else the REST API;
-3. asks the pure ``throttle.govern`` what to do;
-4. pauses or resumes the Airflow backfill, and logs the action with its reason.
+- **carved pools** (the plugin names them; see ``core.throttle``): for each, under that pool's lease, asks the pure
+  ``throttle.carve`` how to split the pool's configured size between production and the companion holding the
+  backfill share, and sets both through the plugin in one transaction. The configured size is kept in the state
+  database while a carve is in place, so any watcher gives the slots back after a crash, and a size changed by
+  someone else is reported, never silently overwritten. Every backfill in the pool shares the budget, afkit's or not.
+- **uncarved pools** used by an afkit plan's backfill: under that backfill's lease, asks the pure ``throttle.govern``
+  whether to pause it while production waits, or to resume it once production has been clear for a while.
 
-A pool deleted while the backfill runs, or a reserve that no longer fits a resized pool, is reported. The other pools
-and backfills are still governed.
+A pool deleted while a backfill runs, or a reserve that no longer fits a resized pool, is reported. The other pools
+and backfills are still governed. Each action is logged with its reason in one line.
 """
 
 from __future__ import annotations
@@ -21,37 +23,52 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from toolkit.airflow import AirflowClient
 from toolkit.errors import AfkitError, BadInput
 from toolkit.core.planfile import plan_from_dict
 from toolkit.core.planning import Plan
-from toolkit.models import Backfill
+from toolkit.models import Backfill, Pool
 from toolkit.services.active_backfills import read_active_backfills
 from toolkit.services.occupancy import PoolReadings, read_pools
-from toolkit.services.plugin_path import PathUsed
-from toolkit.state import StateStore
+from toolkit.services.plugin_path import PLUGIN, PathUsed
+from toolkit.state import POOL_ACTIONS, Carve, StateStore
 from toolkit.core.throttle import (
     DEFAULT_RESUME_AFTER,
     OCCUPYING,
+    PENDING,
     WAITING,
+    CarveDecision,
+    CarveSample,
     GovernorState,
     PoolBudget,
     PoolSample,
+    ThrottlePolicy,
     budget_for,
+    carve,
+    companion_of,
     govern,
 )
 
 log = logging.getLogger(__name__)
 
 
+ACTED = ("pause", "resume", "carve", "release", "resized", "error")  # events an operator is shown
+
+
 @dataclass(frozen=True)
 class GovernorEvent:
-    backfill_id: int
-    action: str  # pause | resume | none | skipped | error
+    backfill_id: int  # POOL_ACTIONS (0) for an event of a pool's carve
+    action: str  # pause | resume | carve | release | resized | none | skipped | error
     reason: str
+    pool: str | None = None  # the carved pool, for its events
+
+    def describe(self) -> str:
+        """The one line an operator reads: ``carve pool warehouse: …`` or ``pause backfill 12: …``."""
+        subject = f"pool {self.pool}" if self.pool is not None else f"backfill {self.backfill_id}"
+        return f"{self.action} {subject}: {self.reason}"
 
 
 def holder_name() -> str:
@@ -63,14 +80,17 @@ def configured_governor(client: AirflowClient, store: StateStore) -> Governor:
     from toolkit.service_config import load_service_config
 
     config = load_service_config().require_valid()
-    return Governor(client, store, resume_after=timedelta(seconds=config.governor_resume_after_seconds))
+    return Governor(client, store, resume_after=timedelta(seconds=config.governor_resume_after_seconds),
+                    policy=config.throttle)
 
 
 class Governor:
     def __init__(self, client: AirflowClient, store: StateStore, *, holder: str | None = None,
-                 resume_after: timedelta = DEFAULT_RESUME_AFTER, lease_seconds: float = 60.0) -> None:
+                 resume_after: timedelta = DEFAULT_RESUME_AFTER, lease_seconds: float = 60.0,
+                 policy: ThrottlePolicy | None = None) -> None:
         self.client = client
         self.store = store
+        self.policy = policy or ThrottlePolicy()  # afkit.toml's [pools]; each plan's own policy is as strict or more
         self.holder = holder or holder_name()
         self.resume_after = resume_after
         self.lease_seconds = lease_seconds
@@ -99,6 +119,7 @@ class Governor:
                 active.append({b.id: b for b in read_active_backfills(self.client)[0]})
             return active[0]
 
+        plans: list[Plan] = []
         for entry in self.store.plans(("active", "paused")):
             try:
                 plan = self._plan(entry.plan_id, entry.plan_json)
@@ -106,6 +127,7 @@ class Governor:
                 events.append(GovernorEvent(0, "error", f"plan {entry.plan_id}: {exc}"))
                 log.error("governor: plan %s: %s", entry.plan_id, exc)
                 continue
+            plans.append(plan)
             for step in self.store.steps(entry.plan_id).values():
                 if step.status != "created" or step.backfill_id is None:
                     continue
@@ -115,8 +137,114 @@ class Governor:
                 except AfkitError as exc:  # one backfill's trouble must not stop the others
                     events.append(GovernorEvent(step.backfill_id, "error", str(exc)))
                     log.error("governor: backfill %s: %s", step.backfill_id, exc)
+        # Every tick, afkit's backfills or not: a carved pool's companion must get slots for any backfill routed to it.
+        events.extend(self.carve_pools(pools_now(), self.store.carves(), plans, now))
         self.pools_used = readings[0].used if readings else None
         return events
+
+    # -- carved pools --------------------------------------------------------------------------------------------
+
+    def carve_pools(self, readings: PoolReadings, carves: dict[str, Carve], plans: list[Plan],
+                    now: datetime) -> list[GovernorEvent]:
+        """Split each carved pool (and each pool still recorded as carved) between production and its backfills."""
+        events = []
+        for pool_name in sorted({*readings.carving, *carves}):
+            lease = f"governor:pool:{pool_name}"
+            if not self.store.acquire_lease(lease, self.holder, self.lease_seconds, now):
+                continue
+            try:
+                event = self.carve_pool(readings, pool_name, carves.get(pool_name), plans)
+            except AfkitError as exc:  # one pool's trouble must not stop the others
+                event = GovernorEvent(POOL_ACTIONS, "error", str(exc), pool_name)
+            if event.action != "none":
+                self.store.log_action(POOL_ACTIONS, event.action, f"{pool_name}: {event.reason}", self.holder)
+                (log.error if event.action == "error" else log.info)("governor: %s", event.describe())
+            events.append(event)
+        return events
+
+    def carve_pool(self, readings: PoolReadings, name: str, carve_record: Carve | None,
+                   plans: list[Plan]) -> GovernorEvent:
+        pool, companion = readings.pool(name), readings.pool(companion_of(name))
+        if name not in readings.carving:
+            if carve_record is None:
+                return GovernorEvent(POOL_ACTIONS, "none", "not carved", name)
+            if readings.used.path != PLUGIN:  # which pools Airflow carves is known only through the plugin
+                return GovernorEvent(POOL_ACTIONS, "error", f"carve held as it is: {readings.used.describe()}", name)
+        if pool is None:
+            if carve_record is None:
+                return GovernorEvent(POOL_ACTIONS, "none", "carved but does not exist", name)
+            self.store.drop_carve(name)
+            left = f"{companion.slots} slot(s)" if companion is not None else "no pool"
+            return GovernorEvent(POOL_ACTIONS, "error", f"deleted by someone else while carved (configured size "
+                                 f"{carve_record.size}); the carve is dropped, {companion_of(name)} has {left}", name)
+        production_slots, companion_slots = pool.slots, companion.slots if companion is not None else 0
+        notes = []
+        size = carve_record.size if carve_record else production_slots + companion_slots
+        if carve_record and production_slots != carve_record.production_slots:
+            size = production_slots  # the operator's new size for the pool, taken as its configured size
+            notes.append(f"resized by someone else to {production_slots} slot(s) (afkit had set "
+                         f"{carve_record.production_slots} of {carve_record.size}): {size} is its configured size now")
+        elif carve_record and companion_slots != carve_record.companion_slots:
+            notes.append(f"{companion_of(name)} was set to {companion_slots} slot(s) by someone else (afkit had set "
+                         f"{carve_record.companion_slots}); afkit's governor owns it and sets it again")
+        sample = self.carve_sample(readings, name, size, production_slots, companion_slots)
+        if name not in readings.carving:  # no longer carved by Airflow: give the whole size back
+            decision = CarveDecision(size, 0, "no longer carved by Airflow")
+        else:
+            decision = carve(sample, self.carve_budget(pool, size, plans))
+        moved, released = decision.changes(sample), (decision.production_slots, decision.companion_slots) == (size, 0)
+        routed = 0
+        if moved or carve_record or self.backfills_waiting(readings, name):
+            routed = self.client.plugins.carve(
+                name, production_slots=decision.production_slots, companion_slots=decision.companion_slots,
+                expect_production=production_slots, expect_companion=companion_slots).get("routed", 0)
+        if released:
+            self.store.drop_carve(name)
+        else:
+            self.store.save_carve(Carve(name, size, decision.production_slots, decision.companion_slots))
+        if routed:
+            notes.append(f"{routed} backfill task(s) routed from {name} to {companion_of(name)}")
+        if not moved and not notes:
+            return GovernorEvent(POOL_ACTIONS, "none", decision.reason, name)
+        resized = any("someone else" in note for note in notes)
+        action = "resized" if resized else "release" if moved and released and carve_record else "carve"
+        return GovernorEvent(POOL_ACTIONS, action, "; ".join(([decision.describe(sample)] if moved else []) + notes),
+                             name)
+
+    @staticmethod
+    def backfills_waiting(readings: PoolReadings, name: str) -> bool:
+        """Backfill task instances in the pool itself or in its companion (anything for the carve to serve)."""
+        return any(t.is_backfill or t.pool != name for t in readings.instances
+                   if t.pool in (name, companion_of(name)))
+
+    def carve_budget(self, pool: Pool, size: int, plans: list[Plan]) -> PoolBudget:
+        """The strictest budget afkit.toml and the active plans using the pool give it, on its configured size."""
+        configured = replace(pool, slots=size)
+        policies = [self.policy, *(p.options.policy for p in plans
+                                   if any(pool.name in d.pool_demand for d in p.dags))]
+        found = None
+        for policy in policies:
+            try:
+                budget = budget_for(configured, policy.for_pool(pool.name), carved=True)
+            except BadInput as exc:
+                raise BadInput(f"{exc}; the carve holds its current split") from None
+            if found is None or budget.budget < found.budget:
+                found = budget
+        return found
+
+    @staticmethod
+    def carve_sample(readings: PoolReadings, name: str, size: int, production_slots: int,
+                     companion_slots: int) -> CarveSample:
+        def slots(pool: str, states: tuple[str, ...], backfill: bool | None) -> int:
+            return sum(t.pool_slots for t in readings.in_pool(pool) if t.state in states
+                       and (backfill is None or t.is_backfill == backfill))
+
+        share = companion_of(name)
+        return CarveSample(
+            pool=name, size=size, production_slots=production_slots, companion_slots=companion_slots,
+            production_occupied=slots(name, OCCUPYING, False), production_waiting=slots(name, WAITING, False),
+            leaked=slots(name, OCCUPYING, True), backfill_occupied=slots(share, OCCUPYING, None),
+            backfill_demand=slots(share, (*OCCUPYING, *WAITING, *PENDING), None) + slots(name, WAITING, True))
 
     @staticmethod
     def sample(readings: PoolReadings, pool_name: str, dag_id: str, budget: PoolBudget) -> PoolSample:
@@ -143,6 +271,8 @@ class Governor:
         samples, budgets, problems = [], {}, []
         readings = (pools_now or (lambda: read_pools(self.client)))()
         for pool_name in plan.dag(dag_id).pool_demand:
+            if pool_name in readings.carving:  # held task by task by its companion pool, see carve_pools
+                continue
             pool = readings.pool(pool_name)
             if pool is None:
                 problems.append(f"pool {pool_name!r} was deleted while backfill {backfill_id} runs; not governed")

@@ -9,11 +9,11 @@ policy of the Airflow side's afkit.toml).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from toolkit.airflow import AirflowClient
-from toolkit.core.plugin_api import occupancy_from_dict
-from toolkit.core.throttle import OCCUPYING, WAITING, PoolOccupancy, ThrottlePolicy, occupancy
+from toolkit.core.plugin_api import carving_from_dict, occupancy_from_dict
+from toolkit.core.throttle import OCCUPYING, WAITING, PoolOccupancy, ThrottlePolicy, fold_companions, occupancy
 from toolkit.models import Pool, TaskInstance
 from toolkit.services import plugin_path
 from toolkit.services.plugin_path import PathUsed
@@ -26,6 +26,7 @@ class PoolReadings:
     pools: tuple[Pool, ...]
     instances: tuple[TaskInstance, ...]
     used: PathUsed
+    carving: dict[str, str] = field(default_factory=dict)  # carved pool -> companion (known through the plugin only)
 
     def pool(self, name: str) -> Pool | None:
         return next((p for p in self.pools if p.name == name), None)
@@ -35,17 +36,28 @@ class PoolReadings:
 
 
 def read_pools(client: AirflowClient) -> PoolReadings:
-    def from_plugin() -> tuple[list[Pool], list[TaskInstance]]:
-        return occupancy_from_dict(client.plugins.occupancy())
+    """The pools now. Which pools Airflow carves is known only through the plugin (its cluster policy does the
+    routing): through REST, no pool is treated as carved."""
+    def from_plugin() -> tuple[list[Pool], list[TaskInstance], dict[str, str]]:
+        data = client.plugins.occupancy()
+        return (*occupancy_from_dict(data), carving_from_dict(data))
 
-    def from_rest() -> tuple[list[Pool], list[TaskInstance]]:
-        return client.pools.list(), client.task_instances.list(states=[*OCCUPYING, *WAITING])
+    def from_rest() -> tuple[list[Pool], list[TaskInstance], dict[str, str]]:
+        return client.pools.list(), client.task_instances.list(states=[*OCCUPYING, *WAITING]), {}
 
-    (pools, instances), used = plugin_path.read(client, "pool occupancy", from_plugin, from_rest)
-    return PoolReadings(tuple(pools), tuple(instances), used)
+    (pools, instances, carving), used = plugin_path.read(client, "pool occupancy", from_plugin, from_rest)
+    return PoolReadings(tuple(pools), tuple(instances), used, carving)
 
 
 def pool_occupancy(client: AirflowClient, policy: ThrottlePolicy) -> list[PoolOccupancy]:
     """Every pool's production and backfill occupancy against the throttling policy."""
     readings = read_pools(client)
     return occupancy(list(readings.pools), list(readings.instances), policy)
+
+
+def pools_for_planning(client: AirflowClient) -> tuple[dict[str, Pool], frozenset[str]]:
+    """Each pool at its configured size (a carved pool with its companion's slots, the companion not listed) and the
+    pools Airflow carves: what planning and launch admission judge budgets on."""
+    readings = read_pools(client)
+    pools, _ = fold_companions(readings.pools, ())
+    return {p.name: p for p in pools}, frozenset(readings.carving)

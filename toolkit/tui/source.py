@@ -187,7 +187,7 @@ class AirflowSource:
         backfills.launch_governed(
             self.client, self.store, plan, follow=True, should_stop=should_stop,
             on_event=lambda e: on_note(hinted(e.message, e.hint, HINTS)) if e.kind == "warning" else None,
-            on_governor=lambda e: on_note(f"governor: {e.action} backfill {e.backfill_id}: {e.reason}"))
+            on_governor=lambda e: on_note(f"governor: {e.describe()}"))
 
     def progress(self, plan: Plan) -> list[DagProgress]:
         from toolkit.services import backfills

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,6 +11,9 @@ from toolkit.errors import BadInput
 from toolkit.models import Pool, Task, TaskInstance
 from toolkit.core.throttle import (
     Amount,
+    CarveSample,
+    carve,
+    fold_companions,
     GovernorState,
     PoolPolicy,
     PoolSample,
@@ -76,17 +80,35 @@ def test_admission():
     budgets = {"shared": budget("2")}
     assert admit(10, {"shared": 1}, budgets).max_active_runs == 2
     assert admit(1, {"shared": 1}, budgets).max_active_runs == 1
-    zero = admit(10, {"shared": 3}, budgets)
-    assert zero.max_active_runs == 0 and zero.limiting_pool == "shared"
+    wide = admit(10, {"shared": 3}, budgets)  # wider than the budget: one run at a time, not refused
+    assert wide.max_active_runs == 1 and wide.limiting_pool == "shared"
+    none = admit(10, {"shared": 1}, {"shared": budget("100%")})
+    assert none.max_active_runs == 0 and "no backfill budget (4 of 4 slot(s) reserved)" in none.reason
     assert admit(5, {"elsewhere": 1}, budgets).max_active_runs == 5
+
+
+def test_admission_in_a_carved_pool_keeps_the_budget_busy():
+    carved = {"shared": replace(budget("2"), carved=True)}
+    wide = admit(10, {"shared": 3}, carved)  # one run fills 2 of its 3 tasks, a second takes the slot it leaves
+    assert wide.max_active_runs == 2 and "is carved" in wide.reason
+    assert admit(10, {"shared": 1}, carved).max_active_runs == 3
+    assert admit(2, {"shared": 1}, carved).max_active_runs == 2  # never more than asked
+    assert admit(10, {"shared": 1}, {"shared": replace(budget("100%"), carved=True)}).max_active_runs == 0
 
 
 def test_deadlock_prechecks():
     budgets = {"shared": budget("2")}
     never = deadlock_warnings("d", [Task("huge", "shared", pool_slots=5)], {"shared": 5}, budgets, 1)
     assert any("can never run (deadlock)" in w for w in never)
-    stall = deadlock_warnings("d", [Task("a", "shared"), Task("b", "shared")], {"shared": 3}, budgets, 1)
-    assert any("backfill budget is 2" in w for w in stall)
+    wide = deadlock_warnings("d", [Task("a", "shared"), Task("b", "shared")], {"shared": 3}, budgets, 1)
+    assert wide == ["d needs 3 slots of pool 'shared' at its widest point, more than its backfill budget of 2, and "
+                    "the pool is not carved: a run holds up to 3 slot(s) (carve the pool to hold the budget at task "
+                    "level)"]
+    carved = {"shared": replace(budget("2"), carved=True)}
+    queued = deadlock_warnings("d", [Task("a", "shared"), Task("b", "shared")], {"shared": 3}, carved, 1)
+    assert len(queued) == 1 and "queue and run 2 slot(s) at a time" in queued[0] and "deadlock" not in queued[0]
+    big = deadlock_warnings("d", [Task("big", "shared", pool_slots=3)], {"shared": 3}, carved, 1)
+    assert any("can never run in the backfill's share (deadlock)" in w for w in big)
     sensors = [Task("wait", "shared", operator_name="ExternalTaskSensor", downstream_task_ids=("work",)),
                Task("work", "shared")]
     risky = deadlock_warnings("d", sensors, {"shared": 1}, budgets, 2)
@@ -98,10 +120,12 @@ def sample(backfill=0, production=0, waiting=0):
     return PoolSample("shared", 4, backfill, production, waiting)
 
 
-def test_governor_pauses_over_budget_or_when_production_waits():
+def test_governor_pauses_when_production_waits_never_for_the_backfill_at_its_budget():
     budgets = {"shared": budget("2")}
+    at_budget = govern([sample(backfill=2)], budgets, GovernorState(), T0, backfill_paused=False)
+    assert at_budget.action == "none"
     over = govern([sample(backfill=3)], budgets, GovernorState(), T0, backfill_paused=False)
-    assert over.action == "pause" and "over its budget of 2" in over.reason and over.state.paused_by_governor
+    assert over.action == "none"  # a run wider than the budget: pausing would stop no task of it
     wait = govern([sample(backfill=2, production=2, waiting=1)], budgets, GovernorState(), T0, backfill_paused=False)
     assert wait.action == "pause" and "1 production task(s) wait" in wait.reason
     fine = govern([sample(backfill=2, production=2)], budgets, GovernorState(), T0, backfill_paused=False)
@@ -153,3 +177,58 @@ def test_occupancy_splits_production_from_backfill_and_shows_the_reserve():
     assert w.backfill_share == 0.5 and not w.over_budget
     assert found["default_pool"].backfill_share == 0.0 and found["default_pool"].free == 128
     assert "more than its 1 slot" in found["tiny"].error and found["tiny"].budget == 0
+
+
+def look(*, size=4, production_slots=4, companion_slots=0, production=0, waiting=0, leaked=0, backfill=0, demand=0):
+    return CarveSample("shared", size, production_slots, companion_slots, production, waiting, leaked, backfill, demand)
+
+
+def test_carve_gives_the_backfills_their_budget_and_production_its_reserve():
+    two = budget("2")
+    start = carve(look(production=1, demand=6), two)
+    assert (start.production_slots, start.companion_slots) == (2, 2) and "have their budget of 2" in start.reason
+    assert start.describe(look(production=1, demand=6)).startswith("shared 4→2, shared__afkit 0→2: ")
+    tail = carve(look(production_slots=2, companion_slots=2, production=1, backfill=1, demand=1), two)
+    assert (tail.production_slots, tail.companion_slots) == (3, 1)  # the idle share goes back to production
+    idle = carve(look(production_slots=3, companion_slots=1, production=1), two)
+    assert (idle.production_slots, idle.companion_slots) == (4, 0)
+
+
+def test_carve_never_lets_both_pools_run_more_than_the_size():
+    """Shrinking a pool stops nothing: each side gets only what the other has drained."""
+    two = budget("2")
+    # production holds 3 (it had the idle share) when the backfill asks for its budget: it gets 1 now, 2 later
+    grow = carve(look(production_slots=4, production=3, demand=4), two)
+    assert (grow.production_slots, grow.companion_slots) == (3, 1)
+    assert grow.reason == "production needs 3 of 4: the backfills get 1 of the 2 they ask for"
+    # the backfills hold 2 while production needs 3: the companion drops at once, production grows as they drain
+    lend = carve(look(production_slots=2, companion_slots=2, production=2, waiting=1, backfill=2, demand=4), two)
+    assert lend.companion_slots == 1 and lend.production_slots == 2 and "once the backfills drain" in lend.reason
+    for production in range(5):
+        for backfill in range(3):
+            for demand in range(backfill, 6):
+                for waiting in range(3):
+                    sample = look(production_slots=4 - backfill, companion_slots=backfill, production=production,
+                                  waiting=waiting, backfill=backfill, demand=demand)
+                    if production + backfill > 4:
+                        continue
+                    d = carve(sample, two)
+                    assert d.companion_slots <= 2 and d.production_slots >= 2
+                    assert d.production_slots + max(d.companion_slots, backfill) <= 4
+                    assert d.companion_slots + max(d.production_slots, production) <= 4
+
+
+def test_carve_counts_leaked_backfill_tasks_against_the_budget():
+    d = carve(look(production=1, leaked=1, demand=3), budget("2"))
+    assert d.companion_slots == 1 and "1 backfill slot(s) held in shared itself" in d.reason
+
+
+def test_a_carved_pool_and_its_companion_read_as_the_pool_configured():
+    pools = [Pool("shared", 2, 1, 1, 0), Pool("shared__afkit", 2, 0, 2, 0), Pool("lonely__afkit", 1, 1, 0, 0)]
+    instances = [ti("shared", "running"), ti("shared__afkit", "running", backfill=True, slots=2)]
+    folded, moved = fold_companions(pools, instances)
+    assert [(p.name, p.slots, p.running_slots) for p in folded] == [("shared", 4, 3), ("lonely__afkit", 1, 0)]
+    assert {t.pool for t in moved} == {"shared"}
+    (shared,) = [o for o in occupancy(pools, instances, ThrottlePolicy(pools=(PoolPolicy("shared", Amount(2)),)))
+                 if o.pool == "shared"]
+    assert (shared.slots, shared.production, shared.backfill, shared.budget) == (4, 1, 2, 2)

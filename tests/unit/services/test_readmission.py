@@ -18,11 +18,18 @@ from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy
 WIDE = (Task("load", "warehouse", 1),)
 
 
-def operations(slots: int) -> SimpleNamespace:
-    """What readmit reads: the pools, and each DAG's tasks."""
-    return SimpleNamespace(pools=SimpleNamespace(list=lambda: [Pool("warehouse", slots, slots, 0, 0),
-                                                               Pool("default_pool", 128, 128, 0, 0)]),
-                           dags=SimpleNamespace(tasks=lambda dag_id: list(WIDE)))
+class Operations:
+    """What readmit reads: the pools (through REST: no plugin here), and each DAG's tasks."""
+
+    def __init__(self, slots: int) -> None:
+        self.pools = SimpleNamespace(list=lambda: [Pool("warehouse", slots, slots, 0, 0),
+                                                   Pool("default_pool", 128, 128, 0, 0)])
+        self.task_instances = SimpleNamespace(list=lambda **query: [])
+        self.plugins = SimpleNamespace(afkit_health=lambda: None)
+        self.dags = SimpleNamespace(tasks=lambda dag_id: list(WIDE))
+
+
+operations = Operations
 
 
 def planned(slots: int = 8, reserve: int = 2):
