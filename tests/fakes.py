@@ -30,6 +30,7 @@ from itertools import count
 import msgspec
 
 from toolkit.core.cadence_impact import CadenceReport
+from toolkit.core.throttle import companion_of
 from toolkit.errors import BadInput, Conflict, NotFound
 from toolkit.models import (
     BACKFILL_RUN_PREFIX,
@@ -92,6 +93,7 @@ class FakeAirflow:
         # test sets a health and the JSON of the boards (or an exception to raise) to take the plugin path.
         self.plugin_health: dict | None = None
         self.plugin_answers: dict[str, object] = {}
+        self.carved: set[str] = set()  # pools the fake's cluster policy carves (its afkit.toml's [pools.NAME])
 
     # -- arranging ---------------------------------------------------------------------------------------------------
 
@@ -122,9 +124,30 @@ class FakeAirflow:
 
     def add_task_instance(self, dag_id: str, run_id: str, state: str, pool: str, *, task_id: str = "work",
                           slots: int = 1) -> TaskInstance:
+        """A task instance; a backfill's in a carved pool goes to the companion, as the cluster policy routes it."""
+        if pool in self.carved and run_id.startswith("backfill__"):
+            pool = companion_of(pool)
         ti = TaskInstance(dag_id, run_id, f"{task_id}{len(self.task_instance_rows)}", state, pool, slots)
         self.task_instance_rows.append(ti)
         return ti
+
+    def set_task_state(self, ti: TaskInstance, state: str) -> TaskInstance:
+        moved = replace(ti, state=state)
+        self.task_instance_rows[self.task_instance_rows.index(ti)] = moved
+        return moved
+
+    def slot_usage(self) -> dict:
+        """The plugin's /occupancy answer for the fake's pools and task instances, grouped as its query groups them
+        (a task instance with state ``pending`` stands for one of a running run that has no state yet)."""
+        groups: dict[tuple, int] = {}
+        for t in self.task_instance_rows:
+            key = (t.pool, t.state, t.dag_id, t.is_backfill)
+            groups[key] = groups.get(key, 0) + t.pool_slots
+        return {"pools": [{"pool": p.name, "slots": p.slots, "include_deferred": False, "description": None}
+                          for p in self.pool_rows.values()],
+                "slots": [{"pool": pool, "state": state, "dag_id": dag, "backfill": backfill, "slots": slots}
+                          for (pool, state, dag, backfill), slots in groups.items()],
+                "carving": {name: companion_of(name) for name in sorted(self.carved)}}
 
     def add_asset(self, name: str, *, producing_dags: tuple[str, ...] = (), scheduled_dags: tuple[str, ...] = (),
                   consuming_dags: tuple[str, ...] = (), extra: dict | None = None) -> Asset:
@@ -243,7 +266,33 @@ class _Plugins(_Resource):
         return msgspec.json.encode(changed)
 
     def occupancy(self) -> dict:
-        return self._answer("occupancy")
+        """A test's answer, else the fake's own rows as the plugin groups them."""
+        if "occupancy" in self.airflow.plugin_answers:
+            return self._answer("occupancy")
+        return self.airflow.slot_usage()
+
+    def carve(self, pool: str, *, production_slots: int | None = None, companion_slots: int | None = None,
+              expect_production: int | None = None, expect_companion: int | None = None) -> dict:
+        """As ``plugin.operations_db.carve_pool`` does it: compare, set both, create the companion, route."""
+        rows, companion = self.airflow.pool_rows, companion_of(pool)
+        if pool not in self.airflow.carved:
+            raise BadInput(f"pool {pool!r} is not carved by this Airflow")
+        if pool not in rows:
+            raise NotFound(f"pool {pool!r} does not exist")
+        rows.setdefault(companion, Pool(companion, 0, 0, 0, 0))
+        if production_slots is not None:
+            if (rows[pool].slots, rows[companion].slots) != (expect_production, expect_companion):
+                raise Conflict(f"pool {pool!r} changed by someone else")
+            rows[pool] = replace(rows[pool], slots=production_slots)
+            rows[companion] = replace(rows[companion], slots=companion_slots)
+            self.airflow.requests.append(("carve", pool, production_slots, companion_slots))
+        routed = 0
+        for n, t in enumerate(self.airflow.task_instance_rows):
+            if t.pool == pool and t.is_backfill and t.state in (None, "scheduled"):
+                self.airflow.task_instance_rows[n] = replace(t, pool=companion)
+                routed += 1
+        return {"pool": pool, "companion": companion, "production_slots": rows[pool].slots,
+                "companion_slots": rows[companion].slots, "routed": routed}
 
     def backfills(self) -> list:
         """As the plugin serves them, from the fake's own rows unless a test set an answer."""

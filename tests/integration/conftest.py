@@ -41,7 +41,13 @@ ARTIFACTS = REPO / "test-artifacts"
 TEST_DAGS = ("afkit_quick", "afkit_quick_report", "afkit_flaky", "afkit_depends_on_past", "afkit_mutable",
              "afkit_prod_minutely", "afkit_prod_burst", "afkit_bulk", "afkit_doomed", "afkit_sla_probe", "afkit_pulse",
              "afkit_pulse_digest", "afkit_slow_consumer", "afkit_paths_backfilled",
-             "afkit_paths_incremental", "afkit_paths_listed")
+             "afkit_paths_incremental", "afkit_paths_listed", "afkit_carve_prod", "afkit_carve_wide",
+             "afkit_carve_gated")
+
+
+# The Airflow side's afkit.toml: the carving tests' own pool is carved (its backfill tasks go to carved__afkit).
+AIRFLOW_SIDE_CONFIG = "[pools.carved]\nreserve = 2\n"
+CARVED_POOL_SLOTS = 4
 
 
 @pytest.fixture(scope="session")
@@ -51,11 +57,14 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> RunningAirflow:
     for source in (*(REPO / "dags").glob("*.py"), *(REPO / "tests" / "dags").glob("*.py")):
         shutil.copy(source, dags / source.name)
     database = os.environ.get("AFKIT_TEST_DATABASE", "auto")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "afkit.toml").write_text(AIRFLOW_SIDE_CONFIG)  # read by the plugin and the policy in every component
     running = start_airflow(AirflowSpec(home=home, dags_folder=dags, database=database))
     print(f"\nAirflow for the suite: {running.url} on {running.database_kind} (home {home})")
     try:
         with AirflowClient(admin_settings(running)) as client:
             demo.configure(client)
+            client.pools.ensure("carved", CARVED_POOL_SLOTS, "the carving tests' own pool")
             demo.wait_for_dags(client, TEST_DAGS)
         yield running
     finally:

@@ -90,9 +90,11 @@ def slot_usage(session: Session, carved: frozenset[str] = frozenset()) -> dict:
     grouped query (``core.plugin_api.occupancy_from_dict`` reads it back).
 
     For the ``carved`` pools (this Airflow's cluster policy routes their backfill task instances to a companion) it
-    also names each companion and counts, as state ``pending``, the companion's task instances of running runs that
-    will ask for a slot soon (no state yet, or waiting to retry): the governor keeps the share for them.
+    also names each companion and counts, as state ``pending``, the companion's task instances that will ask for a
+    slot soon (no state yet, or waiting to retry) in running runs and in queued runs of unpaused backfills: the
+    governor gives the share to them as soon as a backfill is created, before its first task is scheduled.
     """
+    from airflow.models.backfill import Backfill
     from airflow.models.dagrun import DagRun
     from airflow.models.pool import Pool as PoolModel
     from airflow.models.taskinstance import TaskInstance as TI
@@ -110,10 +112,12 @@ def slot_usage(session: Session, carved: frozenset[str] = frozenset()) -> dict:
               "slots": int(slots or 0)} for pool, state, dag_id, backfill, slots in grouped]
     companions = {name: companion_of(name) for name in sorted(carved)}
     if companions:
+        starting = (DagRun.state == "running") | ((DagRun.state == "queued") & (Backfill.is_paused.is_(False)))
         pending = session.execute(
             select(TI.pool, TI.dag_id, is_backfill, func.sum(TI.pool_slots))
             .join(DagRun, (DagRun.dag_id == TI.dag_id) & (DagRun.run_id == TI.run_id))
-            .where(TI.pool.in_(list(companions.values())), DagRun.state == "running",
+            .outerjoin(Backfill, Backfill.id == DagRun.backfill_id)
+            .where(TI.pool.in_(list(companions.values())), starting,
                    TI.state.is_(None) | TI.state.in_(["up_for_retry", "up_for_reschedule"]))
             .group_by(TI.pool, TI.dag_id, is_backfill)
         ).all()

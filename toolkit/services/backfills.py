@@ -605,7 +605,8 @@ def launch_governed(
 
     While it follows, every pass ticks the governor (which reports each action through ``on_governor``) and, every
     ``progress_every`` seconds, hands the plan's progress to ``on_progress``. Without ``follow`` it returns once every
-    step's backfill exists, after one governor pass; ``afkit watch`` governs from then on.
+    step's backfill exists, after one governor pass; ``afkit watch`` governs from then on. A followed launch ends
+    with one more pass, which gives a carved pool's share back once the backfills are done.
     """
     governor = configured_governor(client, store)
     shown = {"at": float("-inf")}
@@ -623,12 +624,15 @@ def launch_governed(
             shown["at"] = time.monotonic()
         return should_stop()
 
-    report = launch(client, store, plan, request=request, unpause=unpause, force=force,
-                    until="completed" if follow else "created", on_event=on_event, should_stop=tick)
-    if not follow and report.created:
-        # One pass now, so that a carved pool's companion has the backfills' share before their first tasks are
-        # scheduled; ``afkit watch`` keeps governing from here.
-        govern()
+    try:
+        report = launch(client, store, plan, request=request, unpause=unpause, force=force,
+                        until="completed" if follow else "created", on_event=on_event, should_stop=tick)
+        if report.created or follow:
+            # One pass now: after a launch, a carved pool's companion gets the backfills' share before their first
+            # tasks are scheduled (``afkit watch`` governs from here); after following to the end, it goes back.
+            govern()
+    finally:
+        governor.release_pool_leases()
     return report
 
 

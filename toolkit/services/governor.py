@@ -95,7 +95,15 @@ class Governor:
         self.resume_after = resume_after
         self.lease_seconds = lease_seconds
         self._plans: dict[str, Plan] = {}
+        self._pool_leases: set[str] = set()
         self.pools_used: PathUsed | None = None  # how the last tick read the pools (None: it governed nothing)
+
+    def release_pool_leases(self) -> None:
+        """Let another governor take the carved pools at once (a launch's own pass, a watcher that stops) rather
+        than after the leases expire; a backfill's lease is released when it completes."""
+        for lease in sorted(self._pool_leases):
+            self.store.release_lease(lease, self.holder)
+        self._pool_leases.clear()
 
     def _plan(self, plan_id: str, plan_json: dict) -> Plan:
         if plan_id not in self._plans:
@@ -152,6 +160,7 @@ class Governor:
             lease = f"governor:pool:{pool_name}"
             if not self.store.acquire_lease(lease, self.holder, self.lease_seconds, now):
                 continue
+            self._pool_leases.add(lease)
             try:
                 event = self.carve_pool(readings, pool_name, carves.get(pool_name), plans)
             except AfkitError as exc:  # one pool's trouble must not stop the others
