@@ -86,9 +86,10 @@ def render_plan(plan: Plan) -> str:
         ),
     ]
     if plan.budgets:
-        lines += ["", table(["pool", "slots", "reserved for production", "backfill cap", "backfill budget"],
+        lines += ["", table(["pool", "slots", "reserved for production", "backfill cap", "backfill budget", "held"],
                             [(b.pool, "unlimited" if b.slots < 0 else b.slots, b.reserve,
-                              "-" if b.cap is None else b.cap, b.budget) for b in plan.budgets])]
+                              "-" if b.cap is None else b.cap, b.budget,
+                              "task by task (carved)" if b.carved else "run by run") for b in plan.budgets])]
     for dag in plan.dags:
         lines += ["", f"{dag.dag_id} — {dag.added_by}; concurrency {dag.concurrency} ({dag.concurrency_reason})"]
         lines.append(table(
@@ -216,6 +217,9 @@ def render_status(report: StatusReport) -> str:
         ),
         "",
     ]
+    if report.carves:
+        parts += ["Carved pools (backfill tasks run in the companion, whose slots afkit's governor sets):",
+                  *(f"  {c.describe()}" for c in report.carves), ""]
     problems = [f"  ! {v['error']}" for v in report.pool_policy.values() if "error" in v]
     problems += [f"  ! afkit configuration: {e}" for e in report.config_errors]
     if problems:

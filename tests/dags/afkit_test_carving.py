@@ -17,6 +17,7 @@ from pathlib import Path
 from airflow.sdk import DAG, task
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+END = datetime(2026, 6, 1, tzinfo=timezone.utc)  # unpaused for a backfill, a backfill target schedules no run of its own
 
 with DAG(dag_id="afkit_carve_prod", schedule="* * * * *", start_date=START, catchup=False, tags=["afkit-test"],
          default_args={"pool": "carved"}):
@@ -31,7 +32,8 @@ with DAG(dag_id="afkit_carve_prod", schedule="* * * * *", start_date=START, catc
 
     extract() >> publish()
 
-with DAG(dag_id="afkit_carve_wide", schedule="@daily", start_date=START, catchup=False, tags=["afkit-test"],
+with DAG(dag_id="afkit_carve_wide", schedule="@daily", start_date=START, end_date=END, catchup=False,
+         tags=["afkit-test"],
          default_args={"pool": "carved"}):
 
     for part in ("a", "b", "c"):
@@ -42,7 +44,8 @@ with DAG(dag_id="afkit_carve_wide", schedule="@daily", start_date=START, catchup
 
         crunch()
 
-with DAG(dag_id="afkit_carve_gated", schedule="@daily", start_date=START, catchup=False, tags=["afkit-test"],
+with DAG(dag_id="afkit_carve_gated", schedule="@daily", start_date=START, end_date=END, catchup=False,
+         tags=["afkit-test"],
          default_args={"pool": "carved"}):
 
     for part in ("a", "b"):

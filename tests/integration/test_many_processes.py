@@ -449,7 +449,7 @@ def test_one_governor_action_per_decision_with_two_watchers(airflow2, deployment
     backfill_id = step.backfill_id
 
     def stood_aside() -> int:
-        return max(w.output().count(f"backfill {backfill_id}: skipped") for w in (a, b))
+        return max(w.output().count(f"governor: skipped backfill {backfill_id}:") for w in (a, b))
 
     try:
         assert client.backfills.get(backfill_id).max_active_runs == 2  # (3 slots - 1 reserved) / 1 slot per run
@@ -479,7 +479,8 @@ def test_one_governor_action_per_decision_with_two_watchers(airflow2, deployment
     (holder,) = {x["holder"] for x in actions}  # the same watcher decided both
     actor = next(w for w in (a, b) if w.holder == holder)
     bystander = b if actor is a else a
-    said = {w.name: re.findall(rf"^backfill {backfill_id}: (pause|resume|skipped):", w.output(), re.MULTILINE)
+    said = {w.name: re.findall(rf"^governor: (pause|resume|skipped) backfill {backfill_id}:", w.output(),
+                               re.MULTILINE)
             for w in (a, b)}
     print(f"watcher {actor.name} acted; {bystander.name} said "
           f"{Counter(said[bystander.name])}; {actor.name} said {Counter(said[actor.name])}")

@@ -10,7 +10,7 @@ import click
 
 from toolkit.airflow import AirflowClient
 from toolkit.cli.options import finite_float, with_client
-from toolkit.services.governor import ACTED, configured_governor
+from toolkit.services.governor import configured_governor
 from toolkit.render import alert_line, board_source
 from toolkit.service_config import load_service_config
 from toolkit.slack import SlackSender, resolve_target
@@ -57,7 +57,7 @@ def watch(client: AirflowClient, interval: float | None, once: bool, verbose: bo
                 click.echo(f"{board}: {board_source(*source)}")
                 shown_sources[board] = source
         for event in report.governor:
-            if event.action in ACTED:
+            if event.action != "none":  # a watcher standing aside for another says so each pass ("skipped")
                 click.echo(f"governor: {event.describe()}")
         for note in report.alerts:
             click.echo(alert_line(note.kind, note.alert_id, note.sla_key, note.status.status))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from toolkit.errors import BadInput
 from toolkit.models import Backfill, ComponentHealth, Dag, Pool
-from toolkit.core.throttle import ThrottlePolicy, budget_for
+from toolkit.core.throttle import ThrottlePolicy, budget_for, companion_of, fold_companions, is_companion
 
 if TYPE_CHECKING:
     from toolkit.airflow import AirflowClient
@@ -23,6 +23,46 @@ class DagCounts:
 
 
 @dataclass(frozen=True)
+class CarveView:
+    """A carved pool as it is split now: production's slots and the companion's (the backfills' share)."""
+
+    pool: str
+    production_slots: int
+    companion_slots: int
+    carved_by_airflow: bool  # the plugin's policy routes backfill tasks of this pool to its companion
+
+    @property
+    def companion(self) -> str:
+        return companion_of(self.pool)
+
+    @property
+    def size(self) -> int:
+        return self.production_slots + self.companion_slots
+
+    @property
+    def in_place(self) -> bool:
+        return self.companion_slots > 0
+
+    def describe(self) -> str:
+        state = "in place: the backfills hold their share" if self.in_place else "idle: production has every slot"
+        routed = "" if self.carved_by_airflow else " (not carved by Airflow's policy now: the next watcher gives the " \
+                                                  "slots back)"
+        return (f"{self.pool}: {self.production_slots} + {self.companion} {self.companion_slots} of {self.size} "
+                f"slot(s), {state}{routed}")
+
+
+def carve_views(pools: list[Pool], carved: set[str] | frozenset[str]) -> list[CarveView]:
+    names = {p.name: p for p in pools}
+    found = []
+    for pool in sorted(pools, key=lambda p: p.name):
+        share = names.get(companion_of(pool.name))
+        if is_companion(pool.name) or (share is None and pool.name not in carved):
+            continue
+        found.append(CarveView(pool.name, pool.slots, share.slots if share else 0, pool.name in carved))
+    return found
+
+
+@dataclass(frozen=True)
 class StatusReport:
     url: str
     airflow_version: str
@@ -34,6 +74,7 @@ class StatusReport:
     plugin: dict | None = None  # the afkit plugin's health endpoint, None when it is not installed
     boards: tuple[str, str | None] | None = None  # the path boards take (plugin | rest) and why not the plugin
     config_errors: tuple[str, ...] = ()  # problems in the local afkit.toml (defaults are used instead)
+    carves: tuple[CarveView, ...] = ()  # the pools Airflow carves, and any pool with a companion
 
     @property
     def healthy(self) -> bool:
@@ -65,6 +106,9 @@ class StatusReport:
                 }
                 for p in self.pools
             ],
+            "carves": [{"pool": c.pool, "companion": c.companion, "production_slots": c.production_slots,
+                        "companion_slots": c.companion_slots, "size": c.size, "in_place": c.in_place,
+                        "carved_by_airflow": c.carved_by_airflow} for c in self.carves],
             "plugin": self.plugin,
             "boards": None if self.boards is None else {"source": self.boards[0], "note": self.boards[1]},
             "config_errors": list(self.config_errors),
@@ -114,8 +158,9 @@ def build_status(
         dags=count_dags(dags),
         pools=tuple(sorted(pools, key=lambda p: p.name)),
         active_backfills=tuple(sorted((b for b in backfills if b.active), key=lambda b: b.id)),
-        pool_policy=pool_policy(pools, policy or ThrottlePolicy()),
+        pool_policy=pool_policy(fold_companions(pools, ())[0], policy or ThrottlePolicy()),
         plugin=plugin,
+        carves=tuple(carve_views(pools, set(((plugin or {}).get("policy") or {}).get("carved_pools") or ()))),
         config_errors=tuple(config_errors),
         boards=boards,
     )
