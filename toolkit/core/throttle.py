@@ -92,6 +92,11 @@ class ThrottlePolicy:
                 return policy
         return PoolPolicy(name, self.default_reserve)
 
+    def names(self, name: str) -> bool:
+        """Whether the policy says anything about this pool: its own entry, or a default reserve for every pool. A
+        pool it says nothing about is left as Airflow runs it."""
+        return any(p.pool == name for p in self.pools) or self.default_reserve.value > 0
+
     def overridden(self, reserves: dict[str, Amount], caps: dict[str, int]) -> ThrottlePolicy:
         """Per-launch ``--reserve POOL=N`` and ``--backfill-cap POOL=N`` on top of the configured policy."""
         entries = {p.pool: p for p in self.pools}

@@ -286,6 +286,8 @@ class Governor:
             if pool is None:
                 problems.append(f"pool {pool_name!r} was deleted while backfill {backfill_id} runs; not governed")
                 continue
+            if not policy.names(pool_name):  # no reserve for production there: left as Airflow runs it
+                continue
             try:
                 budgets[pool_name] = budget_for(pool, policy.for_pool(pool_name))
             except BadInput as exc:

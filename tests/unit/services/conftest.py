@@ -8,7 +8,7 @@ import pytest
 
 from tests.fakes import FakeAirflow
 from toolkit.core.planning import PlanOptions
-from toolkit.core.throttle import ThrottlePolicy
+from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy
 from toolkit.models import Task
 from toolkit.services.backfills import make_plan
 from toolkit.state import StateStore
@@ -17,6 +17,9 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DAYS = [START + timedelta(days=i) for i in range(10)]
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
 NO_POLICY = ThrottlePolicy()  # what afkit.toml would configure; passed so no test reads a file
+# A policy that names warehouse (with no reserve): the governor then holds production first there; a pool no policy
+# names is left as Airflow runs it.
+WAREHOUSE_NAMED = ThrottlePolicy(pools=(PoolPolicy("warehouse", Amount(0)),))
 
 
 @pytest.fixture

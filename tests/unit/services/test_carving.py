@@ -129,3 +129,11 @@ def test_without_the_plugin_nothing_is_carved_and_a_recorded_carve_is_held(carve
     (event,) = carve_events(governor(carved, store).tick(NOW + timedelta(seconds=1)))
     assert event.action == "error" and event.reason.startswith("carve held as it is: the REST API")
     assert carved.pool_rows["warehouse"].slots == 3 and store.carves()
+
+
+def test_several_backfills_in_a_carved_pool_share_its_budget(carved, store):
+    for dag_id in ("raw", "other"):
+        for n in (1, 2):
+            carved.add_task_instance(dag_id, f"backfill__2026-01-0{n}", "scheduled", "warehouse")
+    governor(carved, store).tick(NOW)
+    assert (carved.pool_rows["warehouse"].slots, carved.pool_rows["warehouse__afkit"].slots) == (2, 2)

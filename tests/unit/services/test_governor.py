@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.services.conftest import NO_POLICY, NOW, plan_of
+from tests.unit.services.conftest import NO_POLICY, NOW, WAREHOUSE_NAMED, plan_of
 from toolkit.services.backfills import launch
 from toolkit.services.governor import Governor
 
@@ -17,7 +17,7 @@ RESUME_AFTER = timedelta(seconds=20)
 @pytest.fixture
 def launched(airflow, store):
     """raw's backfill running 2 of the 4 warehouse slots; production holds the other 2."""
-    plan = plan_of(airflow, downstream=False)
+    plan = plan_of(airflow, downstream=False, policy=WAREHOUSE_NAMED)
     (backfill_id,) = launch(airflow, store, plan, current_policy=NO_POLICY, sleep=airflow.advance).created
     for run in airflow.runs_of(backfill_id)[:2]:
         airflow.add_task_instance("raw", run.run_id, "running", "warehouse")
@@ -109,3 +109,12 @@ def test_on_the_plugin_path_one_read_of_the_active_backfills_serves_a_tick(airfl
     airflow.finish(backfill_id)
     (event,) = governor.tick(NOW + timedelta(seconds=1))
     assert (event.action, event.reason) == ("none", "completed") and asked_one == [backfill_id] and listed == [1, 1]
+
+
+def test_a_backfill_in_a_pool_no_policy_names_is_left_as_airflow_runs_it(airflow, store):
+    plan = plan_of(airflow, downstream=False)  # no reserve anywhere
+    (backfill_id,) = launch(airflow, store, plan, current_policy=NO_POLICY, sleep=airflow.advance).created
+    airflow.add_task_instance("raw", airflow.runs_of(backfill_id)[0].run_id, "running", "warehouse", slots=4)
+    production_waits(airflow)
+    events = Governor(airflow, store, holder="test").tick(NOW)
+    assert [e.action for e in events] == ["none"] and not airflow.backfills.get(backfill_id).is_paused

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.slack_server import TOKEN, running_fake_slack
-from tests.unit.services.conftest import NO_POLICY, NOW, plan_of
+from tests.unit.services.conftest import NO_POLICY, NOW, WAREHOUSE_NAMED, plan_of
 from toolkit.services.backfills import launch
 from toolkit.services.governor import Governor
 from toolkit.services.watch import Watcher
@@ -28,8 +28,8 @@ def test_one_pass_governs_evaluates_and_alerts_once(airflow, store, slack):
                       extra=with_slas({}, max_lag(warn_after="30m", fail_after="1h", owners=["#pay"])))
     airflow.add_event("stripe.payments", NOW - timedelta(hours=2), source_dag_id="stripe_ingest",
                       source_run_id="scheduled__1")
-    (backfill_id,) = launch(airflow, store, plan_of(airflow, downstream=False), current_policy=NO_POLICY,
-                            sleep=airflow.advance).created
+    (backfill_id,) = launch(airflow, store, plan_of(airflow, downstream=False, policy=WAREHOUSE_NAMED),
+                            current_policy=NO_POLICY, sleep=airflow.advance).created
     for run in airflow.runs_of(backfill_id)[:3]:
         airflow.add_task_instance("raw", run.run_id, "running", "warehouse")
     airflow.add_task_instance("orders", "scheduled__x", "running", "warehouse")
