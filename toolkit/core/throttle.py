@@ -394,6 +394,8 @@ def carve(sample: CarveSample, budget: PoolBudget) -> CarveDecision:
     if companion < wanted:
         reason = (f"production needs {production_need} of {size}: the backfills get {companion} of the "
                   f"{wanted} they ask for")
+    elif sample.backfill_demand == 0:
+        reason = "no backfill task waits or runs: production has every slot"
     elif wanted < share:
         reason = f"the backfills ask for {sample.backfill_demand} of their budget of {share}"
     else:
