@@ -233,6 +233,29 @@ def test_a_2x_change_is_reported(factor: float) -> None:
     assert change.kind == ("slower" if factor > 1 else "faster")
 
 
+@pytest.mark.parametrize(("factor", "jitter"), [(1.5, 0.1), (1 / 1.5, 0.1), (2.0, 0.25), (0.5, 0.25), (3.0, 0.3)])
+def test_a_mild_slowdown_or_speed_up_is_reported(factor: float, jitter: float) -> None:
+    """1.5x-3x either way, in schedules with 10-30 % jitter: a 2x slowdown halves how often a consumer runs."""
+    rng = random.Random(16)
+    times = scheduled(MONDAY, 10 * MIN, 80, rng, jitter=jitter)
+    times += scheduled(times[-1] + 10 * MIN * factor, 10 * MIN * factor, 60, rng, jitter=jitter)
+    (change,) = detect_changes(times)
+    assert abs(position(times, change) - 80) <= 3
+    assert change.kind == ("slower" if factor > 1 else "faster") and change.confirmed
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_noisy_stable_producer_with_late_missed_and_duplicated_runs_is_not_a_change(seed: int) -> None:
+    """Jitter of 30 % of the period, runs up to 1.5 periods late, missed runs, a retry's duplicate: no page."""
+    rng = random.Random(100 + seed)
+    times = scheduled(MONDAY, 10 * MIN, 200, rng, jitter=0.3)
+    times = [t + 10 * MIN * rng.uniform(0.5, 1.5) if 0 < k < 199 and rng.random() < 0.03 else t
+             for k, t in enumerate(times)]
+    times = [t for k, t in enumerate(times) if k in (0, 199) or rng.random() > 0.04]
+    times += [t + timedelta(seconds=rng.uniform(5, 20)) for t in times if rng.random() < 0.03]
+    assert detect_changes(sorted(times)) == []
+
+
 @pytest.mark.parametrize("mean_factor", [1.0, 0.5, 2.0])
 def test_schedule_to_random_arrivals_is_reported_as_irregular(mean_factor: float) -> None:
     rng = random.Random(15)
@@ -473,6 +496,12 @@ def test_describe_many_equals_describe_on_the_benchmark_corpus(benchmark: types.
         series[f"{case.category} {number} (newest 100)"] = seconds[-100:]
         series[f"{case.category} {number} (growing)"] = seconds[: rng.randrange(1, len(seconds))]
     assert_same_as_describe(series)
+
+
+def test_describe_many_equals_describe_on_the_honest_corpus(benchmark: types.ModuleType) -> None:
+    """Parameters drawn per series, noisy producers, mild and noisy changes (issue 18's benchmark corpus)."""
+    cases = benchmark.build_corpus(20260511, 3, 5, benchmark.HONEST)
+    assert_same_as_describe({f"{case.category} {number}": seconds_of(case.times) for number, case in enumerate(cases)})
 
 
 def test_describe_many_equals_describe_on_the_plugin_workload(benchmark: types.ModuleType) -> None:

@@ -25,7 +25,7 @@ from toolkit.core.cadence.series import (
 )
 from toolkit.core.cadence.stats import _padded_quartiles, _sorted_median, _sorted_quantile
 from toolkit.core.cadence.tuning import (
-    FIRST_WINDOW_END, IQR_TO_SIGMA, IRREGULAR_MIN_OUT, IRREGULAR_SPREAD, IRREGULAR_WINDOW, LOG_BAND, MIN_REFERENCE,
+    FIRST_WINDOW_END, IQR_TO_SIGMA, IRREGULAR_MIN_OUT, IRREGULAR_SPREAD, IRREGULAR_WINDOW, LOG_BAND, MILD_STEP, MIN_REFERENCE,
     RECENT_INTERVALS, REFERENCE_SIZE, RETRY_FRACTION, SCHEDULE_SPREAD,
 )
 from toolkit.core.cadence.windows import _scan_starts, _ScanStarts
@@ -178,9 +178,11 @@ def _quiet_against(ordered: np.ndarray, smallest: int, tested: np.ndarray) -> np
     ``smallest`` of the ``ordered`` (sorted rows) log-intervals, certainly stay quiet (see ``_surely_quiet``)."""
     median_rank, quartile_rank = (smallest - 1) // 2, (smallest - 1) // 4
     widest_spread = (ordered[:, -1 - quartile_rank] - ordered[:, quartile_rank]) / IQR_TO_SIGMA
-    # Out of band for some baseline: at least LOG_BAND above the lowest or below the highest (within the margin).
-    above = ordered[:, median_rank, None] + (LOG_BAND - SCREEN_MARGIN)
-    below = ordered[:, -1 - median_rank, None] - (LOG_BAND - SCREEN_MARGIN)
+    # Out of band (or a mild step's MILD_STEP away, which is nearer) for some baseline: that far above the lowest
+    # or below the highest (within the margin).
+    nearest = min(LOG_BAND, MILD_STEP) - SCREEN_MARGIN
+    above = ordered[:, median_rank, None] + nearest
+    below = ordered[:, -1 - median_rank, None] - nearest
     may_be_out = ((tested >= above) | (tested <= below)).view(np.int8)
     last = tested.shape[1] - IRREGULAR_WINDOW + 1
     per_window = sum(may_be_out[:, start : start + last] for start in range(IRREGULAR_WINDOW))  # (windows of 6)

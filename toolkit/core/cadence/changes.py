@@ -18,8 +18,8 @@ from toolkit.core.cadence.scan import _Detection, _Scanner
 from toolkit.core.cadence.series import _Series
 from toolkit.core.cadence.stats import _median, _robust_spread, _sorted_median, _sorted_quantile
 from toolkit.core.cadence.tuning import (
-    IRREGULAR_SPREAD, IRREGULAR_WINDOW, MIN_REFERENCE, RECENT_INTERVALS, STARTUP_BURST_RATIO, STARTUP_BURST_SPAN,
-    STEP_RUN,
+    IRREGULAR_SPREAD, IRREGULAR_WINDOW, MILD_SIDE, MIN_REFERENCE, RECENT_INTERVALS, STARTUP_BURST_RATIO,
+    STARTUP_BURST_SPAN, STEP_RUN,
 )
 from toolkit.core.cadence.windows import _ScanStart
 
@@ -57,13 +57,11 @@ def _analyse(series: _Series, start: _ScanStart | None = None) -> tuple[list[Cad
         return [], 0
     scanner = _Scanner(gaps, start)
     detections, regime_start = _without_startup_burst(scanner.run(), gaps)
+    detections = _that_moved(detections, scanner)
     changes: list[CadenceChange] = []
     for number, detection in enumerate(detections):
         end = detections[number + 1].start if number + 1 < len(detections) else len(gaps)
-        segment = scanner.logs[detection.start : end]
-        new_logs = segment[~scanner.excluded[detection.start : end]]
-        if len(new_logs) == 0:
-            new_logs = segment
+        new_logs = _new_logs(scanner, detection.start, end)
         after = _median(new_logs)
         event = detection.start + 1
         changes.append(
@@ -71,7 +69,7 @@ def _analyse(series: _Series, start: _ScanStart | None = None) -> tuple[list[Cad
                 at=series.utc_datetime(event),
                 before=timedelta(seconds=math.exp(detection.old_baseline)),
                 after=timedelta(seconds=math.exp(after)),
-                kind=_kind(detection, new_logs),
+                kind=_kind(detection, new_logs),  # (never a step that did not move: see _that_moved)
                 ratio=math.exp(after - detection.old_baseline),
                 index=int(series.unique_index[event]),
                 detected_after=detection.detected_at - detection.start + 1,
@@ -80,6 +78,28 @@ def _analyse(series: _Series, start: _ScanStart | None = None) -> tuple[list[Cad
             )
         )
     return changes, detections[-1].start if detections else regime_start
+
+
+def _new_logs(scanner: _Scanner, start: int, end: int) -> np.ndarray:
+    """The new regime's log-intervals, without those held out (bursts), unless that leaves none."""
+    segment = scanner.logs[start:end]
+    kept = segment[~scanner.excluded[start:end]]
+    return kept if len(kept) else segment
+
+
+def _that_moved(detections: list[_Detection], scanner: _Scanner) -> list[_Detection]:
+    """Drop a change that comes out faster or slower (as detected, or irregular arrivals that turned out not to be
+    dispersed) while its new regime sits at the old level: a few late, missed or duplicated runs in a row made it,
+    not a new period. A real step moves the level at least as far as a mild one."""
+    kept: list[_Detection] = []
+    for number, detection in enumerate(detections):
+        end = detections[number + 1].start if number + 1 < len(detections) else len(scanner.logs)
+        new_logs = _new_logs(scanner, detection.start, end)
+        shift = _median(new_logs) - detection.old_baseline
+        if _kind(detection, new_logs) in ("faster", "slower") and abs(shift) < MILD_SIDE:
+            continue
+        kept.append(detection)
+    return kept
 
 
 def _without_startup_burst(detections: list[_Detection], gaps: np.ndarray) -> tuple[list[_Detection], int]:

@@ -26,7 +26,7 @@ from toolkit.core.cadence.tuning import (
     RETRACT_RUN_IRREGULAR, SCHEDULE_RUN, SCHEDULE_SPREAD, SLOWER, STEP_RUN, YOUNG_COUNT, YOUNG_SPAN,
 )
 from toolkit.core.cadence.windows import (
-    _band, _fold_missed_runs, _scan_starts, _ScanStart, _schedule_like, _Stretch, _worth_testing,
+    _band, _fold_missed_runs, _mild_edge, _scan_starts, _ScanStart, _schedule_like, _Stretch, _worth_testing,
 )
 
 
@@ -43,6 +43,7 @@ class _Detection:
     old_regime_kind: str
     resolves_at: int = NEVER  # interval at which the young change is retracted or confirmed
     resolution: str = "confirm"
+    edge: float | None = None  # a mild step's: half its shift separates old intervals from new (else the band)
 
 
 class _Scanner:
@@ -186,7 +187,7 @@ class _Scanner:
         self.regime_kind = detection.kind
         start, first = detection.start, detection.detected_at + 1
         deviation = self.logs[start:] - detection.old_baseline
-        band = _band(detection.old_spread)
+        band = detection.edge if detection.edge is not None else _band(detection.old_spread)
         if detection.kind == "regular":  # the old regime was random: it is back when the schedule breaks up
             on_schedule = np.abs(self.logs[start:] - _median(self.logs[start:first])) < LOG_BAND
             returned, new_kind = ~on_schedule, on_schedule
@@ -243,17 +244,20 @@ class _Scanner:
         band = _band(spread)
         faster, slower, irregular = bool(verdict & FASTER), bool(verdict & SLOWER), bool(verdict & IRREGULAR)
         typical = math.exp(baseline)
+        window = self.logs[i - IRREGULAR_WINDOW + 1 : i + 1]
         if faster:
-            run_start = self._run_start(i, lambda d: d <= -band, baseline)
+            edge = _mild_edge(window, baseline, band, -1)
+            run_start = self._run_start(i, lambda d: d <= -edge, baseline)
             if self.gaps[run_start : i + 1].sum() < FAST_MIN_SPAN * typical:
                 self._hold_out(run_start, i, baseline, band)  # maybe a burst: out of the baseline until it lasts
                 return None
             self.excluded[run_start : i + 1] = False  # it did: these intervals are the new regime's
             self.version += 1
-            return self._detection(self._locate_step(run_start, i, baseline), "faster", i, baseline, spread)
+            return self._step(run_start, "faster", i, baseline, spread, edge != band)
         if slower:
-            run_start = self._run_start(i, lambda d: d >= band, baseline)
-            return self._detection(self._locate_step(run_start, i, baseline), "slower", i, baseline, spread)
+            edge = _mild_edge(window, baseline, band, 1)
+            run_start = self._run_start(i, lambda d: d >= edge, baseline)
+            return self._step(run_start, "slower", i, baseline, spread, edge != band)
         if (
             spread >= SCHEDULE_SPREAD  # (a schedule replacing random arrivals already narrows the baseline)
             and reference_size >= MIN_REFERENCE_IRREGULAR
@@ -453,6 +457,12 @@ class _Scanner:
         self.version += 1
         self.clean_start = max(self.clean_start, resume)
         self.resume_at = resume
+
+    def _step(self, run_start: int, kind: str, i: int, baseline: float, spread: float, mild: bool) -> _Detection:
+        detection = self._detection(self._locate_step(run_start, i, baseline), kind, i, baseline, spread)
+        if mild:
+            detection.edge = abs(_median(self.logs[run_start : i + 1]) - baseline) / 2
+        return detection
 
     def _detection(self, start: int, kind: str, i: int, baseline: float, spread: float) -> _Detection:
         return _Detection(start=max(start, self.regime_start + 1), kind=kind, detected_at=i, old_baseline=baseline,

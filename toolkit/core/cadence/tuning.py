@@ -30,6 +30,9 @@ MULTIPLE_TOLERANCE = 0.15  # a gap within 15% of k x the interval (k >= 2) is k 
 STEP_RUN = 4  # consecutive out-of-band intervals that make a step ...
 LOG_STEP = math.log(1.8)  # ... whose median moved at least this far
 FAST_MIN_SPAN = 0.5  # a faster run must last this many old intervals (a burst of re-runs lasts much less)
+MILD_STEP = math.log(1.35)  # a milder step, in a regime that is a schedule: 4 of a window's 6 this far ...
+MILD_SIDE = math.log(1.1)  # ... and all 6 at least this far, on the same side (jitter alone is never all one way)
+MILD_NOISE = 2.0  # ... where "this far" is also this many of the regime's own robust standard deviations
 
 # Irregular arrivals
 IRREGULAR_WINDOW = 6  # intervals judged at once

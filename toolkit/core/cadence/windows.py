@@ -18,8 +18,8 @@ from toolkit.core.cadence.stats import _padded_quartiles, _rolling_quantiles, _s
 from toolkit.core.cadence.tuning import (
     DRIFT_LAG, EXCUSED_MULTIPLES, FASTER, FIRST_WINDOW_END, IQR_TO_SIGMA, IRREGULAR, IRREGULAR_MIN_OUT,
     IRREGULAR_SPREAD, IRREGULAR_WINDOW, LOG_BAND, LOG_IRREGULAR_RANGE, LOG_STEP, LOG_TIGHT, MAX_IN_BAND_IRREGULAR,
-    MIN_REFERENCE, MIN_REFERENCE_IRREGULAR, MULTIPLE_TOLERANCE, REFERENCE_SIZE, SCHEDULE_MISSED_RUNS, SCHEDULE_RUN,
-    SCHEDULE_SPREAD, SLOWER, SPREAD_BAND, STEP_RUN,
+    MILD_NOISE, MILD_SIDE, MILD_STEP, MIN_REFERENCE, MIN_REFERENCE_IRREGULAR, MULTIPLE_TOLERANCE, REFERENCE_SIZE,
+    SCHEDULE_MISSED_RUNS, SCHEDULE_RUN, SCHEDULE_SPREAD, SLOWER, SPREAD_BAND, STEP_RUN,
 )
 
 
@@ -163,9 +163,14 @@ def _worth_testing(logs: np.ndarray, rows: np.ndarray, tested: np.ndarray, basel
     deviation = windows - baseline[:, None]
     band = _band(spread)[:, None]
     verdicts = np.zeros(len(tested), dtype=np.uint8)
-    possible = np.count_nonzero(np.abs(deviation) >= band, axis=1) >= IRREGULAR_MIN_OUT  # (every verdict needs 4)
+    # Every verdict needs 4 out of band, or (a mild step) 4 at least MILD_STEP away, which is nearer.
+    possible = np.count_nonzero(np.abs(deviation) >= np.minimum(band, MILD_STEP), axis=1) >= IRREGULAR_MIN_OUT
     if possible.any():
-        faster, slower, irregular = _verdicts(deviation[possible], band[possible])
+        # A mild step is judged only against a full baseline: a young regime's (a series' opening burst) is too
+        # unsure of its own level.
+        settled = np.broadcast_to(np.asarray(sizes) >= REFERENCE_SIZE, tested.shape)
+        faster, slower, irregular = _verdicts(deviation[possible], band[possible],
+                                              np.where(settled[possible], spread[possible], np.inf))
         verdicts[possible] = faster * FASTER | slower * SLOWER | irregular * IRREGULAR
     worth = verdicts > 0
     into_regime = tested - regime_start
@@ -190,14 +195,20 @@ def _schedule_windows(logs: np.ndarray, rows: np.ndarray, ends: np.ndarray) -> n
     return tight
 
 
-def _verdicts(deviation: np.ndarray, band: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per window (row of log-deviations from the baseline): a faster step, a slower step, irregular arrivals."""
+def _verdicts(deviation: np.ndarray, band: np.ndarray | float,
+              spread: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per window (row of log-deviations from the baseline): a faster step, a slower step, irregular arrivals.
+
+    A step is the last 4 out of band with their median moved far (``LOG_STEP``), or, in a regime that is a schedule,
+    a mild one (``_mild_steps``): the whole window on one side, most of it ``MILD_STEP`` away.
+    """
     fast = deviation <= -band
     slow = deviation >= band
     step = deviation[:, -STEP_RUN:]
     step_median = _sorted_median(np.sort(step, axis=1))
-    faster = fast[:, -STEP_RUN:].all(axis=1) & (step_median <= -LOG_STEP)
-    slower = slow[:, -STEP_RUN:].all(axis=1) & (step_median >= LOG_STEP)
+    mild_faster, mild_slower = _mild_steps(deviation, spread)
+    faster = (fast[:, -STEP_RUN:].all(axis=1) & (step_median <= -LOG_STEP)) | mild_faster
+    slower = (slow[:, -STEP_RUN:].all(axis=1) & (step_median >= LOG_STEP)) | mild_slower
     out = _out_of_band(deviation, band)
     highest = np.where(out, deviation, -np.inf).max(axis=1)
     lowest = np.where(out, deviation, np.inf).min(axis=1)
@@ -207,6 +218,27 @@ def _verdicts(deviation: np.ndarray, band: np.ndarray | float) -> tuple[np.ndarr
     burst_starting = fast[:, -1] & fast[:, -2]  # a gap then re-runs: wait, it may be a burst
     irregular = ((out.sum(axis=1) >= IRREGULAR_MIN_OUT) & not_one_step) | (unsettled & ~burst_starting)
     return faster, slower, irregular
+
+
+def _mild_steps(deviation: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per window: a mild faster or slower step (1.35x-1.8x) against a schedule's baseline (``spread`` inf: none).
+
+    Jitter moves intervals both ways, a late run makes one long and the next short, a missed run is one long: none
+    of them puts a whole window of 6 on one side with 4 of it 1.35x away. A schedule whose period changed does.
+    """
+    schedule = spread < SCHEDULE_SPREAD
+    step = np.maximum(MILD_STEP, MILD_NOISE * spread)[:, None]  # a noisier schedule needs a larger step
+    faster = schedule & (deviation <= -MILD_SIDE).all(axis=1) & (np.count_nonzero(deviation <= -step, axis=1)
+                                                                >= STEP_RUN)
+    slower = schedule & (deviation >= MILD_SIDE).all(axis=1) & (np.count_nonzero(deviation >= step, axis=1)
+                                                               >= STEP_RUN)
+    return faster, slower
+
+
+def _mild_edge(logs: np.ndarray, baseline: float, band: float, sign: int) -> float:
+    """How far from the baseline an interval must be to belong to the step ending ``logs`` (the window): the band
+    for a step out of band, ``MILD_SIDE`` for a mild one (``sign``: -1 faster, +1 slower)."""
+    return band if (sign * (logs[-STEP_RUN:] - baseline) >= band).all() else MILD_SIDE
 
 
 def _out_of_band(deviation: np.ndarray, band: np.ndarray | float) -> np.ndarray:
