@@ -18,7 +18,7 @@ from toolkit.core.cadence.scan import _Detection, _Scanner
 from toolkit.core.cadence.series import _Series
 from toolkit.core.cadence.stats import _median, _robust_spread, _sorted_median, _sorted_quantile
 from toolkit.core.cadence.tuning import (
-    IRREGULAR_SPREAD, IRREGULAR_WINDOW, MILD_SIDE, MIN_REFERENCE, RECENT_INTERVALS, STARTUP_BURST_RATIO,
+    IRREGULAR_SPREAD, IRREGULAR_WINDOW, MILD_SIDE, MIN_REFERENCE, MIN_REFERENCE_IRREGULAR, RECENT_INTERVALS, STARTUP_BURST_RATIO,
     STARTUP_BURST_SPAN, STEP_RUN,
 )
 from toolkit.core.cadence.windows import _ScanStart
@@ -96,7 +96,12 @@ def _that_moved(detections: list[_Detection], scanner: _Scanner) -> list[_Detect
         end = detections[number + 1].start if number + 1 < len(detections) else len(scanner.logs)
         new_logs = _new_logs(scanner, detection.start, end)
         shift = _median(new_logs) - detection.old_baseline
-        if _kind(detection, new_logs) in ("faster", "slower") and abs(shift) < MILD_SIDE:
+        kind = _kind(detection, new_logs)
+        if kind in ("faster", "slower") and abs(shift) < MILD_SIDE:
+            continue
+        # Irregular arrivals replace a schedule only once there was one: a series' first few intervals that happen
+        # to look scheduled are no schedule (the scan's own irregular verdict asks as much of the baseline).
+        if kind == "irregular" and detection.start - detection.old_regime_start < MIN_REFERENCE_IRREGULAR:
             continue
         kept.append(detection)
     return kept

@@ -25,6 +25,7 @@ IQR_TO_SIGMA = 1.349
 LOG_BAND = math.log(1.5)  # an interval at least this far (in log) from the baseline is out of band ...
 SPREAD_BAND = 3.0  # ... or this many robust standard deviations, in a noisy regime
 MULTIPLE_TOLERANCE = 0.15  # a gap within 15% of k x the interval (k >= 2) is k - 1 missed runs
+LATE_TOLERANCE = 0.2  # a long and a short interval within 20% of two intervals together are a late run
 
 # Steps
 STEP_RUN = 4  # consecutive out-of-band intervals that make a step ...

@@ -17,7 +17,7 @@ import numpy as np
 from toolkit.core.cadence.stats import _padded_quartiles, _rolling_quantiles, _sorted_median
 from toolkit.core.cadence.tuning import (
     DRIFT_LAG, EXCUSED_MULTIPLES, FASTER, FIRST_WINDOW_END, IQR_TO_SIGMA, IRREGULAR, IRREGULAR_MIN_OUT,
-    IRREGULAR_SPREAD, IRREGULAR_WINDOW, LOG_BAND, LOG_IRREGULAR_RANGE, LOG_STEP, LOG_TIGHT, MAX_IN_BAND_IRREGULAR,
+    IRREGULAR_SPREAD, IRREGULAR_WINDOW, LATE_TOLERANCE, LOG_BAND, LOG_IRREGULAR_RANGE, LOG_STEP, LOG_TIGHT, MAX_IN_BAND_IRREGULAR,
     MILD_NOISE, MILD_SIDE, MILD_STEP, MIN_REFERENCE, MIN_REFERENCE_IRREGULAR, MULTIPLE_TOLERANCE, REFERENCE_SIZE,
     SCHEDULE_MISSED_RUNS, SCHEDULE_RUN, SCHEDULE_SPREAD, SLOWER, SPREAD_BAND, STEP_RUN,
 )
@@ -209,12 +209,13 @@ def _verdicts(deviation: np.ndarray, band: np.ndarray | float,
     mild_faster, mild_slower = _mild_steps(deviation, spread)
     faster = (fast[:, -STEP_RUN:].all(axis=1) & (step_median <= -LOG_STEP)) | mild_faster
     slower = (slow[:, -STEP_RUN:].all(axis=1) & (step_median >= LOG_STEP)) | mild_slower
-    out = _out_of_band(deviation, band)
+    out, late = _out_of_band(deviation, band)
     highest = np.where(out, deviation, -np.inf).max(axis=1)
     lowest = np.where(out, deviation, np.inf).min(axis=1)
     not_one_step = ((highest > 0) & (lowest < 0)) | (highest - lowest >= LOG_IRREGULAR_RANGE)
     in_band = ~fast & ~slow
-    unsettled = (in_band.sum(axis=1) <= MAX_IN_BAND_IRREGULAR) & fast.any(axis=1) & slow.any(axis=1)
+    unsettled = ((in_band | late).sum(axis=1) <= MAX_IN_BAND_IRREGULAR) & (fast & ~late).any(axis=1) \
+        & (slow & ~late).any(axis=1)
     burst_starting = fast[:, -1] & fast[:, -2]  # a gap then re-runs: wait, it may be a burst
     irregular = ((out.sum(axis=1) >= IRREGULAR_MIN_OUT) & not_one_step) | (unsettled & ~burst_starting)
     return faster, slower, irregular
@@ -241,12 +242,30 @@ def _mild_edge(logs: np.ndarray, baseline: float, band: float, sign: int) -> flo
     return band if (sign * (logs[-STEP_RUN:] - baseline) >= band).all() else MILD_SIDE
 
 
-def _out_of_band(deviation: np.ndarray, band: np.ndarray | float) -> np.ndarray:
-    """Out of band, except the first two gaps per window that are whole multiples (missed runs)."""
+def _out_of_band(deviation: np.ndarray, band: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Out of band, except the first two gaps per window that are whole multiples (missed runs) and, in a window
+    that late runs alone take out of band, the intervals around them; and those late-run intervals."""
     out = np.abs(deviation) >= band
     missed = out & (deviation > 0) & (_fold_missed_runs(deviation) != deviation)
     excused = missed & (np.cumsum(missed, axis=1) <= EXCUSED_MULTIPLES)
-    return out & ~excused
+    out &= ~excused
+    late = _late_runs(deviation, band)
+    late &= ~(out & ~late).any(axis=1)[:, None]  # random arrivals have other intervals out of band too
+    return out & ~late, late
+
+
+def _late_runs(deviation: np.ndarray, band: np.ndarray | float) -> np.ndarray:
+    """The two intervals around a late (or early) run: one long, one short, out of band between them, and together
+    the two intervals of the schedule (within ``LATE_TOLERANCE``). A busy worker, not a new cadence."""
+    ratio = np.exp(deviation)
+    first, second = deviation[:, :-1], deviation[:, 1:]
+    out = (np.abs(first) >= band) | (np.abs(second) >= band) if np.ndim(band) == 0 else \
+        (np.abs(first) >= band[:, :1]) | (np.abs(second) >= band[:, :1])
+    pair = (first * second < 0) & out & (np.abs((ratio[:, :-1] + ratio[:, 1:]) / 2 - 1) <= LATE_TOLERANCE)
+    late = np.zeros(deviation.shape, dtype=bool)
+    late[:, :-1] |= pair
+    late[:, 1:] |= pair
+    return late
 
 
 def _fold_missed_runs(deviation: np.ndarray | float) -> np.ndarray:
