@@ -177,12 +177,6 @@ def budget_for(pool: Pool, policy: PoolPolicy, carved: bool = False) -> PoolBudg
     return PoolBudget(pool.name, pool.slots, reserve, policy.backfill_cap, budget, carved)
 
 
-def configured_sizes(pools: dict[str, Pool], carves: dict[str, int]) -> dict[str, Pool]:
-    """The pools as their operators configured them: a carved pool's size is the one recorded when the carve began
-    (its slots plus its companion's), not the production share it has while carved."""
-    return {name: replace(pool, slots=carves[name]) if name in carves else pool for name, pool in pools.items()}
-
-
 def budgets_for(pools: dict[str, Pool], policy: ThrottlePolicy, used: set[str] | None = None,
                 carved: frozenset[str] | set[str] = frozenset()) -> dict[str, PoolBudget]:
     """Budgets of the pools in ``used`` (default: all). A policy naming a pool Airflow does not have is bad input."""

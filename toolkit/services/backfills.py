@@ -632,7 +632,7 @@ def launch_governed(
             # tasks are scheduled (``afkit watch`` governs from here); after following to the end, it goes back.
             govern()
     finally:
-        governor.release_pool_leases()
+        governor.release_leases()
     return report
 
 

@@ -95,15 +95,15 @@ class Governor:
         self.resume_after = resume_after
         self.lease_seconds = lease_seconds
         self._plans: dict[str, Plan] = {}
-        self._pool_leases: set[str] = set()
+        self._leases: set[str] = set()
         self.pools_used: PathUsed | None = None  # how the last tick read the pools (None: it governed nothing)
 
-    def release_pool_leases(self) -> None:
-        """Let another governor take the carved pools at once (a launch's own pass, a watcher that stops) rather
-        than after the leases expire; a backfill's lease is released when it completes."""
-        for lease in sorted(self._pool_leases):
+    def release_leases(self) -> None:
+        """Let another governor take this one's pools and backfills at once (after a launch's own pass, when a
+        watcher stops) rather than once the leases expire."""
+        for lease in sorted(self._leases):
             self.store.release_lease(lease, self.holder)
-        self._pool_leases.clear()
+        self._leases.clear()
 
     def _plan(self, plan_id: str, plan_json: dict) -> Plan:
         if plan_id not in self._plans:
@@ -160,7 +160,7 @@ class Governor:
             lease = f"governor:pool:{pool_name}"
             if not self.store.acquire_lease(lease, self.holder, self.lease_seconds, now):
                 continue
-            self._pool_leases.add(lease)
+            self._leases.add(lease)
             try:
                 event = self.carve_pool(readings, pool_name, carves.get(pool_name), plans)
             except AfkitError as exc:  # one pool's trouble must not stop the others
@@ -271,6 +271,7 @@ class Governor:
         lease = f"governor:backfill:{backfill_id}"
         if not self.store.acquire_lease(lease, self.holder, self.lease_seconds, now):
             return GovernorEvent(backfill_id, "skipped", "another governor holds this backfill's lease")
+        self._leases.add(lease)
         # Not among the active ones: it completed (or the caller may not read it), which Airflow says for this one.
         backfill = (active_now().get(backfill_id) if active_now else None) or self.client.backfills.get(backfill_id)
         if backfill.completed_at is not None:

@@ -160,4 +160,4 @@ class Watcher:
 
     def close(self) -> None:
         self.store.release_lease(EVALUATOR_LEASE, self.governor.holder)
-        self.governor.release_pool_leases()
+        self.governor.release_leases()
