@@ -121,14 +121,7 @@ def test_afkit_boards_rest_forces_the_rest_path_and_a_bad_value_is_named(deploym
 
 def slot_usage(airflow) -> dict:
     """The plugin's /occupancy answer for the fake's pools and task instances, grouped as its query groups them."""
-    groups: dict[tuple, int] = {}
-    for t in airflow.task_instance_rows:
-        key = (t.pool, t.state, t.dag_id, t.is_backfill)
-        groups[key] = groups.get(key, 0) + t.pool_slots
-    return {"pools": [{"pool": p.name, "slots": p.slots, "include_deferred": False, "description": None}
-                      for p in airflow.pool_rows.values()],
-            "slots": [{"pool": pool, "state": state, "dag_id": dag, "backfill": backfill, "slots": slots}
-                      for (pool, state, dag, backfill), slots in groups.items()]}
+    return airflow.slot_usage()
 
 
 def test_pool_occupancy_and_the_governors_reading_are_the_same_through_the_plugin(airflow, monkeypatch):
