@@ -25,8 +25,9 @@ from toolkit.core.cadence.series import (
 )
 from toolkit.core.cadence.stats import _padded_quartiles, _sorted_median, _sorted_quantile
 from toolkit.core.cadence.tuning import (
-    FIRST_WINDOW_END, IQR_TO_SIGMA, IRREGULAR_MIN_OUT, IRREGULAR_SPREAD, IRREGULAR_WINDOW, LOG_BAND, MILD_STEP, MIN_REFERENCE,
-    RECENT_INTERVALS, REFERENCE_SIZE, RETRY_FRACTION, SCHEDULE_SPREAD,
+    FIRST_WINDOW_END, IQR_TO_SIGMA, IRREGULAR_MIN_OUT, IRREGULAR_SPREAD, IRREGULAR_WINDOW, LOG_BAND, MILD_SIDE, MILD_STEP,
+    MIN_REFERENCE,
+    RECENT_INTERVALS, REFERENCE_SIZE, RETRY_FRACTION, SCHEDULE_SPREAD, STEP_RUN,
 )
 from toolkit.core.cadence.windows import _scan_starts, _ScanStarts
 
@@ -178,15 +179,22 @@ def _quiet_against(ordered: np.ndarray, smallest: int, tested: np.ndarray) -> np
     ``smallest`` of the ``ordered`` (sorted rows) log-intervals, certainly stay quiet (see ``_surely_quiet``)."""
     median_rank, quartile_rank = (smallest - 1) // 2, (smallest - 1) // 4
     widest_spread = (ordered[:, -1 - quartile_rank] - ordered[:, quartile_rank]) / IQR_TO_SIGMA
-    # Out of band (or a mild step's MILD_STEP away, which is nearer) for some baseline: that far above the lowest
-    # or below the highest (within the margin).
-    nearest = min(LOG_BAND, MILD_STEP) - SCREEN_MARGIN
-    above = ordered[:, median_rank, None] + nearest
-    below = ordered[:, -1 - median_rank, None] - nearest
-    may_be_out = ((tested >= above) | (tested <= below)).view(np.int8)
-    last = tested.shape[1] - IRREGULAR_WINDOW + 1
-    per_window = sum(may_be_out[:, start : start + last] for start in range(IRREGULAR_WINDOW))  # (windows of 6)
-    return (widest_spread < SCHEDULE_SPREAD - SCREEN_MARGIN) & (per_window.max(axis=1) < IRREGULAR_MIN_OUT)
+    # How far above the lowest baseline or below the highest an interval lies (within the margin): a verdict needs
+    # 4 of a window's 6 out of band, or a mild step, the whole window on one side with 4 of it MILD_STEP away.
+    above = tested - ordered[:, median_rank, None] + SCREEN_MARGIN
+    below = ordered[:, -1 - median_rank, None] - tested + SCREEN_MARGIN
+    out = _per_window((above >= LOG_BAND) | (below >= LOG_BAND))
+    mild_up = (_per_window(above >= MILD_SIDE) == IRREGULAR_WINDOW) & (_per_window(above >= MILD_STEP) >= STEP_RUN)
+    mild_down = (_per_window(below >= MILD_SIDE) == IRREGULAR_WINDOW) & (_per_window(below >= MILD_STEP) >= STEP_RUN)
+    may_act = (out >= IRREGULAR_MIN_OUT) | mild_up | mild_down
+    return (widest_spread < SCHEDULE_SPREAD - SCREEN_MARGIN) & ~may_act.any(axis=1)
+
+
+def _per_window(flags: np.ndarray) -> np.ndarray:
+    """How many of each window of 6 consecutive flags (rows) are set."""
+    flags = flags.view(np.int8)
+    last = flags.shape[1] - IRREGULAR_WINDOW + 1
+    return sum(flags[:, start : start + last] for start in range(IRREGULAR_WINDOW))
 
 
 def _quiet_models(microseconds: np.ndarray, seconds: np.ndarray, gaps: np.ndarray, sorted_logs: np.ndarray | None,
