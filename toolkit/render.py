@@ -226,6 +226,9 @@ def render_status(report: StatusReport) -> str:
         parts += ["Throttling policy problems:", *problems, ""]
     parts.append(_plugin_line(report.plugin, report.boards))
     parts.append("")
+    deliveries = render_deliveries(report.deliveries, report.deliveries_note)
+    if deliveries:
+        parts += [*deliveries, ""]
     if report.active_backfills:
         parts.append(
             table(
@@ -271,7 +274,8 @@ def _lag(status: FreshnessStatus) -> str:
     return format_duration(status.lag) if status.lag is not None else "-"
 
 
-def render_board(board: SLABoard, alerts: dict[str, dict] | None = None, note: str | None = None) -> str:
+def render_board(board: SLABoard, alerts: dict[str, dict] | None = None, note: str | None = None,
+                 deliveries: dict | None = None, deliveries_note: str | None = None) -> str:
     alerts = alerts or {}
     lines = [
         f"Freshness SLAs at {when(board.evaluated_at)}: {board.count('late')} late, {board.count('at_risk')} at risk, "
@@ -293,4 +297,20 @@ def render_board(board: SLABoard, alerts: dict[str, dict] | None = None, note: s
         lines += [f"  ! {i.asset} {i.name}: {i.reason}" for i in board.invalid]
     if note:
         lines += ["", note]
+    deliveries = render_deliveries(deliveries, deliveries_note)
+    if deliveries:
+        lines += ["", *deliveries]
     return "\n".join(lines)
+
+
+def render_deliveries(summary: dict | None, note: str | None = None) -> list[str]:
+    """Alert messages not delivered (``StateStore.undelivered``): how many wait, and each failed one with why."""
+    if summary is None:
+        return [note] if note else []
+    if not summary["waiting"] and not summary["failed"]:
+        return []
+    lines = [f"Alert messages: {summary['waiting']} waiting to be delivered, {summary['failed']} failed"
+             + (" (newest first):" if summary["failures"] else "")]
+    lines += [f"  ! {f['title'] or f['kind']} [{f['sink']}, alert {f['alert_id']}, {f['attempts']} attempt(s), "
+              f"{when(f['at'])}]: {f['error']}" for f in summary["failures"]]
+    return lines

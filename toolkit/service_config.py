@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,19 @@ from toolkit.core.throttle import ThrottlePolicy, parse_policy
 
 MAX_CONFIG_BYTES = 1024 * 1024  # afkit.toml is a few dozen lines
 KNOWN_SECTIONS = {"state": {"url"}, "pools": None, "governor": {"poll_seconds", "resume_after_seconds"},
-                  "alerts": {"renotify_after_minutes", "cadence_scan_seconds"}}
+                  "alerts": {"renotify_after_minutes", "cadence_scan_seconds", "notifiers"}}
+NOTIFIER_NAME = re.compile(r"[A-Za-z0-9_-]{1,60}")  # a notifier's name: its outbox sink is "notifier:<name>"
+CLASS_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    """``[alerts.notifiers.NAME]``: an Airflow ``BaseNotifier`` subclass (``class``, a dotted path) and the keyword
+    arguments it is built with (every other key; string values are Jinja templates over the alert's fields)."""
+
+    name: str
+    class_path: str
+    arguments: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,7 @@ class ServiceConfig:
     governor_resume_after_seconds: float = 20.0
     renotify_after_minutes: float = 60.0
     cadence_scan_seconds: float = 60.0  # afkit watch scans every asset's cadence this often (SLAs: every pass)
+    notifiers: tuple[NotifierConfig, ...] = ()  # [alerts.notifiers.NAME]: Airflow notifiers that get every alert
     errors: tuple[str, ...] = field(default=())
 
     @property
@@ -101,10 +115,34 @@ def parse_service_config(text: str, path: Path | None = None) -> ServiceConfig:
         errors.append(f"[alerts] cadence_scan_seconds must be a positive number of seconds up to 86400 (a day), "
                       f"got {cadence_scan!r}")
         cadence_scan = 60.0
+    notifiers = _notifiers(alerts.get("notifiers", {}), errors)
     return ServiceConfig(path=path, state_url=state_url, throttle=throttle, renotify_after_minutes=float(renotify),
-                         cadence_scan_seconds=float(cadence_scan),
+                         cadence_scan_seconds=float(cadence_scan), notifiers=notifiers,
                          governor_poll_seconds=timings["poll_seconds"],
                          governor_resume_after_seconds=timings["resume_after_seconds"], errors=tuple(errors))
+
+
+def _notifiers(tables: object, errors: list[str]) -> tuple[NotifierConfig, ...]:
+    """``[alerts.notifiers.NAME]`` tables; a broken one is reported and left out (the others still work)."""
+    if not isinstance(tables, dict):
+        errors.append("[alerts] notifiers must be tables: [alerts.notifiers.NAME] with a class key")
+        return ()
+    found = []
+    for name, table in tables.items():
+        where = f"[alerts.notifiers.{name}]"
+        if not NOTIFIER_NAME.fullmatch(name):
+            errors.append(f"{where}: a notifier's name is 1 to 60 letters, digits, '-' or '_'")
+            continue
+        if not isinstance(table, dict):
+            errors.append(f"{where} must be a table with a class key")
+            continue
+        class_path = table.get("class")
+        if not isinstance(class_path, str) or not CLASS_PATH.fullmatch(class_path):
+            errors.append(f"{where} class must be the dotted path of an Airflow notifier class, such as "
+                          f"airflow.providers.slack.notifications.slack.SlackNotifier, got {class_path!r}")
+            continue
+        found.append(NotifierConfig(name, class_path, {k: v for k, v in table.items() if k != "class"}))
+    return tuple(found)
 
 
 def _positive(value: object, most: float) -> bool:

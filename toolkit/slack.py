@@ -1,4 +1,5 @@
-"""The one Slack boundary: Block Kit messages built by a pure function, sent through one injected slack-sdk client.
+"""The one Slack boundary: messages (built by ``toolkit.core.slack_blocks``, within Slack's limits) sent through one
+slack-sdk client.
 
 Two ways to reach Slack:
 
@@ -8,9 +9,15 @@ Two ways to reach Slack:
 Messages are queued in the durable outbox (``toolkit.state``) before any attempt. :func:`deliver_outbox` sends what is
 due:
 
-- a 429 is retried by slack-sdk after the ``Retry-After`` delay;
-- a 5xx or a connection failure leaves the message queued, with backoff;
-- a rejected token is reported once, clearly, and evaluation carries on.
+- a 429 is retried by slack-sdk after the ``Retry-After`` delay, then later with backoff; a 5xx, Slack's transient
+  codes or a connection failure leave the message queued, with backoff;
+- every other refusal is final: the message is marked failed with Slack's reason (``afkit status`` and ``afkit sla
+  status`` show it) and the outbox goes on; a refused *content* (``invalid_blocks``, ``msg_too_long``) is first sent
+  once more as plain text;
+- **effectively once** with a bot token: every message carries afkit's alert id in its metadata (event type
+  ``afkit_alert``), and a message tried before is looked up in the channel (or its thread) before it is posted again,
+  and adopted if an earlier attempt posted it. A webhook cannot be read back: through a webhook, delivery is at
+  least once (a deliverer killed after Slack accepted a message but before recording it posts it again).
 
 Tokens and webhook URLs never appear in the outbox, in errors or in logs.
 """
@@ -19,102 +26,28 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Mapping
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from toolkit.core.alert_fields import cadence_fields, notification_fields
 from toolkit.core.alerts import Notification
+from toolkit.core.slack_blocks import build_cadence_message, build_message, plain_text
 from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import ConfigError
-from toolkit.core.humanize import format_duration
-from toolkit.state import AlertRecord, StateStore
+from toolkit.state import SLACK_SINK, AlertRecord, StateStore
 
 log = logging.getLogger(__name__)
 
-EMOJI = {"late": ":red_circle:", "at_risk": ":large_orange_circle:", "fresh": ":large_green_circle:",
-         "unknown": ":white_circle:"}
-TITLE = {"open": "{status}: {asset}", "escalate": "Now late: {asset}", "remind": "Still {status}: {asset}",
-         "recover": "Recovered: {asset} is fresh again"}
 MAX_BACKOFF = timedelta(minutes=10)
-
-
-# -- the message (pure) -------------------------------------------------------------------------------------------
-
-
-def _mention(owner: str) -> str:
-    return f"<{owner}>" if owner.startswith(("@U", "!", "#C")) else owner
-
-
-def build_message(note: Notification, airflow_url: str | None = None) -> dict:
-    """Text and Block Kit blocks for one notification: asset, owners, expected vs last, lag, culprit, run, links."""
-    status = note.status
-    sla = status.sla
-    label = status.status.replace("_", " ")
-    title = TITLE[note.kind].format(status=label.upper(), asset=sla.asset)
-    owners = " ".join(_mention(o) for o in sla.owners)
-    if status.cc:
-        owners += " (cc " + " ".join(_mention(o) for o in status.cc) + ")"
-    last = status.last_event
-    fields = [
-        f"*SLA*\n{sla.name} ({sla.severity})",
-        f"*Owners*\n{owners}",
-        f"*Expected*\n{status.expected or '-'}",
-        f"*Last update*\n" + (f"{last.timestamp:%Y-%m-%d %H:%M UTC}"
-                              + (f", partition {last.partition_key}" if last.partition_key else "")
-                              + (f", {last.row_count} rows" if last.row_count is not None else "")
-                              if last else "never"),
-        f"*Lag*\n{format_duration(status.lag) if status.lag is not None else '-'}",
-        f"*Culprit*\n{status.culprit or '-'}",
-    ]
-    if status.cause:
-        fields.append(f"*Cause*\n{status.cause}")
-    if last and last.source_run_id:
-        fields.append(f"*Run*\n{last.source_dag_id} / {last.source_run_id}")
-    links = []
-    if airflow_url:
-        links.append(f"<{airflow_url.rstrip('/')}/assets|Assets in Airflow>")
-    if sla.runbook:
-        links.append(f"<{sla.runbook}|Runbook>")
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{EMOJI.get(status.status, '')} *{title}*\n"
-                                                                f"{status.reason}"}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[:10]]},
-    ]
-    if links:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]})
-    cause = f"; cause: {status.cause}" if status.cause else ""
-    text = f"{title} — {status.reason}{cause} (owners: {', '.join([*sla.owners, *status.cc])})"
-    return {"text": text, "blocks": blocks}
-
-
-def build_cadence_message(report: CadenceReport, airflow_url: str | None = None) -> dict:
-    """A cadence change, addressed to the producer's owners and every consumer's owners, with the seam report."""
-    change = report.change
-    assert change is not None, "only a changed asset has a message"
-    title = f"Cadence change: {report.asset}"
-    producer = " ".join(_mention(o) for o in report.owners) or "-"
-    consumers = "\n".join(f"{c.dag_id}: {' '.join(_mention(o) for o in c.owners) or '-'}" for c in report.consumers)
-    fields = [
-        f"*Before*\nevery {format_duration(change.before)}",
-        f"*After*\n{'irregular, ~' if change.kind == 'irregular' else 'every '}{format_duration(change.after)}",
-        f"*Since*\n{change.at:%Y-%m-%d %H:%M UTC}",
-        f"*Producer owners*\n{producer}",
-        f"*Consumers*\n{consumers or 'none asset-triggered'}",
-    ]
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f":arrows_counterclockwise: *{title}*\n{report.message}"}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-    ]
-    if airflow_url:
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"<{airflow_url.rstrip('/')}/assets|Assets in Airflow>"}]})
-    everyone = list(dict.fromkeys([*report.owners, *(o for c in report.consumers for o in c.owners)]))
-    return {"text": f"{title} — {report.message} (owners: {', '.join(everyone)})", "blocks": blocks}
+COPY_SEARCH_MARGIN = timedelta(minutes=2)  # an earlier copy is looked for from this long before its attempt (clocks)
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")  # a conversation id, as Slack writes them
 
 
 # -- configuration and sending --------------------------------------------------------------------------------------
@@ -241,47 +174,154 @@ def resolve_target(env: Mapping[str, str] | None = None,
     return None, "no Slack configured"
 
 
-class SlackSendError(Exception):
-    """Sending failed; ``retry`` says whether trying again later can help. The message never holds a secret."""
+ALERT_EVENT_TYPE = "afkit_alert"  # the metadata event type of afkit's messages: how a copy is found again
+# Slack's error codes that trying again can cure; every other refusal gives the same answer next time.
+RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+# Refusals of the message's content: its plain-text version may still go through.
+REJECTED_CONTENT = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_attachments",
+                              "too_many_attachments", "invalid_payload"})
+SETUP_ERRORS = {"invalid_auth": "check the bot token", "not_authed": "check the bot token",
+                "account_inactive": "check the bot token", "token_revoked": "check the bot token",
+                "channel_not_found": "check the channel", "not_in_channel": "invite the bot to the channel",
+                "is_archived": "the channel is archived", "missing_scope": "the token lacks a scope"}
+HISTORY_PAGES = 5  # pages of history read when looking for an earlier copy (200 messages each)
 
-    def __init__(self, message: str, retry: bool) -> None:
+
+class SlackSendError(Exception):
+    """Sending failed. ``retry``: trying again later can help (after ``retry_after`` seconds when Slack said);
+    ``code``: Slack's error code; ``rejected_content``: Slack refused the content, not the request. The message never
+    holds a secret."""
+
+    def __init__(self, message: str, retry: bool, code: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.retry = retry
+        self.retry, self.code, self.retry_after = retry, code, retry_after
+
+    @property
+    def rejected_content(self) -> bool:
+        return self.code in REJECTED_CONTENT
+
+
+def api_error(status: int, code: str | None, retry_after: str | None = None) -> SlackSendError:
+    """One Web API or webhook refusal, classified: 429, 5xx and Slack's transient codes are retried; the rest is
+    final (the same request gets the same answer)."""
+    code = code or None
+    if status == 429 or code == "ratelimited":
+        wait = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+        return SlackSendError(f"Slack is rate limiting (HTTP 429{f', retry after {wait:g}s' if wait else ''})",
+                              retry=True, code=code or "ratelimited", retry_after=wait)
+    if status >= 500 or code in RETRYABLE_ERRORS:
+        return SlackSendError(f"Slack answered HTTP {status}: {code or 'server error'}", retry=True, code=code)
+    hint = SETUP_ERRORS.get(code or "")
+    if code in REJECTED_CONTENT:
+        hint = "the message breaks Slack's limits"
+    return SlackSendError(f"Slack refused the message: {code or f'HTTP {status}'}" + (f" ({hint})" if hint else ""),
+                          retry=False, code=code)
 
 
 class SlackSender:
-    def __init__(self, target: SlackTarget, *, rate_limit_retries: int = 2, timeout: int = 10) -> None:
-        self.target = target
-        handlers = [RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)]
-        if target.token:
-            kwargs = {"base_url": target.base_url} if target.base_url else {}
-            self._web = WebClient(token=target.token, timeout=timeout, retry_handlers=handlers, **kwargs)
-        else:
-            self._hook = WebhookClient(target.webhook_url, timeout=timeout, retry_handlers=handlers)
+    """Posts through one slack-sdk client: a ``WebClient`` (bot token) or a ``WebhookClient``. ``web``/``webhook``:
+    clients built elsewhere (the Slack provider's hooks, which honour the connection's proxy, timeout and base URL)."""
 
-    def send(self, payload: dict, thread_ts: str | None = None) -> tuple[str | None, str | None]:
-        """Post one message; returns (channel, ts) with a token, (None, None) with a webhook."""
+    def __init__(self, target: SlackTarget, *, rate_limit_retries: int = 2, timeout: int = 10,
+                 web: WebClient | None = None, webhook: WebhookClient | None = None) -> None:
+        self.target = target
+        self._channel_id: str | None = None
+        if target.token:
+            if web is None:
+                kwargs = {"base_url": target.base_url} if target.base_url else {}
+                web = WebClient(token=target.token, timeout=timeout, **kwargs)
+            self._web = web
+        else:
+            self._hook = webhook or WebhookClient(target.webhook_url, timeout=timeout)
+        # slack-sdk waits out a 429 itself. It must not re-send after a lost connection: Slack may have posted the
+        # message, and only the outbox's retry looks for that copy first.
+        client = web if target.token else self._hook
+        handlers = [h for h in client.retry_handlers if not isinstance(h, ConnectionErrorRetryHandler)]
+        if not any(isinstance(h, RateLimitErrorRetryHandler) for h in handlers):
+            handlers.append(RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries))
+        client.retry_handlers = handlers
+
+    @property
+    def finds_copies(self) -> bool:
+        """Whether an earlier copy of a message can be looked up (the Web API can; a webhook cannot)."""
+        return bool(self.target.token)
+
+    def send(self, payload: dict, thread_ts: str | None = None,
+             metadata: dict | None = None) -> tuple[str | None, str | None]:
+        """Post one message; returns (channel id, ts) with a token, (None, None) with a webhook."""
         try:
             if self.target.token:
                 response = self._web.chat_postMessage(channel=self.target.channel, text=payload["text"],
-                                                      blocks=payload["blocks"], thread_ts=thread_ts)
+                                                      blocks=payload.get("blocks"), thread_ts=thread_ts,
+                                                      metadata=metadata)
+                self._channel_id = response.get("channel") or self._channel_id
                 return response.get("channel"), response.get("ts")
-            response = self._hook.send(text=payload["text"], blocks=payload["blocks"])
+            response = self._hook.send(text=payload["text"], blocks=payload.get("blocks"))
         except SlackApiError as exc:
-            status, error = exc.response.status_code, exc.response.get("error")
-            if error in ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found",
-                         "not_in_channel"):
-                raise SlackSendError(f"Slack refused the message: {error} (check the bot token and channel)",
-                                     retry=False) from None
-            raise SlackSendError(f"Slack answered HTTP {status}: {error or 'error'}", retry=True) from None
-        except OSError as exc:  # connection refused, timeout
+            raise api_error(exc.response.status_code, exc.response.get("error"),
+                            (exc.response.headers or {}).get("Retry-After")) from None
+        except OSError as exc:  # connection refused, reset, timeout
             raise SlackSendError(f"Slack is unreachable ({type(exc).__name__})", retry=True) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise SlackSendError(f"Slack webhook answered HTTP {response.status_code}", retry=True)
         if response.status_code >= 400:
-            raise SlackSendError(f"Slack webhook refused the message: HTTP {response.status_code} {response.body}",
-                                 retry=False)
+            body = (response.body or "").strip()
+            raise api_error(response.status_code, body if body.replace("_", "").isalpha() else None,
+                            (response.headers or {}).get("Retry-After"))
         return None, None
+
+    def find_copy(self, event_payload: dict, since: datetime, thread_ts: str | None = None,
+                  channel: str | None = None) -> tuple[str, str] | None:
+        """(channel id, ts) of a message posted since ``since`` whose afkit metadata is ``event_payload``: a message
+        an earlier attempt posted although its deliverer never heard back. Top-level messages are in the channel's
+        history; replies only in their thread."""
+        channel = channel or self.channel_id()
+        if channel is None:
+            return None
+        oldest = f"{since.timestamp():.6f}"
+        cursor = None
+        try:
+            for _ in range(HISTORY_PAGES):
+                if thread_ts:
+                    page = self._web.conversations_replies(channel=channel, ts=thread_ts, oldest=oldest, limit=200,
+                                                           include_all_metadata=True, cursor=cursor)
+                else:
+                    page = self._web.conversations_history(channel=channel, oldest=oldest, limit=200,
+                                                           include_all_metadata=True, cursor=cursor)
+                for message in page.get("messages") or []:
+                    meta = message.get("metadata") or {}
+                    if meta.get("event_type") == ALERT_EVENT_TYPE and meta.get("event_payload") == event_payload:
+                        return channel, message["ts"]
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not page.get("has_more") or not cursor:
+                    return None
+        except SlackApiError as exc:
+            raise api_error(exc.response.status_code, exc.response.get("error"),
+                            (exc.response.headers or {}).get("Retry-After")) from None
+        except OSError as exc:
+            raise SlackSendError(f"Slack is unreachable ({type(exc).__name__})", retry=True) from None
+        return None
+
+    def channel_id(self) -> str | None:
+        """The alert channel's id, which the history needs: the configured value when it is an id, else learnt from
+        a post or looked up by name (``conversations.list``, scope channels:read)."""
+        configured = (self.target.channel or "").lstrip("#")
+        if CHANNEL_ID.fullmatch(configured):
+            return configured
+        if self._channel_id is None:
+            cursor = None
+            try:
+                while True:
+                    page = self._web.conversations_list(types="public_channel,private_channel", limit=1000,
+                                                        exclude_archived=True, cursor=cursor)
+                    found = next((c["id"] for c in page.get("channels") or [] if c.get("name") == configured), None)
+                    cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                    if found or not cursor:
+                        self._channel_id = found
+                        break
+            except SlackApiError as exc:
+                raise api_error(exc.response.status_code, exc.response.get("error")) from None
+            except OSError as exc:
+                raise SlackSendError(f"Slack is unreachable ({type(exc).__name__})", retry=True) from None
+        return self._channel_id
 
 
 # -- the outbox -----------------------------------------------------------------------------------------------------
@@ -291,8 +331,20 @@ def notification_record(note: Notification, airflow_url: str | None = None, sequ
                         opened: dict | None = None, changes: dict | None = None) -> AlertRecord:
     """One notification as the outbox keeps it, with the alert change it comes from (the alert to open, ``opened``,
     or its ``changes``): stored together (``StateStore.record_alerts``), and once (the dedupe key)."""
+    message = build_message(note, airflow_url)
+    fields = notification_fields(note, _title(message), message["text"], airflow_url)
     return AlertRecord(note.alert_id, f"{note.alert_id}:{note.kind}:{sequence}", note.kind,
-                       build_message(note, airflow_url), opened, changes)
+                       {**message, "fields": fields}, opened, changes)
+
+
+def cadence_payload(report: CadenceReport, alert_id: str, airflow_url: str | None = None) -> dict:
+    """A cadence change's message as the outbox keeps it: Slack's text and blocks, and the fields other sinks get."""
+    message = build_cadence_message(report, airflow_url)
+    return {**message, "fields": cadence_fields(report, alert_id, _title(message), message["text"], airflow_url)}
+
+
+def _title(message: dict) -> str:
+    return message["text"].split(" — ", 1)[0]
 
 
 @dataclass
@@ -304,23 +356,27 @@ class DeliveryReport:
 
 
 def deliver_outbox(store: StateStore, sender: SlackSender, now: datetime) -> DeliveryReport:
-    """Send what is due, oldest first. A reply waits until its alert's first message has a thread to reply in."""
+    """Send what is due, oldest first; see the module's docstring for what each failure does. A reply waits until
+    its alert's first message has a thread to reply in (or goes out on its own if that message failed)."""
     report = DeliveryReport()
-    for message in store.claim_outbox(now):
+    for message in store.claim_outbox(now, (SLACK_SINK,)):
         alert = store.alert(message["alert_id"]) or {}
         thread = None
         if message["kind"] != "open" and sender.target.threads:
             thread = alert.get("thread_ts")
-            if thread is None:  # the alert's first message has not gone out yet
+            if thread is None and not store.opening_failed(message["alert_id"]):
                 store.finish_outbox(message["id"], "pending", now, "waiting for the alert's first message",
                                     retry_at=now)
                 report.waiting += 1
                 continue
+        identity = {"alert_id": message["alert_id"], "message": message["dedupe_key"]}
         try:
-            channel, ts = sender.send(message["payload"], thread_ts=thread)
+            channel, ts = _deliver_once(sender, message, thread, identity, alert.get("channel"))
         except SlackSendError as exc:
             if exc.retry:
                 backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** min(message["attempts"], 9)))
+                if exc.retry_after:
+                    backoff = max(backoff, timedelta(seconds=exc.retry_after))
                 store.finish_outbox(message["id"], "pending", now, str(exc), retry_at=now + backoff)
                 report.waiting += 1
             else:
@@ -334,3 +390,27 @@ def deliver_outbox(store: StateStore, sender: SlackSender, now: datetime) -> Del
             store.update_alert(message["alert_id"], channel=channel, thread_ts=ts)
         report.sent += 1
     return report
+
+
+def _deliver_once(sender: SlackSender, message: dict, thread: str | None, identity: dict,
+                  channel: str | None) -> tuple[str | None, str | None]:
+    """Post a claimed message, unless an earlier attempt did: a message tried before is first looked up by its afkit
+    metadata, from just before that attempt, and adopted when found. A rich message Slack refuses is sent once more
+    as plain text."""
+    if message["attempts"] > 1 and sender.finds_copies:
+        since = (message["previous_attempt_at"] or message["created_at"]) - COPY_SEARCH_MARGIN
+        found = sender.find_copy(identity, since, thread, channel)
+        if found is not None:
+            log.info("slack: message %s was posted by an earlier attempt; adopted", message["dedupe_key"])
+            return found
+    metadata = {"event_type": ALERT_EVENT_TYPE, "event_payload": identity}
+    try:
+        return sender.send(message["payload"], thread_ts=thread, metadata=metadata)
+    except SlackSendError as exc:
+        if not exc.rejected_content:
+            raise
+        try:
+            return sender.send(plain_text(message["payload"]), thread_ts=thread, metadata=metadata)
+        except SlackSendError as again:
+            raise SlackSendError(f"{exc}; its plain-text version too: {again}", retry=again.retry, code=again.code,
+                                 retry_after=again.retry_after) from None

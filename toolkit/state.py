@@ -28,9 +28,12 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
+    inspect,
     or_,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -124,6 +127,16 @@ alerts = Table(
     Column("resolved_at", DateTime(timezone=True), nullable=True),
 )
 
+SLACK_SINK = "slack"  # the outbox's sink for Slack; a notifier's is "notifier:<name>" (``notifier_sink``)
+
+
+OUTBOX_CLAIM_SECONDS = 60  # a claimed message is the claimer's this long; then another deliverer may take it
+
+
+def notifier_sink(name: str) -> str:
+    return f"notifier:{name}"
+
+
 outbox = Table(
     "afkit_outbox",
     metadata,
@@ -139,7 +152,11 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    # Added after the first release (``_add_missing_columns``): where the message goes, and when it was last tried.
+    Column("sink", String(100), nullable=False, default=SLACK_SINK, server_default=SLACK_SINK),
+    Column("attempted_at", DateTime(timezone=True), nullable=True),
 )
+ADDED_COLUMNS = {"afkit_outbox": ("sink", "attempted_at")}  # columns an older state database may lack
 
 
 def default_state_url(env: Mapping[str, str] | None = None) -> str:
@@ -276,6 +293,7 @@ class StateStore:
         for attempt in range(attempts):
             try:
                 metadata.create_all(self.engine)
+                self._add_missing_columns()
                 return
             except OperationalError as exc:
                 if not _is_race(exc) or attempt == attempts - 1:
@@ -285,6 +303,20 @@ class StateStore:
                 if attempt == attempts - 1:
                     raise
                 time.sleep(0.1 * (attempt + 1))
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a state database was created (create_all only makes missing tables). Two processes
+        may add one at once: the loser's ALTER fails as a race and ``_create_tables`` tries again."""
+        for table_name, names in ADDED_COLUMNS.items():
+            present = {c["name"] for c in inspect(self.engine).get_columns(table_name)}
+            for name in names:
+                if name in present:
+                    continue
+                column = metadata.tables[table_name].c[name]
+                kind = column.type.compile(dialect=self.engine.dialect)
+                default = f" DEFAULT '{column.server_default.arg}' NOT NULL" if column.server_default is not None else ""
+                with self.engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}{default}"))
 
     # -- plans -------------------------------------------------------------------------------------------------
 
@@ -461,16 +493,18 @@ class StateStore:
         return {k: _aware(v) for k, v in dict(row).items()} if row else None
 
     def record_alert(self, alert_id: str, dedupe_key: str, kind: str, payload: dict, now: datetime, *,
-                     opened: dict | None = None, changes: dict | None = None) -> bool:
+                     opened: dict | None = None, changes: dict | None = None,
+                     sinks: tuple[str, ...] = (SLACK_SINK,)) -> bool:
         """Open an alert (``opened``: its columns) or change it (``changes``), and queue its message, in one
         transaction: a watcher killed in between leaves neither behind, so the next evaluation still finds the
         notification to make (an alert stored without its message would never be announced).
 
         False when the alert to open already exists (nothing is written) or the message was queued before (the change
         is still applied)."""
-        return self.record_alerts([AlertRecord(alert_id, dedupe_key, kind, payload, opened, changes)], now)[0]
+        return self.record_alerts([AlertRecord(alert_id, dedupe_key, kind, payload, opened, changes)], now, sinks)[0]
 
-    def record_alerts(self, records: list[AlertRecord], now: datetime) -> list[bool]:
+    def record_alerts(self, records: list[AlertRecord], now: datetime,
+                      sinks: tuple[str, ...] = (SLACK_SINK,)) -> list[bool]:
         """``record_alert`` for many, in one transaction: a pass can make thousands, and a commit each was most of its
         recording time. When another watcher recorded one of them at the same moment, the transaction is undone and
         they are recorded one by one, each as ``record_alert`` says."""
@@ -478,15 +512,17 @@ class StateStore:
             return []
         try:
             with self.engine.begin() as conn:
-                return self._record(conn, records, now)
+                return self._record(conn, records, now, sinks)
         except IntegrityError:  # another watcher opened one of these alerts, or queued its message, at the same moment
             if len(records) == 1:
                 return [False]
-            return [self.record_alerts([record], now)[0] for record in records]
+            return [self.record_alerts([record], now, sinks)[0] for record in records]
 
     @staticmethod
-    def _record(conn, records: list[AlertRecord], now: datetime) -> list[bool]:
-        """The batch's statements, each executed once for all the rows it applies to."""
+    def _record(conn, records: list[AlertRecord], now: datetime, sinks: tuple[str, ...]) -> list[bool]:
+        """The batch's statements, each executed once for all the rows it applies to. A message is queued once per
+        sink; the first sink's row carries the notification's own dedupe key (so a queue is still recognised after a
+        sink was added or removed), the others the key with their sink appended."""
         openings = [{"alert_id": r.alert_id, **r.opened} for r in records if r.opened is not None]
         if openings:
             conn.execute(insert(alerts), openings)
@@ -503,9 +539,10 @@ class StateStore:
         for chunk in range(0, len(keys), 500):
             queued_before.update(conn.execute(select(outbox.c.dedupe_key)
                                               .where(outbox.c.dedupe_key.in_(keys[chunk:chunk + 500]))).scalars())
-        messages = [{"dedupe_key": r.dedupe_key, "alert_id": r.alert_id, "kind": r.kind,
-                     "payload": json.dumps(r.payload), "status": "pending", "attempts": 0, "next_attempt_at": now,
-                     "created_at": now} for r in records if r.dedupe_key not in queued_before]
+        messages = [{"dedupe_key": r.dedupe_key if number == 0 else f"{r.dedupe_key}|{sink}", "alert_id": r.alert_id,
+                     "kind": r.kind, "payload": json.dumps(r.payload), "status": "pending", "attempts": 0,
+                     "next_attempt_at": now, "created_at": now, "sink": sink}
+                    for r in records if r.dedupe_key not in queued_before for number, sink in enumerate(sinks)]
         if messages:
             conn.execute(insert(outbox), messages)
         return [r.dedupe_key not in queued_before for r in records]
@@ -527,30 +564,31 @@ class StateStore:
 
     # -- outbox --------------------------------------------------------------------------------------------------
 
-    def claim_outbox(self, now: datetime, lease_seconds: float = 60) -> list[dict]:
-        """Claim due messages, oldest first; a message another deliverer holds (unexpired claim) is skipped."""
+    def claim_outbox(self, now: datetime, sinks: tuple[str, ...] = (SLACK_SINK,),
+                     lease_seconds: float = OUTBOX_CLAIM_SECONDS) -> list[dict]:
+        """Claim due messages of ``sinks``, oldest first; a message another deliverer holds (unexpired claim) is
+        skipped. Each claimed row also says how its previous attempt ended: ``previous_status`` "sending" means a
+        deliverer died (or hung) inside it, so the message may have reached its sink; ``previous_attempt_at`` when."""
+        claimable = or_(outbox.c.status == "pending", (outbox.c.status == "sending") & (outbox.c.claimed_until < now))
         with self.engine.connect() as conn:
             due = conn.execute(
-                select(outbox.c.id).where(
-                    or_(outbox.c.status == "pending",
-                        (outbox.c.status == "sending") & (outbox.c.claimed_until < now)),
-                    outbox.c.next_attempt_at <= now,
-                ).order_by(outbox.c.id)
-            ).scalars().all()
+                select(outbox.c.id, outbox.c.status, outbox.c.attempted_at)
+                .where(claimable, outbox.c.next_attempt_at <= now, outbox.c.sink.in_(sinks))
+                .order_by(outbox.c.id)
+            ).all()
         claimed = []
-        for message_id in due:
+        for message_id, status, attempted_at in due:
             with self.engine.begin() as conn:
                 taken = conn.execute(
                     update(outbox)
-                    .where(outbox.c.id == message_id,
-                           or_(outbox.c.status == "pending",
-                               (outbox.c.status == "sending") & (outbox.c.claimed_until < now)))
+                    .where(outbox.c.id == message_id, claimable)
                     .values(status="sending", claimed_until=now + timedelta(seconds=lease_seconds),
-                            attempts=outbox.c.attempts + 1)
+                            attempts=outbox.c.attempts + 1, attempted_at=now)
                 ).rowcount
                 if taken:
                     row = conn.execute(select(outbox).where(outbox.c.id == message_id)).mappings().first()
-                    claimed.append({**dict(row), "payload": json.loads(row["payload"])})
+                    claimed.append({**{k: _aware(v) for k, v in dict(row).items()}, "payload": json.loads(row["payload"]),
+                                    "previous_status": status, "previous_attempt_at": _aware(attempted_at)})
         return claimed
 
     def finish_outbox(self, message_id: int, status: str, now: datetime, error: str | None = None,
@@ -562,6 +600,35 @@ class StateStore:
             values["next_attempt_at"] = retry_at
         with self.engine.begin() as conn:
             conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+
+    def opening_failed(self, alert_id: str, sink: str = SLACK_SINK) -> bool:
+        """Whether the alert's first message failed for good (its replies then go out without a thread)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(outbox.c.id).where(
+                outbox.c.alert_id == alert_id, outbox.c.kind == "open", outbox.c.sink == sink,
+                outbox.c.status == "failed").limit(1)).first() is not None
+
+    def undelivered(self, failed_limit: int = 20) -> dict:
+        """What has not reached its sink: counts by status and sink, and the newest failed messages with why."""
+        with self.engine.connect() as conn:
+            counts = conn.execute(select(outbox.c.status, outbox.c.sink, func.count())
+                                  .where(outbox.c.status != "sent").group_by(outbox.c.status, outbox.c.sink)).all()
+            failed = conn.execute(
+                select(outbox.c.alert_id, outbox.c.kind, outbox.c.sink, outbox.c.attempts, outbox.c.last_error,
+                       outbox.c.attempted_at, outbox.c.payload)
+                .where(outbox.c.status == "failed").order_by(outbox.c.id.desc()).limit(failed_limit)
+            ).mappings().all()
+        by_sink: dict[str, dict[str, int]] = {}
+        for status, sink, number in counts:
+            by_sink.setdefault(sink, {})[status] = number
+        return {
+            "waiting": sum(n for status, _, n in counts if status in ("pending", "sending")),
+            "failed": sum(n for status, _, n in counts if status == "failed"),
+            "by_sink": dict(sorted(by_sink.items())),
+            "failures": [{"alert_id": r["alert_id"], "kind": r["kind"], "sink": r["sink"], "attempts": r["attempts"],
+                          "error": r["last_error"], "at": _aware(r["attempted_at"]),
+                          "title": json.loads(r["payload"]).get("text", "").split(" — ")[0]} for r in failed],
+        }
 
     def outbox_rows(self) -> list[dict]:
         with self.engine.connect() as conn:
@@ -575,7 +642,7 @@ def _is_race(exc: OperationalError) -> bool:
     """An OperationalError from a concurrent CREATE (worth another try), not from a database that is unreachable,
     read-only or not a database at all."""
     text = str(exc.orig).lower()
-    return "already exists" in text or "locked" in text or "deadlock" in text
+    return "already exists" in text or "duplicate column" in text or "locked" in text or "deadlock" in text
 
 
 def _unusable(source: str, url: str, exc: DBAPIError) -> AfkitError:

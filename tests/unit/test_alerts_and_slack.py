@@ -124,7 +124,7 @@ def test_bad_token_is_reported_clearly_and_not_retried(slack, store):
     sender = SlackSender(SlackTarget(channel="#alerts", token="xoxb-wrong", base_url=slack.base_url))
     record_alerts(store, statuses(T0, T0 - timedelta(hours=2)), T0)
     report = deliver_outbox(store, sender, T0)
-    assert report.failed == 1 and "invalid_auth (check the bot token and channel)" in report.errors[0]
+    assert report.failed == 1 and "invalid_auth (check the bot token)" in report.errors[0]
     assert "xoxb-wrong" not in report.errors[0] and slack.posts == []
 
 

@@ -11,14 +11,19 @@ from toolkit.cli.options import json_option, read_progress, with_client
 from toolkit.core.sla_board import SLABoard, board_to_dict, board_with_alerts
 from toolkit.errors import ExitCode
 from toolkit.render import render_board
-from toolkit.services.alerting import open_alerts_by_sla
+from toolkit.services.alerting import alert_deliveries, open_alerts_by_sla
+from toolkit.services.status import deliveries_to_dict
 from toolkit.services.freshness import sla_board
 
 
 def show_board(board: SLABoard, as_json: bool) -> None:
     alerts, note = open_alerts_by_sla()
-    click.echo(json.dumps(board_with_alerts(board, alerts, note), indent=2) if as_json
-               else render_board(board, alerts, note))
+    deliveries, deliveries_note = alert_deliveries()
+    if as_json:
+        click.echo(json.dumps({**board_with_alerts(board, alerts, note),
+                               "alert_deliveries": deliveries_to_dict(deliveries, deliveries_note)}, indent=2))
+    else:
+        click.echo(render_board(board, alerts, note, deliveries, deliveries_note))
 
 
 @click.group()

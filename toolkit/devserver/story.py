@@ -138,7 +138,7 @@ class StoryWatcher:
 
 
 def _kind(text: str) -> str | None:
-    """Which part of the story a message of the inbox tells (by afkit's titles, ``toolkit.slack.TITLE``)."""
+    """Which part of the story a message of the inbox tells (by afkit's titles, ``toolkit.core.slack_blocks.TITLE``)."""
     if text.startswith(f"Cadence change: {UPSTREAM}"):
         return "cadence"
     if text.startswith((f"AT RISK: {DOWNSTREAM}", f"Still AT RISK: {DOWNSTREAM}")):

@@ -13,16 +13,18 @@ from toolkit.core.alerts import DEFAULT_RENOTIFY_AFTER, Notification, OpenAlert,
 from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import AfkitError, BadInput, NotFound
 from toolkit.core.freshness import FreshnessStatus
-from toolkit.slack import build_cadence_message, notification_record
-from toolkit.state import StateStore
+from toolkit.slack import cadence_payload, notification_record
+from toolkit.state import SLACK_SINK, StateStore
 
 CADENCE_ALERT_WINDOW = timedelta(days=7)  # older changes are history: a new watcher does not announce them
 
 
 def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datetime, airflow_url: str | None = None,
                   renotify_after: timedelta = DEFAULT_RENOTIFY_AFTER,
-                  current: list[OpenAlert] | None = None) -> list[Notification]:
-    """Open, escalate, remind and resolve alerts; queue one outbox message per notification. Returns what was queued.
+                  current: list[OpenAlert] | None = None,
+                  sinks: tuple[str, ...] = (SLACK_SINK,)) -> list[Notification]:
+    """Open, escalate, remind and resolve alerts; queue one outbox message per notification and sink. Returns what
+    was queued.
 
     ``current``: the open alerts, when the caller read them already (the watcher does while its boards are read:
     80,000 of them take 0.7 s); the caller holds the evaluator lease, so none was opened or resolved meanwhile."""
@@ -45,11 +47,11 @@ def record_alerts(store: StateStore, statuses: list[FreshnessStatus], now: datet
         notes.append(note)
         records.append(notification_record(note, airflow_url, sequence, opened=opened, changes=changes))
     # Each alert's change and its message are stored together: a watcher killed here loses neither.
-    return [note for note, queued in zip(notes, store.record_alerts(records, now)) if queued]
+    return [note for note, queued in zip(notes, store.record_alerts(records, now, sinks)) if queued]
 
 
 def record_cadence_alerts(store: StateStore, reports: list[CadenceReport], now: datetime,
-                          airflow_url: str | None = None) -> list[str]:
+                          airflow_url: str | None = None, sinks: tuple[str, ...] = (SLACK_SINK,)) -> list[str]:
     """One message per confirmed cadence change, to the producer's and the consumers' owners. Returns the assets.
 
     A change is an event, not a state: its alert is stored already resolved, only to remember it was announced. The
@@ -67,8 +69,8 @@ def record_cadence_alerts(store: StateStore, reports: list[CadenceReport], now: 
         identity = alert_id(subject, change.at.isoformat())
         opened = {"sla_key": subject, "breach_key": change.at.isoformat(), "status": "resolved", "opened_at": now,
                   "last_notified_at": now}
-        if store.record_alert(identity, f"{identity}:cadence", "open", build_cadence_message(report, airflow_url), now,
-                              opened=opened):
+        if store.record_alert(identity, f"{identity}:cadence", "open", cadence_payload(report, identity, airflow_url), now,
+                              opened=opened, sinks=sinks):
             queued.append(report.asset)
     return queued
 
@@ -96,3 +98,19 @@ def open_alerts_by_sla() -> tuple[dict[str, dict], str | None]:
     for alert in sorted(alerts, key=lambda a: a["opened_at"]):  # the newest open alert of an SLA wins
         found[alert["sla_key"]] = alert
     return found, None
+
+
+def alert_deliveries() -> tuple[dict | None, str | None]:
+    """What afkit's outbox has not delivered (``StateStore.undelivered``), for ``afkit status`` and ``afkit sla
+    status``; None and why when the state database cannot be opened."""
+    try:
+        store = StateStore()
+    except AfkitError as exc:
+        return None, f"alert deliveries not shown: {exc}"
+    try:
+        return store.undelivered(), None
+    except AfkitError as exc:
+        return None, f"alert deliveries not shown: {exc}"
+    finally:
+        store.dispose()
+

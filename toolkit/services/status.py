@@ -75,6 +75,8 @@ class StatusReport:
     boards: tuple[str, str | None] | None = None  # the path boards take (plugin | rest) and why not the plugin
     config_errors: tuple[str, ...] = ()  # problems in the local afkit.toml (defaults are used instead)
     carves: tuple[CarveView, ...] = ()  # the pools Airflow carves, and any pool with a companion
+    deliveries: dict | None = None  # alert messages not delivered (StateStore.undelivered); None: not read
+    deliveries_note: str | None = None  # why not
 
     @property
     def healthy(self) -> bool:
@@ -112,6 +114,7 @@ class StatusReport:
             "plugin": self.plugin,
             "boards": None if self.boards is None else {"source": self.boards[0], "note": self.boards[1]},
             "config_errors": list(self.config_errors),
+            "alert_deliveries": deliveries_to_dict(self.deliveries, self.deliveries_note),
             "active_backfills": [
                 {
                     "id": b.id,
@@ -150,6 +153,7 @@ def build_status(
     plugin: dict | None = None,
     config_errors: tuple[str, ...] = (),
     boards: tuple[str, str | None] | None = None,
+    deliveries: tuple[dict | None, str | None] = (None, None),
 ) -> StatusReport:
     return StatusReport(
         url=url,
@@ -163,6 +167,8 @@ def build_status(
         carves=tuple(carve_views(pools, set(((plugin or {}).get("policy") or {}).get("carved_pools") or ()))),
         config_errors=tuple(config_errors),
         boards=boards,
+        deliveries=deliveries[0],
+        deliveries_note=deliveries[1],
     )
 
 
@@ -186,6 +192,7 @@ def collect_status(client: AirflowClient) -> StatusReport:
     """Everything ``afkit status`` shows, read through the REST API (active backfills through the afkit plugin when
     it is there) and afkit.toml."""
     from toolkit.service_config import load_service_config
+    from toolkit.services.alerting import alert_deliveries
     from toolkit.services.active_backfills import read_active_backfills
     from toolkit.services.plugin_path import PLUGIN, REST, plugin_usable
 
@@ -202,4 +209,14 @@ def collect_status(client: AirflowClient) -> StatusReport:
         config_errors=config.errors,
         plugin=client.plugins.afkit_health(),
         boards=(PLUGIN, None) if usable else (REST, note),
+        deliveries=alert_deliveries(),
     )
+
+
+def deliveries_to_dict(summary: dict | None, note: str | None) -> dict | None:
+    """``--json``: the undelivered alert messages (the failed ones' times as ISO text), or null with why."""
+    if summary is None:
+        return {"note": note} if note else None
+    return {**summary, "failures": [{**f, "at": f["at"].isoformat() if f["at"] else None}
+                                    for f in summary["failures"]]}
+
