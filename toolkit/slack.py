@@ -61,6 +61,7 @@ class SlackTarget:
     token: str | None = field(default=None, repr=False)
     webhook_url: str | None = field(default=None, repr=False)
     base_url: str | None = None  # a Slack-compatible server (tests; enterprise proxies)
+    conn_id: str | None = None  # the Airflow connection it came from: the Slack provider's hooks then build the client
 
     @property
     def threads(self) -> bool:
@@ -114,15 +115,16 @@ def target_from_connection(conn: SlackConnection, channel: str | None = None) ->
             raise ConfigError(f"Airflow connection {conn.conn_id!r} names no channel: set AFKIT_SLACK_CHANNEL or "
                               "the connection's extra field \"channel\"")
         base_url = extra.get("base_url") or extra.get("extra__slack__base_url")
-        return SlackTarget(channel=channel, token=secret, base_url=str(base_url) if base_url else None)
+        return SlackTarget(channel=channel, token=secret, base_url=str(base_url) if base_url else None,
+                           conn_id=conn.conn_id)
     if conn.conn_type == "slackwebhook":
         if not secret:
             raise ConfigError(f"Airflow connection {conn.conn_id!r} has no webhook in its password field")
         if "://" in secret:
-            return SlackTarget(webhook_url=secret)
+            return SlackTarget(webhook_url=secret, conn_id=conn.conn_id)
         host = (conn.host or WEBHOOK_HOST).strip().rstrip("/")
         url = host if "://" in host else f"{conn.schema or 'https'}://{host}"
-        return SlackTarget(webhook_url=f"{url}/{secret.lstrip('/')}")
+        return SlackTarget(webhook_url=f"{url}/{secret.lstrip('/')}", conn_id=conn.conn_id)
     raise ConfigError(f"Airflow connection {conn.conn_id!r} has type {conn.conn_type!r}; afkit reads Slack "
                       "connections of type slack (bot token) or slackwebhook (incoming webhook)")
 
@@ -218,14 +220,44 @@ def api_error(status: int, code: str | None, retry_after: str | None = None) -> 
                           retry=False, code=code)
 
 
+SERVER_PROCESS = ("_AIRFLOW_PROCESS_CONTEXT", "server")  # how Airflow's own daemons (the scheduler) read connections
+
+
+def provider_clients(target: SlackTarget) -> tuple[WebClient | None, WebhookClient | None]:
+    """The slack-sdk client the Slack provider's ``SlackHook`` / ``SlackWebhookHook`` build for the connection the
+    target came from, honouring its ``timeout``, ``proxy`` and ``base_url`` extras as a task's would; (None, None)
+    when the target has no connection or the provider is not installed (afkit then builds the client itself).
+
+    Outside a task, the hooks read connections from ``AIRFLOW_CONN_*`` variables only, unless the process says it is
+    a server-side daemon, as the scheduler does: ``afkit watch`` is one, so it says so (when nothing else was set)."""
+    if target.conn_id is None:
+        return None, None
+    try:
+        from airflow.providers.slack.hooks.slack import SlackHook
+        from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+    except ImportError:
+        return None, None
+    os.environ.setdefault(*SERVER_PROCESS)
+    try:
+        if target.token:
+            return SlackHook(slack_conn_id=target.conn_id).client, None
+        return None, SlackWebhookHook(slack_webhook_conn_id=target.conn_id).client
+    except Exception as exc:  # noqa: BLE001 - the provider's own errors; the connection is named, never its secret
+        raise ConfigError(f"the Slack provider could not build a client for Airflow connection {target.conn_id!r} "
+                          f"({type(exc).__name__})") from None
+
+
 class SlackSender:
-    """Posts through one slack-sdk client: a ``WebClient`` (bot token) or a ``WebhookClient``. ``web``/``webhook``:
-    clients built elsewhere (the Slack provider's hooks, which honour the connection's proxy, timeout and base URL)."""
+    """Posts through one slack-sdk client: a ``WebClient`` (bot token) or a ``WebhookClient``, built by the Slack
+    provider's hooks when the target is an Airflow connection and the provider is installed (``provider_clients``),
+    else here; ``web``/``webhook``: clients built by the caller."""
 
     def __init__(self, target: SlackTarget, *, rate_limit_retries: int = 2, timeout: int = 10,
                  web: WebClient | None = None, webhook: WebhookClient | None = None) -> None:
         self.target = target
         self._channel_id: str | None = None
+        if web is None and webhook is None:
+            web, webhook = provider_clients(target)
         if target.token:
             if web is None:
                 kwargs = {"base_url": target.base_url} if target.base_url else {}

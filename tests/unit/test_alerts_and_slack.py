@@ -229,3 +229,118 @@ def test_where_the_slack_target_comes_from():
 
     target, source = resolve_target({"AIRFLOW_HOME": "/x"}, broken)  # not asked for by name: carry on without Slack
     assert target is None and "OperationalError" in source
+
+
+# -- issue 19: permanent failures are final, refused content falls back once, an earlier copy is adopted -----------
+
+
+def web_sender(slack, channel: str = "#alerts") -> SlackSender:
+    return SlackSender(SlackTarget(channel=channel, token=TOKEN, base_url=slack.base_url))
+
+
+@pytest.mark.parametrize("code", ["channel_not_found", "not_in_channel", "invalid_auth", "is_archived"])
+def test_a_permanent_refusal_is_tried_once_reported_and_does_not_block_the_outbox(slack, store, code):
+    slack.script_for("chat.postMessage", 200, {"ok": False, "error": code})
+    sender = web_sender(slack)
+    record_alerts(store, statuses(T0, T0 - timedelta(hours=2)), T0)
+    report = deliver_outbox(store, sender, T0)
+    assert (report.sent, report.failed) == (0, 1) and code in report.errors[0], report
+    (row,) = store.outbox_rows()
+    assert (row["status"], row["attempts"]) == ("failed", 1) and code in row["last_error"]
+    assert deliver_outbox(store, sender, T0 + timedelta(days=1)).failed == 0  # never tried again
+    assert slack.posts == [] and store.outbox_rows()[0]["attempts"] == 1
+    undelivered = store.undelivered()
+    assert undelivered["failed"] == 1 and undelivered["failures"][0]["error"] == row["last_error"]
+    assert undelivered["failures"][0]["title"] == "LATE: stripe.payments"
+    # The recovery, whose opening failed, goes out on its own rather than waiting for a thread forever.
+    record_alerts(store, statuses(T0 + timedelta(minutes=10), T0 + timedelta(minutes=9)), T0 + timedelta(minutes=10))
+    assert deliver_outbox(store, sender, T0 + timedelta(minutes=10)).sent == 1
+    assert "Recovered" in slack.posts[0]["text"] and "thread_ts" not in slack.posts[0]
+
+
+@pytest.mark.parametrize("code", ["invalid_blocks", "msg_too_long"])
+def test_refused_content_is_sent_once_more_as_plain_text(slack, store, code):
+    slack.script_for("chat.postMessage", 200, {"ok": False, "error": code})
+    record_alerts(store, statuses(T0, T0 - timedelta(hours=2)), T0)
+    assert deliver_outbox(store, web_sender(slack), T0).sent == 1
+    (post,) = slack.posts
+    assert post["text"].startswith("LATE: stripe.payments") and "blocks" not in post
+    assert post["metadata"]["event_type"] == "afkit_alert"
+    assert store.outbox_rows()[0]["status"] == "sent"
+
+
+def test_refused_content_whose_plain_text_is_refused_too_is_failed_with_both_reasons(slack, store):
+    slack.script_for("chat.postMessage", 200, {"ok": False, "error": "invalid_blocks"})
+    slack.script_for("chat.postMessage", 200, {"ok": False, "error": "msg_too_long"})
+    record_alerts(store, statuses(T0, T0 - timedelta(hours=2)), T0)
+    report = deliver_outbox(store, web_sender(slack), T0)
+    assert report.failed == 1 and "invalid_blocks" in report.errors[0] and "msg_too_long" in report.errors[0]
+    assert slack.posts == [] and store.outbox_rows()[0]["status"] == "failed"
+
+
+def test_a_rate_limit_beyond_slack_sdks_retries_waits_as_long_as_slack_asks(slack, store):
+    for _ in range(3):  # slack-sdk retries twice by itself
+        slack.script_for("chat.postMessage", 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+    record_alerts(store, statuses(T0, T0 - timedelta(hours=2)), T0)
+    sender = SlackSender(SlackTarget(channel="#alerts", token=TOKEN, base_url=slack.base_url), rate_limit_retries=2)
+    report = deliver_outbox(store, sender, T0)
+    assert report.waiting == 1 and "rate limiting" in report.errors[0]
+    (row,) = store.outbox_rows()
+    assert row["status"] == "pending"
+    assert deliver_outbox(store, sender, T0 + timedelta(minutes=1)).sent == 1 and len(slack.posts) == 1
+
+
+def claim_and_post_then_die(store: StateStore, sender: SlackSender, now: datetime, posted: bool,
+                            thread_ts: str | None = None) -> dict:
+    """What a watcher killed inside a delivery leaves: the message claimed, and (``posted``) Slack holding it."""
+    (message,) = store.claim_outbox(now)
+    if posted:
+        identity = {"alert_id": message["alert_id"], "message": message["dedupe_key"]}
+        sender.send(message["payload"], thread_ts=thread_ts,
+                    metadata={"event_type": "afkit_alert", "event_payload": identity})
+    return message
+
+
+def test_a_message_an_earlier_attempt_posted_is_adopted_not_posted_again(slack, store):
+    sender = web_sender(slack)
+    record_alerts(store, statuses(T0, T0 - timedelta(hours=2)), T0)
+    now = datetime.now(timezone.utc)  # the local Slack stamps messages with the real clock
+    claim_and_post_then_die(store, sender, now, posted=True)
+    assert deliver_outbox(store, sender, now + timedelta(seconds=30)).sent == 0  # the claim still holds
+    report = deliver_outbox(store, web_sender(slack), now + timedelta(minutes=2))  # another watcher, claim expired
+    assert report.sent == 1 and len(slack.posts) == 1, slack.posts
+    (row,) = store.outbox_rows()
+    assert (row["status"], row["attempts"]) == ("sent", 2)
+    assert store.alert(row["alert_id"])["thread_ts"] == slack.posts[0]["ts"]
+    # A reply (the recovery), posted in its thread by a watcher that then died, is found in that thread.
+    later = now + timedelta(minutes=1)  # (an earlier copy is looked for from 2 minutes before its attempt)
+    assert [n.kind for n in record_alerts(store, statuses(later, later - timedelta(minutes=1)), later)] == ["recover"]
+    claim_and_post_then_die(store, sender, later, posted=True, thread_ts=slack.posts[0]["ts"])
+    assert deliver_outbox(store, web_sender(slack), later + timedelta(minutes=2)).sent == 1
+    assert len(slack.posts) == 2 and slack.posts[1]["thread_ts"] == slack.posts[0]["ts"]
+    assert [r["status"] for r in store.outbox_rows()] == ["sent", "sent"]
+
+
+def test_a_message_no_earlier_attempt_posted_is_posted_once(slack, store):
+    sender = web_sender(slack)
+    record_alerts(store, statuses(T0, T0 - timedelta(hours=2)), T0)
+    now = datetime.now(timezone.utc)
+    claim_and_post_then_die(store, sender, now, posted=False)
+    assert deliver_outbox(store, web_sender(slack), now + timedelta(minutes=2)).sent == 1
+    assert len(slack.posts) == 1 and slack.posts[0]["metadata"]["event_payload"]["alert_id"]
+
+
+def test_an_older_state_database_gains_the_new_outbox_columns(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # afkit_outbox as the first release created it
+        db.execute("CREATE TABLE afkit_outbox (id INTEGER PRIMARY KEY, dedupe_key VARCHAR(200) NOT NULL UNIQUE, "
+                   "alert_id VARCHAR(40) NOT NULL, kind VARCHAR(16) NOT NULL, payload TEXT NOT NULL, status "
+                   "VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL, next_attempt_at DATETIME NOT NULL, claimed_until "
+                   "DATETIME, last_error TEXT, created_at DATETIME NOT NULL, sent_at DATETIME)")
+        db.execute("INSERT INTO afkit_outbox VALUES (1, 'a:open:', 'a', 'open', '{\"text\": \"x\"}', 'pending', 0, "
+                   "'2026-11-21 12:00:00', NULL, NULL, '2026-11-21 12:00:00', NULL)")
+    store = StateStore(f"sqlite:///{path}")
+    (row,) = store.outbox_rows()
+    assert row["sink"] == "slack" and row["attempted_at"] is None
+    assert [m["id"] for m in store.claim_outbox(T0)] == [1]

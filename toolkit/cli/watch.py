@@ -13,6 +13,7 @@ from toolkit.cli.options import finite_float, with_client
 from toolkit.services.governor import configured_governor
 from toolkit.render import alert_line, board_source
 from toolkit.service_config import load_service_config
+from toolkit.notifiers import load_notifiers
 from toolkit.slack import SlackSender, resolve_target
 from toolkit.state import StateStore
 from toolkit.services.watch import PassReport, Watcher
@@ -38,15 +39,18 @@ def watch(client: AirflowClient, interval: float | None, once: bool, verbose: bo
     target, source = resolve_target()
     store = StateStore()
     governor = configured_governor(client, store)
+    notifiers = load_notifiers(config.notifiers)
     watcher = Watcher(client, store, governor, SlackSender(target) if target else None,
                       renotify_after=timedelta(minutes=config.renotify_after_minutes),
-                      cadence_every=timedelta(seconds=config.cadence_scan_seconds))
+                      cadence_every=timedelta(seconds=config.cadence_scan_seconds), notifiers=notifiers)
     pause = interval or config.governor_poll_seconds
     stop = {"now": False}
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.update(now=True))
     slack = f"{source}: alerts wait in the outbox" if target is None else (
         f"Slack channel {target.channel} ({source})" if target.token else f"a Slack webhook ({source})")
+    if notifiers:
+        slack += "; notifiers " + ", ".join(f"{n.name} ({n.notifier_class.__name__})" for n in notifiers)
     click.echo(f"afkit watch as {governor.holder}: every {pause:g}s against {client.url}; {slack}")
 
     shown_sources: dict[str, tuple[str, str | None]] = {}
@@ -64,7 +68,8 @@ def watch(client: AirflowClient, interval: float | None, once: bool, verbose: bo
         for asset in report.cadence_changes:
             click.echo(f"alert: cadence change {asset}")
         if report.delivery and (report.delivery.sent or report.delivery.errors):
-            click.echo(f"slack: {report.delivery.sent} sent, {report.delivery.waiting} waiting"
+            click.echo(f"delivery: {report.delivery.sent} sent, {report.delivery.waiting} waiting, "
+                       f"{report.delivery.failed} failed"
                        + (f" ({report.delivery.errors[-1]})" if report.delivery.errors else ""))
         for error in report.errors:
             click.echo(f"error: {error}", err=True)

@@ -25,7 +25,8 @@ from toolkit.services.governor import Governor, GovernorEvent
 from toolkit.slack import DeliveryReport, SlackSender, deliver_outbox
 from toolkit.core.sla_board import SLABoard
 from toolkit.services.freshness import sla_board
-from toolkit.state import StateStore
+from toolkit.notifiers import NotifierSink, deliver_to_notifiers
+from toolkit.state import SLACK_SINK, StateStore
 
 log = logging.getLogger(__name__)
 EVALUATOR_LEASE = "sla-evaluator"
@@ -48,8 +49,11 @@ class PassReport:
 class Watcher:
     def __init__(self, client: AirflowClient, store: StateStore, governor: Governor, sender: SlackSender | None,
                  renotify_after: timedelta, lease_seconds: float = 120,
-                 cadence_every: timedelta = timedelta(minutes=1)) -> None:
+                 cadence_every: timedelta = timedelta(minutes=1), notifiers: list[NotifierSink] | None = None) -> None:
         self.client, self.store, self.governor, self.sender = client, store, governor, sender
+        self.notifiers = list(notifiers or [])
+        # Every alert is queued for Slack (it waits in the outbox while no Slack is configured) and each notifier.
+        self.sinks = (SLACK_SINK, *(n.sink for n in self.notifiers))
         self.renotify_after, self.lease_seconds, self.cadence_every = renotify_after, lease_seconds, cadence_every
         self._cadence_scanned: datetime | None = None
         self._causes: dict[str, SeamCause] = {}  # from the latest cadence scan
@@ -81,14 +85,30 @@ class Watcher:
                 if self._cadence_scanned is None or now - self._cadence_scanned >= self.cadence_every:
                     self._scan_cadences(report, now, timed)
                 self._evaluate_slas(report, now, board.result(), timed, open_alerts)
-        if self.sender is not None:
+        if self.sender is not None or self.notifiers:
             done = timed("delivery")
-            report.delivery = deliver_outbox(self.store, self.sender, now)
+            report.delivery = self._deliver(now, report)
             done()
         for error in report.errors:
             log.error("watch: %s", error)
         report.seconds["total"] = time.perf_counter() - pass_started
         return report
+
+    def _deliver(self, now: datetime, report: PassReport) -> DeliveryReport:
+        """Slack's messages, then the notifiers'; an unreachable state database is reported, the pass goes on."""
+        delivered = DeliveryReport()
+        for deliver, sink in ((deliver_outbox, self.sender), (deliver_to_notifiers, self.notifiers)):
+            if not sink:
+                continue
+            try:
+                part = deliver(self.store, sink, now)
+            except AfkitError as exc:
+                report.errors.append(f"delivery: {exc}")
+                continue
+            delivered.sent, delivered.waiting = delivered.sent + part.sent, delivered.waiting + part.waiting
+            delivered.failed += part.failed
+            delivered.errors += part.errors
+        return delivered
 
     def _timed_board(self, now: datetime) -> tuple[SLABoard | AfkitError, float]:
         started = time.perf_counter()
@@ -105,7 +125,7 @@ class Watcher:
             report.sources["cadence"] = (used.path, used.note)
             done()
             done = timed("recording")
-            changed = record_cadence_alerts(self.store, reports, now, self.client.url)
+            changed = record_cadence_alerts(self.store, reports, now, self.client.url, self.sinks)
             report.queued += [f"cadence change {asset}" for asset in changed]
             report.cadence_changes = list(changed)
             self._causes = seam_causes(reports)
@@ -136,7 +156,8 @@ class Watcher:
         done = timed("recording")
         try:
             statuses = with_causes(list(board.statuses), self._causes)
-            queued = record_alerts(self.store, statuses, now, self.client.url, self.renotify_after, open_alerts)
+            queued = record_alerts(self.store, statuses, now, self.client.url, self.renotify_after, open_alerts,
+                                   self.sinks)
             report.queued += [f"{n.kind} {n.sla_key}" for n in queued]
             report.alerts = list(queued)
         except AfkitError as exc:
