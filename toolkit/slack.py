@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=10)
 COPY_SEARCH_MARGIN = timedelta(minutes=2)  # an earlier copy is looked for from this long before its attempt (clocks)
-CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")  # a conversation id, as Slack writes them
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{5,}")  # a conversation id, as Slack writes them
 
 
 # -- configuration and sending --------------------------------------------------------------------------------------

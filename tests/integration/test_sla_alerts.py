@@ -129,3 +129,30 @@ def test_a_breach_is_alerted_while_the_scheduler_is_down(airflow, admin_env, tmp
     finally:
         airflow.start_component("scheduler")
         airflow.wait_healthy(120)
+
+
+def test_watch_routes_every_alert_to_a_notifier_named_in_afkit_toml(airflow, admin_env, tmp_path):
+    """The path a team that routes task failures through notifiers takes (issue 19): the Slack provider's own
+    SlackNotifier, named in afkit.toml, gets the alert beside afkit's Slack message; both are recorded as sent."""
+    pytest.importorskip("airflow.providers.slack", reason="the Slack provider (afkit[slack]) is not installed")
+    with running_fake_slack() as slack:
+        config = tmp_path / "afkit.toml"
+        config.write_text('[alerts.notifiers.team]\n'
+                          'class = "airflow.providers.slack.notifications.slack.SlackNotifier"\n'
+                          'slack_conn_id = "afkit_notified"\nchannel = "#notified"\n'
+                          'text = "via notifier: {{ afkit.title }} ({{ afkit.severity }}, {{ afkit.owners | join(\' \') }})"\n')
+        state = f"sqlite:///{tmp_path / 'state.db'}"
+        env = {**admin_env, "AFKIT_STATE_URL": state, "AFKIT_CONFIG": str(config), "AFKIT_SLACK_TOKEN": TOKEN,
+               "AFKIT_SLACK_CHANNEL": "#alerts", "AFKIT_SLACK_BASE_URL": slack.base_url,
+               "AIRFLOW_CONN_AFKIT_NOTIFIED": json.dumps({"conn_type": "slack", "password": TOKEN,
+                                                          "extra": {"base_url": slack.base_url}})}
+        output = finished(watch_once(env))
+    assert "notifiers team (SlackNotifier)" in output.splitlines()[0], output
+    direct = [p for p in slack.posts if p["text"].startswith("LATE: test.stale")]
+    notified = [p for p in slack.posts if p["text"].startswith("via notifier: LATE: test.stale")]
+    assert len(direct) == 1 and len(notified) == 1, (output, [p["text"] for p in slack.posts])
+    assert direct[0]["metadata"]["event_type"] == "afkit_alert" and notified[0]["channel"] == "#notified"
+    from toolkit.state import StateStore
+    rows = [r for r in StateStore(state).outbox_rows() if json.loads(r["payload"])["text"].startswith("LATE: test.stale")]
+    assert sorted((r["sink"], r["status"]) for r in rows) == [("notifier:team", "sent"), ("slack", "sent")]
+    assert TOKEN not in output
