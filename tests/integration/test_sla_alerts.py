@@ -142,12 +142,13 @@ def test_watch_routes_every_alert_to_a_notifier_named_in_afkit_toml(airflow, adm
                           'slack_conn_id = "afkit_notified"\nchannel = "#notified"\n'
                           'text = "via notifier: {{ afkit.title }} ({{ afkit.severity }}, {{ afkit.owners | join(\' \') }})"\n')
         state = f"sqlite:///{tmp_path / 'state.db'}"
-        env = {**admin_env, "AFKIT_STATE_URL": state, "AFKIT_CONFIG": str(config), "AFKIT_SLACK_TOKEN": TOKEN,
-               "AFKIT_SLACK_CHANNEL": "#alerts", "AFKIT_SLACK_BASE_URL": slack.base_url,
+        env = {**airflow.env, **admin_env, "AFKIT_STATE_URL": state, "AFKIT_CONFIG": str(config),
+               "AFKIT_SLACK_TOKEN": TOKEN, "AFKIT_SLACK_CHANNEL": "#alerts", "AFKIT_SLACK_BASE_URL": slack.base_url,
                "AIRFLOW_CONN_AFKIT_NOTIFIED": json.dumps({"conn_type": "slack", "password": TOKEN,
                                                           "extra": {"base_url": slack.base_url}})}
         output = finished(watch_once(env))
-    assert "notifiers team (SlackNotifier)" in output.splitlines()[0], output
+    started = next(line for line in output.splitlines() if line.startswith("afkit watch as "))
+    assert started.endswith("; notifiers team (SlackNotifier)"), output
     direct = [p for p in slack.posts if p["text"].startswith("LATE: test.stale")]
     notified = [p for p in slack.posts if p["text"].startswith("via notifier: LATE: test.stale")]
     assert len(direct) == 1 and len(notified) == 1, (output, [p["text"] for p in slack.posts])

@@ -17,8 +17,8 @@ from toolkit.services.alerting import record_alerts
 from toolkit.slack import SlackSender, SlackTarget, deliver_outbox, target_from_connection, SlackConnection
 from toolkit.state import SLACK_SINK, StateStore
 
-from ..slack_server import TOKEN, running_fake_slack
-from .test_alerts_and_slack import T0, statuses
+from ..slack_server import TOKEN
+from .test_alerts_and_slack import T0, slack, statuses, store  # noqa: F401 - (slack, store: the same fixtures)
 
 # Airflow reads its home once, when first imported: a temporary one (never the user's ~/airflow), set only for that.
 _previous_home = os.environ.get("AIRFLOW_HOME")
@@ -46,17 +46,6 @@ class RecordingNotifier(BaseNotifier):
         if self.fail_with:
             raise RuntimeError(self.fail_with)
         RECEIVED.append({"summary": self.summary, "afkit": context["afkit"]})
-
-
-@pytest.fixture
-def slack():
-    with running_fake_slack() as server:
-        yield server
-
-
-@pytest.fixture
-def store(tmp_path) -> StateStore:
-    return StateStore(f"sqlite:///{tmp_path / 'state.db'}")
 
 
 @pytest.fixture
