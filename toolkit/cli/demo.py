@@ -45,8 +45,16 @@ from toolkit.errors import AfkitError, AirflowServerError, BadInput
               default=DEFAULT_BEFORE_EVENTS, show_default=True,
               help="stripe_ingest runs before the cadence changes (the detector's \"before\").")
 @click.option("--exit-after-story", is_flag=True, help="Stop Airflow when the story is over (scripts, tests).")
+@click.option("--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True,
+              help="celery: a loopback redis-server and Celery workers (needs afkit[celery], redis-server and "
+                   "--database postgres).")
+@click.option("--schedulers", type=click.IntRange(1, 4), default=1, show_default=True,
+              help="Schedulers to run; more than one (HA) needs --database postgres.")
+@click.option("--celery-workers", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="Celery workers, with --executor celery.")
 def demo(home: Path | None, port: int, database: str, dags_folder: Path | None, no_seed: bool, story: str | None,
-         scale: float | None, before_events: int, exit_after_story: bool) -> None:
+         scale: float | None, before_events: int, exit_after_story: bool, executor: str, schedulers: int,
+         celery_workers: int) -> None:
     """Boot Airflow 3 with the afkit plugin and the example DAGs; runs until Ctrl-C.
 
     Saves a profile named "demo" so that `afkit --profile demo status` works from another terminal.
@@ -64,6 +72,10 @@ def demo(home: Path | None, port: int, database: str, dags_folder: Path | None, 
         raise BadInput("--scale and --exit-after-story only apply to a story: add --story postmortem")
     if story is not None and (dags_folder is not None or no_seed):
         raise BadInput("--dags and --no-seed do not apply to a story: it brings its own DAGs and history")
+    if (executor == "celery" or schedulers > 1) and database != "postgres":
+        what = "--executor celery" if executor == "celery" else f"--schedulers {schedulers}"
+        raise BadInput(f"{what} needs PostgreSQL: add --database postgres")
+    topology = {"executor": executor, "schedulers": schedulers, "celery_workers": celery_workers}
     home = home or Path(".afkit-story" if story else ".afkit-demo")
     dags_folder = dags_folder or _repo_dags()
     if dags_folder is None:
@@ -79,13 +91,14 @@ def demo(home: Path | None, port: int, database: str, dags_folder: Path | None, 
     if not os.access(home, os.W_OK | os.X_OK):
         raise BadInput(f"--home {home} is not writable")
     if story is not None:
-        _play(story, home, port, database, scale or DEFAULT_SCALE, before_events, exit_after_story)
+        _play(story, home, port, database, scale or DEFAULT_SCALE, before_events, exit_after_story, topology)
         return
-    click.echo(f"Starting Airflow in {home.resolve()} (database: {database}) …")
+    click.echo(f"Starting Airflow in {home.resolve()} (database: {database}, {describe_topology(topology)}) …")
     started = time.monotonic()
     with StopSignals() as signals:  # a closed terminal (SIGHUP) stops the demo cleanly too
         try:
-            running = start_airflow(AirflowSpec(home=home, dags_folder=dags_folder, port=port, database=database))
+            running = start_airflow(AirflowSpec(home=home, dags_folder=dags_folder, port=port, database=database,
+                                                **topology))
         except KeyboardInterrupt:
             _echo_err("Stopped before Airflow was healthy.")
             return
@@ -167,8 +180,15 @@ def _seed(client):
     return demo_lib.SeedProgress(pending=pending, started=started)
 
 
+def describe_topology(topology: dict) -> str:
+    """"LocalExecutor, 1 scheduler" / "CeleryExecutor with 2 workers, 2 schedulers"."""
+    executor = ("CeleryExecutor with " f"{topology['celery_workers']} workers" if topology["executor"] == "celery"
+                else "LocalExecutor")
+    return f"{executor}, {topology['schedulers']} scheduler{'s' if topology['schedulers'] > 1 else ''}"
+
+
 def _play(story: str, home: Path, port: int, database: str, scale: float, before_events: int,
-          exit_after_story: bool) -> None:
+          exit_after_story: bool, topology: dict) -> None:
     """Boot the story's Airflow with its inbox and watcher, print each beat of the story, then keep serving."""
     from toolkit.airflow import AirflowClient
     from toolkit.devserver import story as story_lib
@@ -182,7 +202,7 @@ def _play(story: str, home: Path, port: int, database: str, scale: float, before
     with StopSignals() as signals, running_inbox(record_to=record) as inbox:
         try:
             running = start_airflow(AirflowSpec(home=home, dags_folder=dags, port=port, database=database,
-                                                extra_env=story_lib.story_env(scale, record)))
+                                                extra_env=story_lib.story_env(scale, record), **topology))
         except KeyboardInterrupt:
             _echo_err("Stopped before Airflow was healthy.")
             return

@@ -1,8 +1,11 @@
 """The one way afkit boots a real Airflow 3.3: used by ``afkit demo`` and by the test suite's fixture.
 
-It starts api-server, scheduler, dag-processor and triggerer (LocalExecutor) as separate processes with one
-``AIRFLOW_HOME``, DAGs folder, database and loopback port, waits until ``/api/v2/monitor/health`` reports every started
-component healthy, and stops every process it started — and their children — on ``stop()``, on Ctrl-C and on errors.
+It starts api-server, scheduler, dag-processor and triggerer as separate processes with one ``AIRFLOW_HOME``, DAGs
+folder, database and loopback port, waits until ``/api/v2/monitor/health`` reports every started component healthy,
+and stops every process it started — and their children — on ``stop()``, on Ctrl-C and on errors. Topologies
+(``AirflowSpec``): the LocalExecutor, or the CeleryExecutor with a loopback ``redis-server`` and N workers (each its
+own Celery hostname and log-server port); N schedulers (HA, PostgreSQL only); N api-server workers. Every process that
+serves logs gets a free port of its own.
 While it runs, ``RunningAirflow.supervise()`` restarts a component that exited (a bounded number of times) and says so
 in one line naming its log: the demo and the test fixtures call it, so a crashed scheduler is reported, not fatal.
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -39,6 +43,10 @@ from toolkit.errors import LaunchError
 log = logging.getLogger(__name__)
 
 ALL_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+REDIS = "redis"  # the Celery broker's process name (a loopback redis-server this launcher owns)
+CELERY_WORKER = "celery-worker"  # celery-worker-1, celery-worker-2, …
+CELERY_READY = " ready."  # what a Celery worker logs once it consumes tasks
 # Which /api/v2/monitor/health entry proves a component is up (the api-server proves itself by answering).
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -303,6 +311,50 @@ class AirflowSpec:
     api_workers: int = 1
     parallelism: int = 8
     migrate: bool = True
+    executor: str = "local"  # local | celery (a loopback redis-server and ``celery_workers`` workers)
+    schedulers: int = 1  # more than one: HA schedulers, on PostgreSQL only
+    celery_workers: int = 2
+    worker_concurrency: int = 4
+
+    def processes(self) -> list[str]:
+        """Every process to start, in order: the broker first, each scheduler (scheduler, scheduler-2, …), each
+        Celery worker after the components."""
+        names = [REDIS] if self.executor == "celery" else []
+        for component in self.components:
+            names.append(component)
+            if component == "scheduler":
+                names += [f"scheduler-{n}" for n in range(2, self.schedulers + 1)]
+        if self.executor == "celery":
+            names += [f"{CELERY_WORKER}-{n}" for n in range(1, self.celery_workers + 1)]
+        return names
+
+    def check(self, database_kind: str) -> None:
+        """A topology that cannot run here, named before anything starts."""
+        if self.executor not in EXECUTORS:
+            raise LaunchError(f"unknown executor {self.executor!r}: use one of {', '.join(EXECUTORS)}")
+        if min(self.schedulers, self.api_workers, self.celery_workers, self.worker_concurrency) < 1:
+            raise LaunchError("schedulers, api-server workers, Celery workers and their concurrency must be at least 1")
+        if self.schedulers > 1 and database_kind != "postgres":
+            raise LaunchError(f"{self.schedulers} schedulers (HA) need PostgreSQL: SQLite allows one scheduler")
+        if self.executor == "celery":
+            if database_kind != "postgres":
+                raise LaunchError("the CeleryExecutor needs PostgreSQL here (its result backend is the database)")
+            if not shutil.which("redis-server"):
+                raise LaunchError("the CeleryExecutor needs redis-server as its broker: apt-get install redis-server")
+            try:  # (by its distribution: importing it would import and configure Airflow in this process)
+                importlib.metadata.version("apache-airflow-providers-celery")
+            except importlib.metadata.PackageNotFoundError:
+                raise LaunchError("the CeleryExecutor needs Airflow's Celery provider: "
+                                  "pip install 'afkit[celery]'") from None
+
+
+def process_kind(name: str) -> str:
+    """The Airflow component (or broker) a process name stands for: scheduler-2 is a scheduler."""
+    if name.startswith(f"{CELERY_WORKER}-"):
+        return CELERY_WORKER
+    if name.startswith("scheduler-"):
+        return "scheduler"
+    return name
 
 
 @dataclass
@@ -318,6 +370,8 @@ class RunningAirflow:
     max_restarts: int = 3  # per component within restart_window; one more exit is a LaunchError
     restart_window: float = 600.0
     restarts: dict[str, list[float]] = field(default_factory=dict)  # component -> monotonic times of its restarts
+    ports: dict[str, int] = field(default_factory=dict)  # process -> its own loopback port (broker, log servers)
+    log_offsets: dict[str, int] = field(default_factory=dict)  # process -> its log's size when it was last started
 
     @property
     def admin(self) -> tuple[str, str]:
@@ -418,6 +472,7 @@ class RunningAirflow:
                     c for c in self.spec.components
                     if c in HEALTH_KEYS and not _beats(health.get(HEALTH_KEYS[c]) or {}, HEALTH_KEYS[c], beat_after)
                 ]
+                missing += self._not_ready(beat_after)
                 if (health.get("metadatabase") or {}).get("status") == "healthy" and not missing:
                     return time.monotonic() - started
                 last = f"waiting for {', '.join(missing) or 'metadatabase'}"
@@ -426,20 +481,73 @@ class RunningAirflow:
             time.sleep(1)
         raise LaunchError(f"Airflow at {self.url} not healthy after {timeout:.0f}s: {last}")
 
+    def _not_ready(self, beat_after: datetime | None) -> list[str]:
+        """What the health endpoint cannot tell: every HA scheduler heartbeating, every Celery worker consuming."""
+        waiting = []
+        schedulers = [p for p in self.processes if process_kind(p) == "scheduler"]
+        if len(schedulers) > 1 and self._running_schedulers(beat_after) < len(schedulers):
+            waiting.append(f"{len(schedulers)} schedulers")
+        for name in self.processes:
+            if process_kind(name) == CELERY_WORKER and not self._logged_since_start(name, CELERY_READY):
+                waiting.append(name)
+        return waiting
+
+    def _running_schedulers(self, beat_after: datetime | None) -> int:
+        """Scheduler jobs that are running and heartbeating (after ``beat_after``), from the metadata database."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                beats = conn.execute(text("SELECT latest_heartbeat FROM job WHERE job_type = 'SchedulerJob' "
+                                          "AND state = 'running'")).scalars().all()
+        finally:
+            engine.dispose()
+        recent = datetime.now(timezone.utc).timestamp() - 30
+        floor = max(recent, beat_after.timestamp()) if beat_after else recent
+        return sum(1 for beat in beats if beat is not None and _utc(beat).timestamp() > floor)
+
+    def _logged_since_start(self, name: str, marker: str) -> bool:
+        try:
+            with open(self.log_path(name), "rb") as handle:
+                handle.seek(self.log_offsets.get(name, 0))
+                return marker.encode() in handle.read()
+        except OSError:
+            return False
+
     def component_command(self, component: str) -> list[str]:
-        """The command line of one component (the supervisor's tests replace it with short-lived stand-ins)."""
-        args = [sys.executable, "-m", "airflow", component]
-        if component == "api-server":
+        """The command line of one process (the supervisor's tests replace it with short-lived stand-ins)."""
+        kind = process_kind(component)
+        if kind == REDIS:
+            (self.spec.home / "redis").mkdir(exist_ok=True)
+            return [shutil.which("redis-server") or "redis-server", "--port", str(self.ports[REDIS]), "--bind",
+                    "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.spec.home / "redis")]
+        if kind == CELERY_WORKER:
+            number = component.rsplit("-", 1)[1]
+            return [sys.executable, "-m", "airflow", "celery", "worker", "--celery-hostname", f"worker{number}@%h",
+                    "--concurrency", str(self.spec.worker_concurrency)]
+        args = [sys.executable, "-m", "airflow", kind]
+        if kind == "api-server":
             port = self.url.rsplit(":", 1)[1]
             args += ["--host", "127.0.0.1", "--port", port, "--workers", str(self.spec.api_workers)]
         return args
 
+    def component_env(self, component: str) -> dict[str, str]:
+        """The environment of one process: each task-running one (schedulers under the LocalExecutor, Celery
+        workers) serves its logs on a port of its own, so that several never clash, nor two Airflows."""
+        if component in self.ports and process_kind(component) != REDIS:
+            return {**self.env, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.ports[component])}
+        return self.env
+
     def start_component(self, component: str) -> None:
-        """Start one Airflow component (again), in its own process group, logging to ``logs/<component>.log``."""
+        """Start one process (again), in its own process group, logging to ``logs/<component>.log``."""
         args = self.component_command(component)
-        with open(self.log_path(component), "ab") as logfile:
+        path = self.log_path(component)
+        self.log_offsets[component] = path.stat().st_size if path.exists() else 0
+        with open(path, "ab") as logfile:
             self.processes[component] = subprocess.Popen(
-                args, env=self.env, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                args, env=self.component_env(component), stdout=logfile, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 cwd=self.spec.home,  # not the caller's directory: a source checkout there would register the plugin twice
                 start_new_session=True,  # its own process group: stop() signals the whole group
             )
@@ -536,7 +644,24 @@ def _state(home: Path) -> dict:
     return state
 
 
-def airflow_env(spec: AirflowSpec, port: int, database_url: str, state: dict) -> dict[str, str]:
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def process_ports(spec: AirflowSpec) -> dict[str, int]:
+    """A free loopback port for every process that listens besides the api-server: the broker, and the log server
+    of each process that runs tasks (Airflow's defaults, 8793 and 8794, clash between Airflows side by side)."""
+    ports = {}
+    for name in spec.processes():
+        kind = process_kind(name)
+        if kind == REDIS or kind == CELERY_WORKER or (kind == "scheduler" and spec.executor == "local"):
+            ports[name] = free_port()
+    return ports
+
+
+def airflow_env(spec: AirflowSpec, port: int, database_url: str, state: dict,
+                ports: dict[str, int] | None = None) -> dict[str, str]:
+    ports = ports or {}
     home = spec.home
     url = f"http://127.0.0.1:{port}"
     plugins = spec.plugins_folder or (home / "plugins")
@@ -546,7 +671,7 @@ def airflow_env(spec: AirflowSpec, port: int, database_url: str, state: dict) ->
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(spec.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": EXECUTORS[spec.executor],
             "AIRFLOW__CORE__PARALLELISM": str(spec.parallelism),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__FERNET_KEY": state["fernet_key"],
@@ -568,11 +693,30 @@ def airflow_env(spec: AirflowSpec, port: int, database_url: str, state: dict) ->
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW__CORE__MP_START_METHOD": "fork",
+            # Every log server on a free port of its own (each task-running process overrides the worker's).
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports.get("scheduler") or free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if spec.executor == "celery":
+        env.update({
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{ports[REDIS]}/0",
+            # psycopg2 named explicitly: a bare db+postgresql:// picks psycopg 3, which afkit[airflow] does not install
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(spec.worker_concurrency),
+        })
     env.update(spec.extra_env)
     return env
+
+
+def _database_kind(spec: AirflowSpec) -> str:
+    """postgres or sqlite: what ``_resolve_database`` will give, known before anything starts."""
+    if spec.database == "auto":
+        return "postgres" if PostgresCluster.available()[0] else "sqlite"
+    if spec.database in ("sqlite", "postgres"):
+        return spec.database
+    return "postgres" if spec.database.startswith("postgresql") else "sqlite"
 
 
 def _resolve_database(spec: AirflowSpec) -> tuple[str, PostgresCluster | None]:
@@ -613,14 +757,17 @@ def start_airflow(spec: AirflowSpec, *, wait: bool = True, timeout: float = 240)
     passwords_file.write_text(json.dumps(state["passwords"]))
     passwords_file.chmod(0o600)
     port = spec.port or free_port()
+    spec.check(_database_kind(spec))
     database_url, cluster = _resolve_database(spec)
+    ports = process_ports(spec)
     running = RunningAirflow(
         spec=spec,
         url=f"http://127.0.0.1:{port}",
-        env=airflow_env(spec, port, database_url, state),
+        env=airflow_env(spec, port, database_url, state, ports),
         passwords=dict(state["passwords"]),
         database_url=database_url,
         postgres=cluster,
+        ports=ports,
     )
     airflow_bin = [sys.executable, "-m", "airflow"]
     try:
@@ -632,7 +779,7 @@ def start_airflow(spec: AirflowSpec, *, wait: bool = True, timeout: float = 240)
                 )
             if result.returncode != 0:
                 raise LaunchError(f"`airflow db migrate` failed:\n{_tail(spec.home / 'logs' / 'db-migrate.log')}")
-        for component in spec.components:
+        for component in spec.processes():
             running.start_component(component)
         if wait:
             running.wait_healthy(timeout)
@@ -653,6 +800,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plugins", type=Path, help="plugins folder (default: AIRFLOW_HOME/plugins)")
     parser.add_argument("--components", default=",".join(ALL_COMPONENTS))
     parser.add_argument("--api-workers", type=int, default=1)
+    parser.add_argument("--executor", choices=sorted(EXECUTORS), default="local")
+    parser.add_argument("--schedulers", type=int, default=1)
+    parser.add_argument("--celery-workers", type=int, default=2)
     parser.add_argument("--no-migrate", action="store_true")
     parser.add_argument("--pidfile", type=Path, help="keep the owned pids here (JSON), refreshed every second")
     parser.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for Airflow's environment")
@@ -666,6 +816,9 @@ def main(argv: list[str] | None = None) -> int:
         components=tuple(c for c in args.components.split(",") if c),
         migrate=not args.no_migrate,
         api_workers=args.api_workers,
+        executor=args.executor,
+        schedulers=args.schedulers,
+        celery_workers=args.celery_workers,
         extra_env=dict(item.split("=", 1) for item in args.env),
     )
     with StopSignals() as signals:

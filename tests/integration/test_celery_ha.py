@@ -1,0 +1,209 @@
+"""The production topology, for real (issue 20): PostgreSQL, the CeleryExecutor with two workers (a loopback
+redis-server as broker), two schedulers (HA) and an api-server with two workers, booted once for this module by the
+launcher ``afkit demo --executor celery --schedulers 2`` uses.
+
+- a backfill planned and launched through afkit runs on both workers, with the afkit policy's priority;
+- a scheduler killed with SIGKILL mid-backfill: the other carries on, and afkit's plan completes with no run lost or
+  doubled;
+- a Celery worker killed mid-task: Airflow's heartbeat check fails the task, its retry runs on the other worker, and
+  ``afkit backfill status`` reports what happened (one retry, success).
+
+Skipped, with the reason printed, only when redis-server, PostgreSQL or the Celery provider is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from toolkit.airflow import AirflowClient
+from toolkit.devserver import demo
+from toolkit.devserver.launcher import AirflowSpec, LaunchError, RunningAirflow, process_kind, start_airflow
+from toolkit.errors import ExitCode
+from toolkit.plugin.policy import BACKFILL_PRIORITY_WEIGHT
+
+from .conftest import REPO, admin_settings, raw_get, run_cli, stop_keeping_logs
+
+pytestmark = pytest.mark.integration
+
+HEARTBEAT_TIMEOUT = 20  # seconds: a task whose worker died is failed (and retried) this long after its last beat
+
+
+def wait_for(what: str, check, timeout: float, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def celery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflow]:
+    home = tmp_path_factory.mktemp("airflow-celery-ha")
+    dags = tmp_path_factory.mktemp("dags-celery-ha")
+    shutil.copy(REPO / "tests" / "dags" / "celery" / "afkit_test_celery.py", dags)
+    spec = AirflowSpec(home=home, dags_folder=dags, database="postgres", executor="celery", schedulers=2,
+                       api_workers=2, celery_workers=2, worker_concurrency=4,
+                       extra_env={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+                                  "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+                                  # a dead scheduler's queued tasks are adopted by the other this soon (default 300 s)
+                                  "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10"})
+    started = time.monotonic()
+    try:
+        spec.check("postgres")
+        running = start_airflow(spec, timeout=300)
+    except LaunchError as exc:
+        if any(missing in str(exc) for missing in ("redis-server", "Celery provider", "not available")):
+            print(f"\nskipping the Celery/HA tests: {exc}")
+            pytest.skip(str(exc))
+        raise
+    print(f"\nCelery x2, 2 schedulers, api-server x2: {running.url} healthy in {time.monotonic() - started:.0f}s")
+    try:
+        with AirflowClient(admin_settings(running)) as client:
+            demo.wait_for_dags(client, ("afkit_celery_fanout", "afkit_celery_slow"))
+            for dag_id in ("afkit_celery_fanout", "afkit_celery_slow"):
+                client.dags.set_paused(dag_id, False)
+        yield running
+    finally:
+        stop_keeping_logs(running, "celery-ha")
+
+
+@pytest.fixture
+def env(celery: RunningAirflow, tmp_path: Path) -> dict[str, str]:
+    user, password = celery.admin
+    return {"AFKIT_URL": celery.url, "AFKIT_USERNAME": user, "AFKIT_PASSWORD": password,
+            "AFKIT_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+
+
+def workers(running: RunningAirflow) -> list[str]:
+    return sorted(name for name in running.processes if process_kind(name) == "celery-worker")
+
+
+def received(running: RunningAirflow, worker: str) -> int:
+    """Tasks a Celery worker has taken (its log says each "received"), since the module's Airflow started."""
+    return running.log_path(worker).read_text(errors="replace").count("] received")
+
+
+def task_instances(running: RunningAirflow, dag_id: str) -> list[dict]:
+    return raw_get(running, f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances?limit=500")["task_instances"]
+
+
+def backfill_status(env: dict[str, str], backfill_id: int) -> dict:
+    result = run_cli(["backfill", "status", str(backfill_id), "--json"], env=env)
+    assert result.exit_code == ExitCode.OK, result.output + result.stderr
+    return json.loads(result.output)
+
+
+def launch_following(env: dict[str, str], dag_id: str, start: str, end: str) -> subprocess.Popen:
+    """``afkit backfill launch … --yes --follow``, the installed command, as a user runs it (governor included)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AFKIT_")}
+    return subprocess.Popen([sys.executable, "-m", "toolkit", "backfill", "launch", dag_id, "--from", start, "--to",
+                             end, "--yes", "--follow"], env={**base, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def completed(launch: subprocess.Popen, timeout: float) -> str:
+    output, _ = launch.communicate(timeout=timeout)
+    assert launch.returncode == ExitCode.OK and "completed." in output, output
+    return output
+
+
+def newest_backfill(running: RunningAirflow, dag_id: str) -> int:
+    found = raw_get(running, f"/api/v2/backfills?dag_id={dag_id}&limit=100")["backfills"]
+    return max(b["id"] for b in found)
+
+
+def runs_of(running: RunningAirflow, dag_id: str, start: str, end: str) -> list[dict]:
+    found = raw_get(running, f"/api/v2/dags/{dag_id}/dagRuns?limit=200&logical_date_gte={start}T00:00:00Z"
+                             f"&logical_date_lte={end}T00:00:00Z")["dag_runs"]
+    return found
+
+
+def test_the_topology_is_what_was_asked_for(celery):
+    assert len(workers(celery)) == 2 and len([p for p in celery.processes if process_kind(p) == "scheduler"]) == 2
+    assert celery.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert celery.env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
+    assert celery._running_schedulers(None) == 2
+    # every log server on a port of its own, each listening on loopback (none on Airflow's defaults)
+    log_ports = {name: port for name, port in celery.ports.items() if name != "redis"}
+    assert len(log_ports) == 2 and len(set(log_ports.values())) == 2 and not {8793, 8794} & set(log_ports.values())
+    for name, port in log_ports.items():
+        pids = {celery.processes[name].pid, *(c.pid for c in psutil.Process(celery.processes[name].pid)
+                                              .children(recursive=True))}
+        listening = {c.laddr.port for pid in pids for c in psutil.Process(pid).net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN}
+        assert port in listening, (name, port, listening)
+
+
+def test_a_backfill_launched_through_afkit_runs_on_both_workers_with_the_policys_priority(celery, env):
+    before = {worker: received(celery, worker) for worker in workers(celery)}
+    completed(launch_following(env, "afkit_celery_fanout", "2026-02-01", "2026-02-04"), 300)
+    backfill_id = newest_backfill(celery, "afkit_celery_fanout")
+    runs = runs_of(celery, "afkit_celery_fanout", "2026-02-01", "2026-02-04")
+    assert sorted(r["state"] for r in runs) == ["success"] * 4 and {r["run_type"] for r in runs} == {"backfill"}
+    tis = [t for t in task_instances(celery, "afkit_celery_fanout") if t["dag_run_id"] in {r["dag_run_id"] for r in runs}]
+    assert len(tis) == 16 and {t["priority_weight"] for t in tis} == {BACKFILL_PRIORITY_WEIGHT}, tis[:2]
+    taken = {worker: received(celery, worker) - before[worker] for worker in workers(celery)}
+    print(f"\n16 backfill tasks on the two Celery workers: {taken}")
+    assert sum(taken.values()) >= 16 and all(n > 0 for n in taken.values()), taken
+    assert backfill_status(env, backfill_id)["completed_at"] is not None
+
+
+def test_a_scheduler_killed_mid_backfill_leaves_the_other_to_finish_the_plan(celery, env):
+    following = launch_following(env, "afkit_celery_fanout", "2026-03-01", "2026-03-08")
+    wait_for("a run of the backfill to be running", lambda: [r for r in runs_of(
+        celery, "afkit_celery_fanout", "2026-03-01", "2026-03-08") if r["state"] == "running"], 120)
+    victim = celery.processes["scheduler"]
+    os.killpg(victim.pid, signal.SIGKILL)  # the scheduler and everything it started, at once
+    victim.wait(timeout=30)
+    try:
+        output = completed(following, 420)  # afkit's plan, followed through the kill, completes
+        found = runs_of(celery, "afkit_celery_fanout", "2026-03-01", "2026-03-08")
+        days = sorted(r["logical_date"][:10] for r in found)
+        assert days == [f"2026-03-{d:02d}" for d in range(1, 9)], (days, output)  # none lost, none doubled
+        assert {r["state"] for r in found} == {"success"}
+        status = backfill_status(env, newest_backfill(celery, "afkit_celery_fanout"))
+        assert status["completed_at"] is not None and status["progress"].startswith("8 of 8 runs done"), status
+    finally:
+        for restart in celery.supervise():  # the killed scheduler comes back for the tests after this one
+            print(f"\n{restart}")
+        celery.wait_healthy(180)
+
+
+def test_a_celery_worker_killed_mid_task_is_retried_on_the_other_and_reported(celery, env):
+    following = launch_following(env, "afkit_celery_slow", "2026-04-01", "2026-04-01")
+
+    def running_task() -> dict | None:
+        tis = [t for t in task_instances(celery, "afkit_celery_slow") if t["logical_date"].startswith("2026-04-01")]
+        return next((t for t in tis if t["state"] == "running" and t.get("pid")), None)
+
+    ti = wait_for("the slow task to run on a worker", running_task, 180)
+    group = os.getpgid(ti["pid"])
+    victim = next(name for name in workers(celery) if celery.processes[name].pid == group)
+    os.killpg(group, signal.SIGKILL)  # the worker and the task it runs
+    celery.processes[victim].wait(timeout=30)
+    try:
+        output = completed(following, HEARTBEAT_TIMEOUT + 240)
+        found = runs_of(celery, "afkit_celery_slow", "2026-04-01", "2026-04-01")
+        assert [r["state"] for r in found] == ["success"], (found, output)
+        (final,) = [t for t in task_instances(celery, "afkit_celery_slow") if t["logical_date"].startswith("2026-04-01")]
+        assert final["state"] == "success" and final["try_number"] == 2, final  # retried after the kill
+        status = backfill_status(env, newest_backfill(celery, "afkit_celery_slow"))
+        assert status["completed_at"] is not None and status["progress"].startswith("1 of 1 runs done"), status
+    finally:
+        for restart in celery.supervise():
+            print(f"\n{restart}")
+        celery.wait_healthy(180)
