@@ -38,7 +38,7 @@ from slack_sdk.webhook import WebhookClient
 
 from toolkit.core.alert_fields import cadence_fields, notification_fields
 from toolkit.core.alerts import Notification
-from toolkit.core.slack_blocks import build_cadence_message, build_message, plain_text
+from toolkit.core.slack_blocks import build_cadence_message, build_message, plain_text, unescape
 from toolkit.core.cadence_impact import CadenceReport
 from toolkit.errors import ConfigError
 from toolkit.state import SLACK_SINK, AlertRecord, StateStore
@@ -364,7 +364,7 @@ def notification_record(note: Notification, airflow_url: str | None = None, sequ
     """One notification as the outbox keeps it, with the alert change it comes from (the alert to open, ``opened``,
     or its ``changes``): stored together (``StateStore.record_alerts``), and once (the dedupe key)."""
     message = build_message(note, airflow_url)
-    fields = notification_fields(note, _title(message), message["text"], airflow_url)
+    fields = notification_fields(note, _title(message), unescape(message["text"]), airflow_url)
     return AlertRecord(note.alert_id, f"{note.alert_id}:{note.kind}:{sequence}", note.kind,
                        {**message, "fields": fields}, opened, changes)
 
@@ -372,11 +372,13 @@ def notification_record(note: Notification, airflow_url: str | None = None, sequ
 def cadence_payload(report: CadenceReport, alert_id: str, airflow_url: str | None = None) -> dict:
     """A cadence change's message as the outbox keeps it: Slack's text and blocks, and the fields other sinks get."""
     message = build_cadence_message(report, airflow_url)
-    return {**message, "fields": cadence_fields(report, alert_id, _title(message), message["text"], airflow_url)}
+    return {**message, "fields": cadence_fields(report, alert_id, _title(message), unescape(message["text"]),
+                                                airflow_url)}
 
 
 def _title(message: dict) -> str:
-    return message["text"].split(" — ", 1)[0]
+    """The message's title as a person reads it (other sinks than Slack get it unescaped)."""
+    return unescape(message["text"].split(" — ", 1)[0])
 
 
 @dataclass

@@ -344,3 +344,16 @@ def test_an_older_state_database_gains_the_new_outbox_columns(tmp_path):
     (row,) = store.outbox_rows()
     assert row["sink"] == "slack" and row["attempted_at"] is None
     assert [m["id"] for m in store.claim_outbox(T0)] == [1]
+
+
+def test_other_sinks_get_the_alert_as_a_person_reads_it_and_slack_gets_it_escaped():
+    from dataclasses import replace
+    from toolkit.core.alerts import Notification
+    from toolkit.slack import notification_record
+    (status,) = statuses(T0, T0 - timedelta(hours=2))
+    status = replace(status, sla=replace(status.sla, asset="fx<eu>&us"))
+    record = notification_record(Notification("open", "a1", status.sla.key, "lag:1", status))
+    fields = record.payload["fields"]
+    assert fields["title"] == "LATE: fx<eu>&us" and fields["asset"] == "fx<eu>&us"
+    assert fields["text"].startswith("LATE: fx<eu>&us — ")
+    assert record.payload["text"].startswith("LATE: fx&lt;eu&gt;&amp;us — ")

@@ -64,6 +64,11 @@ def escape(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unescape(text: str) -> str:
+    """:func:`escape` undone: the text as a person reads it, for sinks that are not Slack (mail, pages)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def clip(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` characters, ending in "…" when cut. Never cuts inside markup that
     :func:`escape`, :func:`link` or :func:`mention` made: a half entity (``&am``) or half link (``<http…``) is dropped

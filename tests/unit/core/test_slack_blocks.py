@@ -16,7 +16,7 @@ from toolkit.core.cadence import CadenceChange, CadenceModel
 from toolkit.core.cadence_impact import CadenceReport, SeamImpact
 from toolkit.core.freshness import FreshnessStatus
 from toolkit.core.slack_blocks import (ELLIPSIS, build_cadence_message, build_message, clip, escape, fit_blocks, link,
-                                       mention, more, plain_text)
+                                       mention, more, plain_text, unescape)
 from toolkit.models import AssetEvent
 from toolkit.sla import SLA
 
@@ -330,3 +330,8 @@ def test_cadence_alerts_with_many_consumers_fit(consumers):
     else:
         assert "more" not in consumers_field and consumers_field.count("\n") == 15
     assert payload["text"].startswith("Cadence change: stripe.payments — stripe.payments moved from every 30m")
+
+
+def test_unescape_undoes_escape_exactly():
+    for text in ("a & b", "<x>|y", "&amp; already", "&lt;tag&gt;", "plain"):
+        assert unescape(escape(text)) == text
