@@ -13,6 +13,7 @@ Skipped, with the reason printed, only when redis-server, PostgreSQL or the Cele
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -191,9 +192,12 @@ def test_a_celery_worker_killed_mid_task_is_retried_on_the_other_and_reported(ce
         return next((t for t in tis if t["state"] == "running" and t.get("pid")), None)
 
     ti = wait_for("the slow task to run on a worker", running_task, 180)
-    group = os.getpgid(ti["pid"])
-    victim = next(name for name in workers(celery) if celery.processes[name].pid == group)
-    os.killpg(group, signal.SIGKILL)  # the worker and the task it runs
+    ancestors = {p.pid for p in psutil.Process(ti["pid"]).parents()}
+    victim = next(name for name in workers(celery) if celery.processes[name].pid in ancestors)
+    worker = psutil.Process(celery.processes[victim].pid)
+    for process in [worker, *worker.children(recursive=True)]:  # the worker and the task it runs, as a lost host
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGKILL)
     celery.processes[victim].wait(timeout=30)
     try:
         output = completed(following, HEARTBEAT_TIMEOUT + 240)
