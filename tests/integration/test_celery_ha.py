@@ -6,7 +6,8 @@ launcher ``afkit demo --executor celery --schedulers 2`` uses.
 - a scheduler killed with SIGKILL mid-backfill: the other carries on, and afkit's plan completes with no run lost or
   doubled;
 - a Celery worker killed mid-task: Airflow's heartbeat check fails the task, its retry runs on the other worker, and
-  ``afkit backfill status`` reports what happened (one retry, success).
+  ``afkit backfill status`` reports what happened (one retry, success);
+- two ``afkit watch`` processes: one late SLA gives exactly one Slack message.
 
 Skipped, with the reason printed, only when redis-server, PostgreSQL or the Celery provider is missing.
 """
@@ -33,6 +34,7 @@ from toolkit.devserver.launcher import AirflowSpec, LaunchError, RunningAirflow,
 from toolkit.errors import ExitCode
 from toolkit.plugin.policy import BACKFILL_PRIORITY_WEIGHT
 
+from ..slack_server import TOKEN, running_fake_slack
 from .conftest import REPO, admin_settings, raw_get, run_cli, stop_keeping_logs
 
 pytestmark = pytest.mark.integration
@@ -56,6 +58,7 @@ def celery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflow]
     home = tmp_path_factory.mktemp("airflow-celery-ha")
     dags = tmp_path_factory.mktemp("dags-celery-ha")
     shutil.copy(REPO / "tests" / "dags" / "celery" / "afkit_test_celery.py", dags)
+    shutil.copy(REPO / "tests" / "dags" / "afkit_test_slas.py", dags)  # test.stale: late from the start
     spec = AirflowSpec(home=home, dags_folder=dags, database="postgres", executor="celery", schedulers=2,
                        api_workers=2, celery_workers=2, worker_concurrency=4,
                        extra_env={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
@@ -211,3 +214,36 @@ def test_a_celery_worker_killed_mid_task_is_retried_on_the_other_and_reported(ce
         for restart in celery.supervise():
             print(f"\n{restart}")
         celery.wait_healthy(180)
+
+
+def passes(log: Path) -> int:
+    return log.read_text(errors="replace").count("\npass: ")
+
+
+def test_two_watchers_on_this_topology_send_one_slack_message_for_a_late_sla(celery, env, tmp_path):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AFKIT_")}
+    logs = [tmp_path / "watch-a.log", tmp_path / "watch-b.log"]
+    with running_fake_slack() as slack:
+        watch_env = {**base, **env, "AFKIT_SLACK_TOKEN": TOKEN, "AFKIT_SLACK_CHANNEL": "#alerts",
+                     "AFKIT_SLACK_BASE_URL": slack.base_url}
+        watchers = []
+        for log in logs:
+            with open(log, "wb") as out:
+                watchers.append(subprocess.Popen([sys.executable, "-m", "toolkit", "watch", "--interval", "1", "-v"],
+                                                 env=watch_env, stdout=out, stderr=subprocess.STDOUT,
+                                                 stdin=subprocess.DEVNULL))
+        try:
+            wait_for("the late SLA's Slack message", lambda: [p for p in slack.posts
+                                                               if p["text"].startswith("LATE: test.stale")], 120)
+            after = [passes(log) for log in logs]
+            wait_for("three more passes of each watcher", lambda: all(
+                passes(log) >= n + 3 for log, n in zip(logs, after)), 120)
+        finally:
+            for watcher in watchers:
+                watcher.terminate()
+            for watcher in watchers:
+                watcher.wait(timeout=60)
+        late = [p for p in slack.posts if p["text"].startswith("LATE: test.stale")]
+    assert len(late) == 1, [p["text"] for p in slack.posts]
+    assert all(w.returncode == 0 for w in watchers), [log.read_text(errors="replace")[-2000:] for log in logs]
+
