@@ -7,7 +7,8 @@ launcher ``afkit demo --executor celery --schedulers 2`` uses.
   doubled;
 - a Celery worker killed mid-task: Airflow's heartbeat check fails the task, its retry runs on the other worker, and
   ``afkit backfill status`` reports what happened (one retry, success);
-- two ``afkit watch`` processes: one late SLA gives exactly one Slack message.
+- two ``afkit watch`` processes: one late SLA gives exactly one Slack message;
+- the governor holds a carved pool's backfill budget exactly, as on the LocalExecutor.
 
 Skipped, with the reason printed, only when redis-server, PostgreSQL or the Celery provider is missing.
 """
@@ -35,7 +36,9 @@ from toolkit.errors import ExitCode
 from toolkit.plugin.policy import BACKFILL_PRIORITY_WEIGHT
 
 from ..slack_server import TOKEN, running_fake_slack
-from .conftest import REPO, admin_settings, raw_get, run_cli, stop_keeping_logs
+from .conftest import (AIRFLOW_SIDE_CONFIG, CARVED_POOL_SLOTS, REPO, admin_settings, raw_get, run_cli,
+                       stop_keeping_logs)
+from .test_carving import COMPANION, POOL, Sampler
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +62,8 @@ def celery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflow]
     dags = tmp_path_factory.mktemp("dags-celery-ha")
     shutil.copy(REPO / "tests" / "dags" / "celery" / "afkit_test_celery.py", dags)
     shutil.copy(REPO / "tests" / "dags" / "afkit_test_slas.py", dags)  # test.stale: late from the start
+    shutil.copy(REPO / "tests" / "dags" / "afkit_test_carving.py", dags)  # in pool "carved", carved by this home
+    (home / "afkit.toml").write_text(AIRFLOW_SIDE_CONFIG)
     spec = AirflowSpec(home=home, dags_folder=dags, database="postgres", executor="celery", schedulers=2,
                        api_workers=2, celery_workers=2, worker_concurrency=4,
                        extra_env={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
@@ -77,9 +82,10 @@ def celery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflow]
     print(f"\nCelery x2, 2 schedulers, api-server x2: {running.url} healthy in {time.monotonic() - started:.0f}s")
     try:
         with AirflowClient(admin_settings(running)) as client:
-            demo.wait_for_dags(client, ("afkit_celery_fanout", "afkit_celery_slow"))
+            demo.wait_for_dags(client, ("afkit_celery_fanout", "afkit_celery_slow", "afkit_carve_wide"))
             for dag_id in ("afkit_celery_fanout", "afkit_celery_slow"):
                 client.dags.set_paused(dag_id, False)
+            client.pools.ensure(POOL, CARVED_POOL_SLOTS, "the carving test's pool, on the Celery topology")
         yield running
     finally:
         stop_keeping_logs(running, "celery-ha")
@@ -158,7 +164,8 @@ def test_a_backfill_launched_through_afkit_runs_on_both_workers_with_the_policys
     backfill_id = newest_backfill(celery, "afkit_celery_fanout")
     runs = runs_of(celery, "afkit_celery_fanout", "2026-02-01", "2026-02-04")
     assert sorted(r["state"] for r in runs) == ["success"] * 4 and {r["run_type"] for r in runs} == {"backfill"}
-    tis = [t for t in task_instances(celery, "afkit_celery_fanout") if t["dag_run_id"] in {r["dag_run_id"] for r in runs}]
+    run_ids = {r["dag_run_id"] for r in runs}
+    tis = [t for t in task_instances(celery, "afkit_celery_fanout") if t["dag_run_id"] in run_ids]
     assert len(tis) == 16 and {t["priority_weight"] for t in tis} == {BACKFILL_PRIORITY_WEIGHT}, tis[:2]
     taken = {worker: received(celery, worker) - before[worker] for worker in workers(celery)}
     print(f"\n16 backfill tasks on the two Celery workers: {taken}")
@@ -206,7 +213,8 @@ def test_a_celery_worker_killed_mid_task_is_retried_on_the_other_and_reported(ce
         output = completed(following, HEARTBEAT_TIMEOUT + 240)
         found = runs_of(celery, "afkit_celery_slow", "2026-04-01", "2026-04-01")
         assert [r["state"] for r in found] == ["success"], (found, output)
-        (final,) = [t for t in task_instances(celery, "afkit_celery_slow") if t["logical_date"].startswith("2026-04-01")]
+        (final,) = [t for t in task_instances(celery, "afkit_celery_slow")
+                    if t["logical_date"].startswith("2026-04-01")]
         assert final["state"] == "success" and final["try_number"] == 2, final  # retried after the kill
         status = backfill_status(env, newest_backfill(celery, "afkit_celery_slow"))
         assert status["completed_at"] is not None and status["progress"].startswith("1 of 1 runs done"), status
@@ -246,4 +254,31 @@ def test_two_watchers_on_this_topology_send_one_slack_message_for_a_late_sla(cel
         late = [p for p in slack.posts if p["text"].startswith("LATE: test.stale")]
     assert len(late) == 1, [p["text"] for p in slack.posts]
     assert all(w.returncode == 0 for w in watchers), [log.read_text(errors="replace")[-2000:] for log in logs]
+
+
+def test_the_governor_holds_a_carved_pools_budget_on_celery_as_on_the_local_executor(celery, env, tmp_path):
+    """Three parallel tasks per run against a budget of 2 (4 slots, 2 reserved), run by the Celery workers: never
+    more than 2 backfill slots held, the pool whole again at the end, no pause."""
+    config = tmp_path / "afkit.toml"
+    config.write_text("[governor]\npoll_seconds = 1\nresume_after_seconds = 6\n")
+    sampler = Sampler(celery)
+    sampler.start()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AFKIT_")}
+    try:
+        launched = subprocess.run([sys.executable, "-m", "toolkit", "backfill", "launch", "afkit_carve_wide", "--from",
+                                   "2026-02-01", "--to", "2026-02-04", "--reserve", f"{POOL}=2", "--yes", "--follow",
+                                   "--unpause"], env={**base, **env, "AFKIT_CONFIG": str(config)},
+                                  capture_output=True, text=True, timeout=900)
+    finally:
+        sampler.stop.set()
+    output = launched.stdout + launched.stderr
+    assert launched.returncode == 0, output
+    assert "governor: carve pool carved: carved 4→2, carved__afkit 0→2" in output
+    assert "governor: pause" not in output
+    assert sampler.samples > 5 and sampler.max_backfill <= 2, (sampler.samples, sampler.max_backfill)
+    assert sampler.max_total <= CARVED_POOL_SLOTS
+    pools = {p["name"]: p["slots"] for p in raw_get(celery, "/api/v2/pools?limit=100")["pools"]}
+    assert (pools[POOL], pools.get(COMPANION, 0)) == (CARVED_POOL_SLOTS, 0)
+    tis = raw_get(celery, "/api/v2/dags/afkit_carve_wide/dagRuns/~/taskInstances?limit=100")["task_instances"]
+    assert len(tis) == 12 and {t["pool"] for t in tis} == {COMPANION} and {t["state"] for t in tis} == {"success"}
 
