@@ -520,8 +520,10 @@ class RunningAirflow:
         kind = process_kind(component)
         if kind == REDIS:
             (self.spec.home / "redis").mkdir(exist_ok=True)
+            # An append-only file in the home: tasks queued when the launcher stopped are still queued when it boots
+            # the same home again (without it, their task instances stay "queued" until task_queued_timeout).
             return [shutil.which("redis-server") or "redis-server", "--port", str(self.ports[REDIS]), "--bind",
-                    "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.spec.home / "redis")]
+                    "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir", str(self.spec.home / "redis")]
         if kind == CELERY_WORKER:
             number = component.rsplit("-", 1)[1]
             return [sys.executable, "-m", "airflow", "celery", "worker", "--celery-hostname", f"worker{number}@%h",
@@ -703,7 +705,8 @@ def airflow_env(spec: AirflowSpec, port: int, database_url: str, state: dict,
         env.update({
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{ports[REDIS]}/0",
             # psycopg2 named explicitly: a bare db+postgresql:// picks psycopg 3, which afkit[airflow] does not install
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url.replace("postgresql://", "postgresql+psycopg2://",
+                                                                            1),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(spec.worker_concurrency),
         })
     env.update(spec.extra_env)

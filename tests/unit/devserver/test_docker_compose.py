@@ -241,8 +241,15 @@ def test_dockerfile_extends_the_official_image_of_the_pinned_airflow_and_python(
     airflow_pin = constraint_pin("apache-airflow")
     header = re.search(r"--python-version (\d+\.\d+)", (ROOT / "constraints.txt").read_text())
     assert header, "constraints.txt no longer says which Python it was compiled for"
-    froms = [args for instruction, args in dockerfile_instructions() if instruction == "FROM"]
-    assert froms == [f"apache/airflow:{airflow_pin}-python{header.group(1)}"]
+    steps = dockerfile_instructions()
+    froms = [i for i, (instruction, _) in enumerate(steps) if instruction == "FROM"]
+    assert [steps[i][1] for i in froms] == ["${AIRFLOW_BASE_IMAGE}"]
+    # The base is a build argument (docker/stack_test.py builds on a local equivalent) declared before FROM, whose
+    # default is the official image of the pinned Airflow and Python.
+    base_args = [i for i, (instruction, args) in enumerate(steps)
+                 if instruction == "ARG" and args.split("=", 1)[0] == "AIRFLOW_BASE_IMAGE"]
+    assert len(base_args) == 1 and base_args[0] < froms[0]
+    assert steps[base_args[0]][1] == f"AIRFLOW_BASE_IMAGE=apache/airflow:{airflow_pin}-python{header.group(1)}"
     assert airflow_pin == "3.3.2"
 
 

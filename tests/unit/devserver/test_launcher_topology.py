@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from toolkit.devserver import launcher
-from toolkit.devserver.launcher import AirflowSpec, LaunchError, RunningAirflow, airflow_env, process_kind, process_ports
+from toolkit.devserver.launcher import (AirflowSpec, LaunchError, RunningAirflow, airflow_env, process_kind,
+                                        process_ports)
 from toolkit.errors import LaunchError as SharedLaunchError
 
 STATE = {"fernet_key": "f", "secret_key": "s", "jwt_secret": "j", "passwords": {"admin": "a"}}
@@ -57,7 +58,9 @@ def test_the_celery_ha_topology_adds_the_broker_each_scheduler_and_each_worker(t
     ports = {int(made.component_env(w)["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]) for w in made.ports if w != "redis"}
     assert ports == {made.ports[w] for w in made.ports if w != "redis"}
     redis = made.component_command("redis")
-    assert redis[redis.index("--port") + 1] == str(made.ports["redis"]) and redis[redis.index("--bind") + 1] == "127.0.0.1"
+    assert redis[redis.index("--port") + 1] == str(made.ports["redis"])
+    assert redis[redis.index("--bind") + 1] == "127.0.0.1"
+    assert redis[redis.index("--appendonly") + 1] == "yes"  # a queue survives a restart of the same home
     assert made.component_command("scheduler-2")[-1] == "scheduler"
 
 
