@@ -37,23 +37,12 @@ from toolkit.plugin.policy import BACKFILL_PRIORITY_WEIGHT
 
 from ..slack_server import TOKEN, running_fake_slack
 from .conftest import (AIRFLOW_SIDE_CONFIG, CARVED_POOL_SLOTS, REPO, admin_settings, raw_get, run_cli,
-                       stop_keeping_logs)
+                       stop_keeping_logs, wait_for)
 from .test_carving import COMPANION, POOL, Sampler
 
 pytestmark = pytest.mark.integration
 
 HEARTBEAT_TIMEOUT = 20  # seconds: a task whose worker died is failed (and retried) this long after its last beat
-
-
-def wait_for(what: str, check, timeout: float, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +164,8 @@ def test_a_backfill_launched_through_afkit_runs_on_both_workers_with_the_policys
 
 def test_a_scheduler_killed_mid_backfill_leaves_the_other_to_finish_the_plan(celery, env):
     following = launch_following(env, "afkit_celery_fanout", "2026-03-01", "2026-03-08")
-    wait_for("a run of the backfill to be running", lambda: [r for r in runs_of(
-        celery, "afkit_celery_fanout", "2026-03-01", "2026-03-08") if r["state"] == "running"], 120)
+    wait_for(lambda: [r for r in runs_of(celery, "afkit_celery_fanout", "2026-03-01", "2026-03-08")
+                      if r["state"] == "running"], 120, "a run of the backfill to be running", every=0.5)
     victim = celery.processes["scheduler"]
     os.killpg(victim.pid, signal.SIGKILL)  # the scheduler and everything it started, at once
     victim.wait(timeout=30)
@@ -201,7 +190,7 @@ def test_a_celery_worker_killed_mid_task_is_retried_on_the_other_and_reported(ce
         tis = [t for t in task_instances(celery, "afkit_celery_slow") if t["logical_date"].startswith("2026-04-01")]
         return next((t for t in tis if t["state"] == "running" and t.get("pid")), None)
 
-    ti = wait_for("the slow task to run on a worker", running_task, 180)
+    ti = wait_for(running_task, 180, "the slow task to run on a worker", every=0.5)
     ancestors = {p.pid for p in psutil.Process(ti["pid"]).parents()}
     victim = next(name for name in workers(celery) if celery.processes[name].pid in ancestors)
     worker = psutil.Process(celery.processes[victim].pid)
@@ -241,11 +230,11 @@ def test_two_watchers_on_this_topology_send_one_slack_message_for_a_late_sla(cel
                                                  env=watch_env, stdout=out, stderr=subprocess.STDOUT,
                                                  stdin=subprocess.DEVNULL))
         try:
-            wait_for("the late SLA's Slack message", lambda: [p for p in slack.posts
-                                                               if p["text"].startswith("LATE: test.stale")], 120)
+            wait_for(lambda: [p for p in slack.posts if p["text"].startswith("LATE: test.stale")], 120,
+                     "the late SLA's Slack message", every=0.5)
             after = [passes(log) for log in logs]
-            wait_for("three more passes of each watcher", lambda: all(
-                passes(log) >= n + 3 for log, n in zip(logs, after)), 120)
+            wait_for(lambda: all(passes(log) >= n + 3 for log, n in zip(logs, after)), 120,
+                     "three more passes of each watcher", every=0.5)
         finally:
             for watcher in watchers:
                 watcher.terminate()
