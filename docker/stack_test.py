@@ -310,7 +310,7 @@ def debian_mirror() -> str:
         words = line.split()
         if len(words) >= 3 and words[0] == "deb" and "bookworm" in words:
             return next(w for w in words[1:] if "://" in w)
-    return "http://deb.debian.org/debian"
+    raise StackFailure("apt's sources name no Debian bookworm mirror to debootstrap the base image from")
 
 
 def host_ca_bundle() -> Path:
