@@ -433,7 +433,15 @@ def _deliver_once(sender: SlackSender, message: dict, thread: str | None, identi
     as plain text."""
     if message["attempts"] > 1 and sender.finds_copies:
         since = (message["previous_attempt_at"] or message["created_at"]) - COPY_SEARCH_MARGIN
-        found = sender.find_copy(identity, since, thread, channel)
+        try:
+            found = sender.find_copy(identity, since, thread, channel)
+        except SlackSendError as exc:
+            if exc.retry:
+                raise  # Slack is busy or away: look again later
+            # The lookup is refused for good (a missing scope): a possible duplicate beats a lost alert.
+            log.warning("slack: cannot look for an earlier copy of message %s (%s); posting it again",
+                        message["dedupe_key"], exc)
+            found = None
         if found is not None:
             log.info("slack: message %s was posted by an earlier attempt; adopted", message["dedupe_key"])
             return found

@@ -357,3 +357,26 @@ def test_other_sinks_get_the_alert_as_a_person_reads_it_and_slack_gets_it_escape
     assert fields["title"] == "LATE: fx<eu>&us" and fields["asset"] == "fx<eu>&us"
     assert fields["text"].startswith("LATE: fx<eu>&us — ")
     assert record.payload["text"].startswith("LATE: fx&lt;eu&gt;&amp;us — ")
+
+
+def test_a_lookup_refused_for_good_posts_again_rather_than_lose_the_alert(slack, store):
+    """Without channels:history the earlier copy cannot be looked for: the alert still goes out (at least once)."""
+    sender = web_sender(slack)
+    record_alerts(store, statuses(T0, T0 - timedelta(hours=2)), T0)
+    now = datetime.now(timezone.utc)
+    claim_and_post_then_die(store, sender, now, posted=False)
+    slack.script_for("conversations.history", 200, {"ok": False, "error": "missing_scope"})
+    assert deliver_outbox(store, web_sender(slack), now + timedelta(minutes=2)).sent == 1
+    assert len(slack.posts) == 1 and store.outbox_rows()[0]["status"] == "sent"
+
+
+def test_a_lookup_slack_cannot_answer_now_is_tried_again_later(slack, store):
+    sender = web_sender(slack)
+    record_alerts(store, statuses(T0, T0 - timedelta(hours=2)), T0)
+    now = datetime.now(timezone.utc)
+    claim_and_post_then_die(store, sender, now, posted=True)
+    slack.script_for("conversations.history", 503, {"ok": False, "error": "service_unavailable"})
+    report = deliver_outbox(store, web_sender(slack), now + timedelta(minutes=2))
+    assert (report.sent, report.waiting) == (0, 1) and len(slack.posts) == 1  # no blind second post
+    assert deliver_outbox(store, web_sender(slack), now + timedelta(minutes=10)).sent == 1  # found and adopted
+    assert len(slack.posts) == 1 and store.outbox_rows()[0]["status"] == "sent"
