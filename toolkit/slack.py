@@ -220,6 +220,15 @@ def api_error(status: int, code: str | None, retry_after: str | None = None) -> 
                           retry=False, code=code)
 
 
+def translated(exc: SlackApiError | OSError) -> SlackSendError:
+    """A slack-sdk call's failure as afkit reports it: Slack's answer classified (``api_error``), or, for a connection
+    refused, reset or timed out, unreachable (retried)."""
+    if isinstance(exc, SlackApiError):
+        return api_error(exc.response.status_code, exc.response.get("error"),
+                         (exc.response.headers or {}).get("Retry-After"))
+    return SlackSendError(f"Slack is unreachable ({type(exc).__name__})", retry=True)
+
+
 SERVER_PROCESS = ("_AIRFLOW_PROCESS_CONTEXT", "server")  # how Airflow's own daemons (the scheduler) read connections
 
 
@@ -289,11 +298,8 @@ class SlackSender:
                 self._channel_id = response.get("channel") or self._channel_id
                 return response.get("channel"), response.get("ts")
             response = self._hook.send(text=payload["text"], blocks=payload.get("blocks"))
-        except SlackApiError as exc:
-            raise api_error(exc.response.status_code, exc.response.get("error"),
-                            (exc.response.headers or {}).get("Retry-After")) from None
-        except OSError as exc:  # connection refused, reset, timeout
-            raise SlackSendError(f"Slack is unreachable ({type(exc).__name__})", retry=True) from None
+        except (SlackApiError, OSError) as exc:
+            raise translated(exc) from None
         if response.status_code >= 400:
             body = (response.body or "").strip()
             raise api_error(response.status_code, body if body.replace("_", "").isalpha() else None,
@@ -325,11 +331,8 @@ class SlackSender:
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not page.get("has_more") or not cursor:
                     return None
-        except SlackApiError as exc:
-            raise api_error(exc.response.status_code, exc.response.get("error"),
-                            (exc.response.headers or {}).get("Retry-After")) from None
-        except OSError as exc:
-            raise SlackSendError(f"Slack is unreachable ({type(exc).__name__})", retry=True) from None
+        except (SlackApiError, OSError) as exc:
+            raise translated(exc) from None
         return None
 
     def channel_id(self) -> str | None:
@@ -349,10 +352,8 @@ class SlackSender:
                     if found or not cursor:
                         self._channel_id = found
                         break
-            except SlackApiError as exc:
-                raise api_error(exc.response.status_code, exc.response.get("error")) from None
-            except OSError as exc:
-                raise SlackSendError(f"Slack is unreachable ({type(exc).__name__})", retry=True) from None
+            except (SlackApiError, OSError) as exc:
+                raise translated(exc) from None
         return self._channel_id
 
 
