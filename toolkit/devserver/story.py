@@ -137,7 +137,7 @@ class StoryWatcher:
                 self.proc.wait(timeout=10)
 
 
-def _kind(text: str) -> str | None:
+def story_part(text: str) -> str | None:
     """Which part of the story a message of the inbox tells (by afkit's titles, ``toolkit.core.slack_blocks.TITLE``)."""
     if text.startswith(f"Cadence change: {UPSTREAM}"):
         return "cadence"
@@ -300,7 +300,7 @@ class Story:
             for post in list(self.inbox.posts)[shown:]:
                 shown += 1
                 text = str(post.get("text", ""))
-                kind = _kind(text)
+                kind = story_part(text)
                 if kind and kind not in told:
                     told.add(kind)
                     yield self._told(kind)
