@@ -7,15 +7,17 @@ with owner-only permissions and never printed.
 
 from __future__ import annotations
 
-import json
 import math
 import os
+import re
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
+
+import tomli_w
 
 from toolkit.errors import BadInput, ConfigError
 from toolkit.files import read_text_limited
@@ -27,6 +29,7 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_TIMEOUT_SECONDS = 3600.0
 LEVELS = ("flag", "environment", "profile")
 MAX_PROFILE_FILE_BYTES = 1024 * 1024  # profiles are a few lines each
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}")  # how afkit's first profile writer spelled emoji
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class ConnectionSettings:
     token: str | None = field(default=None, repr=False)
     profile: str | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    # Problems found on the way that did not stop the command (a broken profile file it did not need); each edge
+    # shows them. Not part of the settings' identity.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def describe(self) -> str:
         """One line naming the target and the auth method, safe to print."""
@@ -87,10 +93,14 @@ def normalise_url(url: str, what: str = "Airflow URL") -> str:
     return url
 
 
+def _no_profiles() -> dict:
+    return {"default": None, "profiles": {}}
+
+
 def load_profiles(path: Path) -> dict:
     """Read the profile file: ``{"default": name | None, "profiles": {name: {key: value}}}``."""
     if not path.exists() and not path.is_symlink():
-        return {"default": None, "profiles": {}}
+        return _no_profiles()
     try:
         text = read_text_limited(path, "profile file", limit=MAX_PROFILE_FILE_BYTES)
     except BadInput as exc:  # a configuration error, in the bounded reader's words
@@ -98,7 +108,11 @@ def load_profiles(path: Path) -> dict:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"profile file {path} is not valid TOML: {exc}") from None
+        hint = ""
+        if SURROGATE_ESCAPE.search(text):
+            hint = (" (earlier afkit versions wrote non-ASCII characters as \\uD83D-style escapes, which TOML refuses: "
+                    "remove that profile's lines and add it again)")
+        raise ConfigError(f"profile file {path} is not valid TOML: {exc}{hint}") from None
     profiles = data.get("profiles", {})
     default = data.get("default")
     if not isinstance(profiles, dict) or (default is not None and not isinstance(default, str)):
@@ -118,24 +132,40 @@ def load_profiles(path: Path) -> dict:
     return {"default": default, "profiles": profiles}
 
 
-def _toml_string(value: str) -> str:
-    # A JSON string with only \" \\ \n \t \uXXXX escapes is a valid TOML basic string.
-    return json.dumps(value, ensure_ascii=True)
-
-
 def save_profile(path: Path, name: str, values: Mapping[str, str | None], *, make_default: bool = False) -> None:
-    """Add or replace one profile, keeping the others; the file is replaced atomically with mode 0600."""
+    """Add or replace one profile, keeping the others; the file is replaced atomically with mode 0600.
+
+    A profile file that cannot be read is refused, not overwritten: it may hold the user's other profiles.
+    """
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"profile name {name!r} must be letters, digits, '-' or '_'")
-    data = load_profiles(path)
-    data["profiles"][name] = {k: v for k, v in values.items() if v is not None and k in PROFILE_KEYS}
+    kept = {k: v for k, v in values.items() if v is not None and k in PROFILE_KEYS}
+    for key, value in kept.items():
+        if not _is_unicode_text(value):  # e.g. undecodable bytes in an argument: TOML files are UTF-8
+            raise ConfigError(f"the {key} of profile {name!r} holds characters that are not valid Unicode text")
+    try:
+        data = load_profiles(path)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; nothing was written (fix or move that file, then save the profile again)") from None
+    data["profiles"][name] = kept
     if make_default or not data["default"]:
         data["default"] = name
-    lines = [f"default = {_toml_string(data['default'])}", ""]
-    for pname in sorted(data["profiles"]):
-        lines.append(f"[profiles.{pname}]")
-        lines.extend(f"{key} = {_toml_string(val)}" for key, val in sorted(data["profiles"][pname].items()))
-        lines.append("")
+    text = tomli_w.dumps({"default": data["default"],
+                          "profiles": {pname: dict(sorted(data["profiles"][pname].items()))
+                                       for pname in sorted(data["profiles"])}})
+    _write_owner_only(path, text)
+
+
+def _is_unicode_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically (a temporary file renamed over it), readable by the owner only."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(prefix=".profiles.", dir=path.parent)
@@ -144,7 +174,9 @@ def save_profile(path: Path, name: str, values: Mapping[str, str | None], *, mak
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines))
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -176,7 +208,7 @@ def resolve_settings(
             raise ConfigError(f"--{key} is empty: give a value, or leave the option out "
                               f"to use AFKIT_{key.upper()} or {fallback}")
     path = profiles_path(env) if path is None else path
-    data = load_profiles(path)
+    data, warnings = _profiles_if_needed(path, flags, env)
     profile_name = flags.get("profile") or env.get(f"{ENV_PREFIX}PROFILE") or data["default"]
     profile: Mapping[str, str] = {}
     if profile_name:
@@ -224,7 +256,27 @@ def resolve_settings(
         token=token,
         profile=profile_name,
         timeout=timeout,
+        warnings=warnings,
     )
+
+
+def _profiles_if_needed(path: Path, flags: Mapping[str, str | None],
+                        env: Mapping[str, str]) -> tuple[dict, tuple[str, ...]]:
+    """The profile file's content, and the warnings to show about it.
+
+    A file that cannot be read stops the command only when the command needs it: a profile is chosen by name, or no
+    URL is given otherwise. When the flags or the environment give the URL, the file is skipped with a warning, so
+    one bad edit (or a file from an older afkit) does not lock the user out of every command.
+    """
+    try:
+        return load_profiles(path), ()
+    except ConfigError as exc:
+        if flags.get("profile") or env.get(f"{ENV_PREFIX}PROFILE"):
+            raise
+        given_by = "--url" if flags.get("url") else f"{ENV_PREFIX}URL" if env.get(f"{ENV_PREFIX}URL") else None
+        if given_by is None:
+            raise
+        return _no_profiles(), (f"{exc}; its profiles are ignored (the Airflow URL comes from {given_by})",)
 
 
 def redacted(values: Mapping[str, str | None]) -> dict[str, str | None]:

@@ -68,6 +68,7 @@ PLAN_FILE = write("plan.json", "{}")  # the options are refused before the file 
 PROFILES = "xdg/afkit/profiles.toml"
 CONFIG = "afkit.toml"
 NO_PASSWORD = {"AFKIT_PASSWORD": None}
+NO_URL = {"AFKIT_URL": None}
 PG_CLOSED = "postgresql+psycopg2://afkit:" + SECRET + "@127.0.0.1:{port}/afkit"
 
 CASES = [
@@ -191,10 +192,23 @@ CASES = [
     Case("profile-unknown", ["--profile", "nope", "status"], 2, ("profile 'nope'", "known profiles")),
     Case("user-without-password", ["--username", "ops", "status"], 2, ("user 'ops' has no password",),
          env=NO_PASSWORD),
-    Case("profile-file-directory", ["status"], 2, ("profile file", "is a directory"), setup=mkdir(PROFILES)),
-    Case("profile-file-dev-zero", ["status"], 2, ("profile file", "larger than"), setup=link(PROFILES, "/dev/zero")),
-    Case("profile-file-not-toml", ["status"], 2, ("profile file", "not valid TOML"), setup=write(PROFILES, "x = [")),
-    Case("profile-file-binary", ["status"], 2, ("profile file", "not UTF-8"), setup=write(PROFILES, b"\xff\xfe")),
+    # a broken profile file stops a command that needs it (no URL given otherwise, or a profile named) …
+    Case("profile-file-directory", ["status"], 2, ("profile file", "is a directory"), setup=mkdir(PROFILES),
+         env=NO_URL),
+    Case("profile-file-dev-zero", ["status"], 2, ("profile file", "larger than"), setup=link(PROFILES, "/dev/zero"),
+         env=NO_URL),
+    Case("profile-file-not-toml", ["status"], 2, ("profile file", "not valid TOML"), setup=write(PROFILES, "x = ["),
+         env=NO_URL),
+    Case("profile-file-binary", ["status"], 2, ("profile file", "not UTF-8"), setup=write(PROFILES, b"\xff\xfe"),
+         env=NO_URL),
+    Case("profile-file-not-toml-profile-named", ["--profile", "ops", "status"], 2, ("profile file", "not valid TOML"),
+         setup=write(PROFILES, "x = [")),
+    Case("profile-add-over-a-broken-file", ["profile", "add", "p", "--url", "http://a:1"], 2,
+         ("profile file", "not valid TOML", "nothing was written"), setup=write(PROFILES, "x = [")),
+    # … and is only a warning when the URL comes from a flag or AFKIT_URL: the command goes on (to the closed port)
+    Case("profile-file-not-toml-url-given", ["status"], 3, ("Warning: profile file", "not valid TOML",
+                                                            "the Airflow URL comes from AFKIT_URL"),
+         setup=write(PROFILES, "x = [")),
     Case("profile-file-unknown-key", ["profile", "list"], 2, ("[profiles.a]", "unknown key"),
          setup=write(PROFILES, '[profiles.a]\nurl = "http://a:1"\ncolour = "red"\n')),
     # -- afkit.toml ---------------------------------------------------------------------------------------------------
