@@ -1,8 +1,8 @@
 """Every error afkit reports, and the exit code it maps to — defined once, here.
 
 Edges (CLI, TUI) catch :class:`AfkitError` and show ``str(error)``; they never build their own messages for these
-situations, so the wording is the same everywhere. The README's exit-code table is checked against
-:class:`ExitCode` by a test.
+situations, so the wording is the same everywhere. ``docs/exit-codes.md`` is generated from :data:`EXIT_CODES`
+(``python -m toolkit.cli.reference --write``) and a test fails when it drifts.
 """
 
 from __future__ import annotations
@@ -23,6 +23,29 @@ class ExitCode(IntEnum):
     CONFLICT = 6  # Airflow refused because of the current state (409)
     SERVER = 7  # Airflow failed (5xx) or answered something afkit cannot read
     SLA_LATE = 8  # `afkit sla check`: at least one SLA is late
+
+
+# What each code means to a person running afkit, and which commands use it: the table docs/exit-codes.md shows.
+EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.FAILURE: "an unexpected internal error (a bug; please report it with the command that caused it; "
+                      "`AFKIT_DEBUG=1` shows the traceback)",
+    ExitCode.BAD_INPUT: "wrong arguments or options (click's usage errors too), invalid configuration, profile or plan "
+                        "file, or a request Airflow rejected as invalid (400/422); nothing was changed. "
+                        "`afkit sla check`: an SLA declaration is invalid (and none is late)",
+    ExitCode.CONNECTION: "Airflow is not reachable at the URL, or the server there is not Airflow 3; or afkit's state "
+                         "database cannot be reached. `afkit watch --once`: a part of its pass failed (each part's "
+                         "error is on stderr)",
+    ExitCode.AUTH: "credentials or token rejected (401), or a permission missing (403; the message names it)",
+    ExitCode.NOT_FOUND: "the DAG, pool, backfill, plan or alert does not exist (404)",
+    ExitCode.CONFLICT: "Airflow refused because of its current state (409), e.g. a backfill already running; or a "
+                       "plan disagrees with Airflow's dry run",
+    ExitCode.SERVER: "Airflow failed (5xx) or answered something afkit cannot read; `afkit demo` could not start "
+                     "Airflow, or a component kept exiting",
+    ExitCode.SLA_LATE: "`afkit sla check`: at least one freshness SLA is late",
+}
+INTERRUPTED = 130  # Ctrl-C (SIGINT) before a command finished: the shell's convention, 128 + the signal's number
+WATCH_PASS_FAILED = ExitCode.CONNECTION  # `afkit watch --once` when a part of its pass failed (see EXIT_CODES)
 
 
 class Remedy:

@@ -1,13 +1,17 @@
-"""Plain-text renderings shared by the CLI and the terminal app: tables, plans, progress, cadence sparklines.
+"""Plain-text renderings shared by the CLI and the terminal app: tables, plans, progress, cadence sparklines; and
+the one JSON format of every ``--json`` (:func:`to_json`, :func:`to_json_line`) with the shapes built here.
 
 Stable, readable text: the CLI prints it, the terminal app shows it in its panes, and the tests compare it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
-from datetime import datetime
-from typing import TYPE_CHECKING, Iterable, Sequence
+from datetime import date, datetime
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from toolkit.core.humanize import format_duration
 from toolkit.core.planning import DagPlan, Plan
@@ -16,8 +20,11 @@ if TYPE_CHECKING:  # rendering needs neither the REST boundary nor pandas: the t
     from toolkit.core.cadence_impact import CadenceReport
     from toolkit.core.freshness import FreshnessStatus
     from toolkit.core.sla_board import SLABoard
-    from toolkit.services.backfills import DagProgress
+    from toolkit.models import Backfill
+    from toolkit.services.backfills import CancelReport, DagProgress, LaunchEvent, LaunchReport
+    from toolkit.services.governor import GovernorEvent
     from toolkit.services.status import StatusReport
+    from toolkit.services.watch import PassReport
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -314,3 +321,103 @@ def render_deliveries(summary: dict | None, note: str | None = None) -> list[str
     lines += [f"  ! {f['title'] or f['kind']} [{f['sink']}, alert {f['alert_id']}, {f['attempts']} attempt(s), "
               f"{when(f['at'])}]: {f['error']}" for f in summary["failures"]]
     return lines
+
+
+# -- JSON: one format for every --json -------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    """What json cannot encode itself: instants as ISO 8601 text, tuples and sets as lists, dataclasses as objects."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (which JSON has no words for) as null, everywhere in decoded JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def _dumps(data: Any, **layout: Any) -> str:
+    try:
+        return json.dumps(data, allow_nan=False, default=_json_default, **layout)
+    except ValueError:  # a NaN or an infinity somewhere (rare): written as null, so every parser reads the result
+        decoded = json.loads(json.dumps(data, default=_json_default))
+        return json.dumps(_finite(decoded), allow_nan=False, **layout)
+
+
+def to_json(data: Any) -> str:
+    """A command's ``--json`` result: one document, indented for people; strict JSON (no NaN), ASCII only."""
+    return _dumps(data, indent=2)
+
+
+def to_json_line(data: Any) -> str:
+    """One JSON object on one line: what a long-running command (``afkit watch --json``) prints per pass."""
+    return _dumps(data, separators=(",", ":"))
+
+
+def backfill_to_dict(backfill: Backfill) -> dict:
+    """An Airflow backfill in every ``--json`` that shows one."""
+    return {"id": backfill.id, "dag_id": backfill.dag_id, "from_date": backfill.from_date,
+            "to_date": backfill.to_date, "is_paused": backfill.is_paused, "max_active_runs": backfill.max_active_runs,
+            "reprocess_behavior": backfill.reprocess_behavior, "created_at": backfill.created_at,
+            "completed_at": backfill.completed_at}
+
+
+def governor_event_to_dict(event: GovernorEvent) -> dict:
+    return {"action": event.action, "backfill_id": event.backfill_id, "pool": event.pool, "reason": event.reason,
+            "text": event.describe()}
+
+
+def launch_to_dict(report: LaunchReport, events: list[LaunchEvent], governor: list[GovernorEvent],
+                   progress: list[DagProgress] | None) -> dict:
+    """``afkit backfill launch --json``: how the launch ended, what it created or adopted, every event on the way."""
+    outcome = "completed" if report.complete else ("detached" if report.stopped_early else "created")
+    return {"plan_id": report.plan_id, "outcome": outcome, "resumed": report.resumed, "created": report.created,
+            "adopted": report.adopted,
+            "events": [{"kind": e.kind, "message": e.message, "step": e.step, "backfill_id": e.backfill_id}
+                       for e in events],
+            "governor": [governor_event_to_dict(e) for e in governor], "progress": progress}
+
+
+def action_to_dict(action: str, plan_id: str | None, backfills: Iterable[Backfill]) -> dict:
+    """``afkit backfill pause|resume|cancel --json``: the action, the plan (null for a backfill named by id) and the
+    Airflow backfills it touched, as Airflow answered."""
+    return {"action": action, "plan_id": plan_id, "backfills": [backfill_to_dict(b) for b in backfills]}
+
+
+def cancel_to_dict(plan_id: str | None, report: CancelReport, warning: str | None) -> dict:
+    return {**action_to_dict("cancel", plan_id, report.backfills), "warning": warning,
+            "changed": [{"dag_id": dag, "partition": label, "before": before, "after": after}
+                        for dag, label, before, after in report.changed]}
+
+
+def pass_to_dict(report: PassReport, at: datetime) -> dict:
+    """One ``afkit watch --json`` line: a pass's outcome (``ok`` is false when any part of it failed)."""
+    delivery = report.delivery
+    return {
+        "at": at, "ok": not report.errors, "errors": report.errors,
+        "governor": [governor_event_to_dict(e) for e in report.governor],
+        "evaluated": report.evaluated, "late": report.late,
+        "alerts": [{"kind": n.kind, "alert_id": n.alert_id, "sla_key": n.sla_key, "status": n.status.status}
+                   for n in report.alerts],
+        "cadence_changes": report.cadence_changes,
+        "delivery": None if delivery is None else {"sent": delivery.sent, "waiting": delivery.waiting,
+                                                   "failed": delivery.failed, "errors": delivery.errors},
+        "sources": {board: {"source": path, "note": note} for board, (path, note) in report.sources.items()},
+        "seconds": {part: round(seconds, 3) for part, seconds in report.seconds.items()},
+    }

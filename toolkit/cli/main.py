@@ -15,7 +15,7 @@ import click
 
 from toolkit import __version__
 from toolkit.cli.hints import HINTS
-from toolkit.errors import AfkitError, ExitCode
+from toolkit.errors import INTERRUPTED, AfkitError, ExitCode
 
 # Subcommands are imported when used: ``afkit tui`` must not wait for the REST client, pandas and SQLAlchemy to load
 # before it paints (they load in its background workers), and ``afkit --help`` lists them from here without importing
@@ -32,6 +32,8 @@ COMMANDS = {
             "for keys)."),
     "demo": ("toolkit.cli.demo:demo", "Boot Airflow 3 with the afkit plugin and the example DAGs; runs until Ctrl-C."),
     "profile": ("toolkit.cli.profile:profile", "Manage connection profiles."),
+    "completion": ("toolkit.cli.completion:completion", "Print the shell completion script of a shell: bash (4.4+), "
+                   "zsh or fish."),
 }
 
 
@@ -96,4 +98,4 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="afkit")
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)

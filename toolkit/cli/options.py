@@ -9,17 +9,32 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import click
 from click.core import ParameterSource
 
 from toolkit.config import ConnectionSettings, resolve_settings
 from toolkit.errors import BadInput
+from toolkit.render import to_json
+
+if TYPE_CHECKING:
+    from toolkit.airflow import AirflowClient
 
 
 def connection_settings(ctx: click.Context) -> ConnectionSettings:
-    return resolve_settings(ctx.find_root().obj or {})
+    """The resolved settings; what did not stop the command (a broken profile file it did not need) goes to stderr."""
+    settings = resolve_settings(ctx.find_root().obj or {})
+    for warning in settings.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    return settings
+
+
+def open_client(settings: ConnectionSettings) -> AirflowClient:
+    """The one place a command's Airflow client is made (the CLI's tests put an in-memory Airflow here)."""
+    from toolkit.airflow import AirflowClient
+
+    return AirflowClient(settings)
 
 
 def with_client(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,16 +47,40 @@ def with_client(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     @click.pass_context
     def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
-        from toolkit.airflow import AirflowClient
-
-        with AirflowClient(connection_settings(ctx)) as client:
+        with open_client(connection_settings(ctx)) as client:
             return ctx.invoke(func, *args, client=client, **kwargs)
 
     return wrapper
 
 
-def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(func)
+class JsonOption(click.Option):
+    """``--json``, carrying the sentence that describes the JSON the command prints (its help, and docs/cli.md)."""
+
+    def __init__(self, *args: Any, shape: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shape = shape
+
+
+def json_option(shape: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--json`` (parameter ``as_json``): print the result as JSON on stdout, in the one format of
+    :func:`toolkit.render.to_json`; ``shape`` says in a sentence what the document holds."""
+    return click.option("--json", "as_json", cls=JsonOption, is_flag=True, shape=shape,
+                        help=f"Print JSON instead of text: {shape}")
+
+
+def echo_json(data: Any) -> None:
+    click.echo(to_json(data))
+
+
+def stderr_is_terminal() -> bool:
+    """Progress is for a person watching: on stderr, and only when stderr is a terminal (never in a pipe or a log)."""
+    return sys.stderr.isatty()
+
+
+def working(what: str, as_json: bool) -> None:
+    """One line on a terminal's stderr before a long read that reports no progress of its own ("planning …")."""
+    if not as_json and stderr_is_terminal():
+        click.echo(f"{what} …", err=True)
 
 
 LONG_READ = 50  # reads of fewer items finish before a progress bar would help
@@ -51,7 +90,7 @@ LONG_READ = 50  # reads of fewer items finish before a progress bar would help
 def read_progress(as_json: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     """A progress bar on stderr for each long REST read (one request per asset, when the plugin is not there);
     nothing with --json or when stderr is not a terminal, so pipes and scripts see only the result."""
-    if as_json or not sys.stderr.isatty():
+    if as_json or not stderr_is_terminal():
         yield None
         return
     bars: dict[str, Any] = {}

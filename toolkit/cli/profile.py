@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from toolkit.cli.options import echo_json, json_option
 from toolkit.config import load_profiles, normalise_url, profiles_path, save_profile
 from toolkit.errors import ConfigError
 from toolkit.render import table
@@ -21,7 +22,9 @@ def profile() -> None:
 @click.option("--password", help="Password (prompted when --username is given without it).")
 @click.option("--token", help="A bearer token instead of a password.")
 @click.option("--default", "make_default", is_flag=True, help="Use this profile when none is chosen.")
-def add(name: str, url: str, username: str | None, password: str | None, token: str | None, make_default: bool) -> None:
+@json_option("profile (its name), path (the profile file) and default (whether it was made the default).")
+def add(name: str, url: str, username: str | None, password: str | None, token: str | None, make_default: bool,
+        as_json: bool) -> None:
     """Add or replace profile NAME.
 
     \b
@@ -40,16 +43,27 @@ def add(name: str, url: str, username: str | None, password: str | None, token: 
     path = profiles_path()
     save_profile(path, name, {"url": normalise_url(url, "--url"), "username": username, "password": password, "token": token},
                  make_default=make_default)
-    click.echo(f"Saved profile {name!r} in {path}")
+    if as_json:
+        echo_json({"profile": name, "path": str(path), "default": make_default})
+    else:
+        click.echo(f"Saved profile {name!r} in {path}")
+
+
+def _auth(values: dict) -> str:
+    """How a profile authenticates, named without its secret."""
+    return "token" if values.get("token") else ("password" if values.get("password") else "none")
 
 
 @profile.command("list")
-def list_profiles() -> None:
+@json_option("default (the default profile's name, or null) and profiles: one object per profile with name, url, "
+             "username, auth (token | password | none) and default; secrets are never shown.")
+def list_profiles(as_json: bool) -> None:
     """List profiles (secrets are never shown)."""
     data = load_profiles(profiles_path())
-    rows = [
-        ("*" if name == data["default"] else "", name, values.get("url", ""), values.get("username", ""),
-         "token" if values.get("token") else ("password" if values.get("password") else "none"))
-        for name, values in sorted(data["profiles"].items())
-    ]
+    profiles = [{"name": name, "url": values.get("url"), "username": values.get("username"), "auth": _auth(values),
+                 "default": name == data["default"]} for name, values in sorted(data["profiles"].items())]
+    if as_json:
+        echo_json({"default": data["default"], "profiles": profiles})
+        return
+    rows = [("*" if p["default"] else "", p["name"], p["url"] or "", p["username"] or "", p["auth"]) for p in profiles]
     click.echo(table(["default", "profile", "url", "username", "auth"], rows) if rows else "No profiles.")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from toolkit.airflow import AirflowClient
-from toolkit.cli.options import json_option, read_progress, with_client
+from toolkit.cli.options import echo_json, json_option, read_progress, with_client
 from toolkit.core.sla_board import SLABoard, board_to_dict, board_with_alerts
 from toolkit.errors import ExitCode
 from toolkit.render import render_board
@@ -20,8 +18,8 @@ def show_board(board: SLABoard, as_json: bool) -> None:
     alerts, note = open_alerts_by_sla()
     deliveries, deliveries_note = alert_deliveries()
     if as_json:
-        click.echo(json.dumps({**board_with_alerts(board, alerts, note),
-                               "alert_deliveries": deliveries_to_dict(deliveries, deliveries_note)}, indent=2))
+        echo_json({**board_with_alerts(board, alerts, note),
+                   "alert_deliveries": deliveries_to_dict(deliveries, deliveries_note)})
     else:
         click.echo(render_board(board, alerts, note, deliveries, deliveries_note))
 
@@ -32,7 +30,9 @@ def sla() -> None:
 
 
 @sla.command("status")
-@json_option
+@json_option("evaluated_at, counts {fresh, at_risk, late, unknown}, slas (one object per SLA: asset, sla, kind, "
+             "status, reason, lag_seconds, next_deadline, owners, severity, culprit, alert_id …), invalid, source, "
+             "source_note and alert_deliveries.")
 @with_client
 def status_command(client: AirflowClient, as_json: bool) -> None:
     """Every SLA: fresh / at risk / late / unknown, lag, next deadline, owners, the upstream culprit, and the id of
@@ -43,7 +43,8 @@ def status_command(client: AirflowClient, as_json: bool) -> None:
 
 
 @sla.command("check")
-@json_option
+@json_option("evaluated_at, counts, slas and invalid, as `afkit sla status --json` without the alert ids; the exit "
+             "code says the verdict.")
 @with_client
 @click.pass_context
 def check_command(ctx: click.Context, client: AirflowClient, as_json: bool) -> None:
@@ -51,7 +52,10 @@ def check_command(ctx: click.Context, client: AirflowClient, as_json: bool) -> N
     invalid (and none is late)."""
     with read_progress(as_json) as progress:
         board = sla_board(client, progress=progress)
-    click.echo(json.dumps(board_to_dict(board), indent=2) if as_json else render_board(board))
+    if as_json:
+        echo_json(board_to_dict(board))
+    else:
+        click.echo(render_board(board))
     if board.count("late"):
         ctx.exit(int(ExitCode.SLA_LATE))
     if board.invalid:
@@ -61,12 +65,18 @@ def check_command(ctx: click.Context, client: AirflowClient, as_json: bool) -> N
 @sla.command("ack")
 @click.argument("alert", metavar="ALERT_ID")
 @click.option("--by", "who", default=None, help="Who acknowledges (default: $USER).")
-def ack_command(alert: str, who: str | None) -> None:
+@json_option("alert_id, sla_key, breach_key and acknowledged_by of the alert acknowledged.")
+def ack_command(alert: str, who: str | None, as_json: bool) -> None:
     """Acknowledge an open alert (by id or a unique prefix): no more reminders until it recovers."""
     import getpass
 
     from toolkit.services.alerting import acknowledge
     from toolkit.state import StateStore
 
-    found = acknowledge(StateStore(), alert, who or getpass.getuser())
-    click.echo(f"acknowledged alert {found['alert_id']} ({found['sla_key']}, {found['breach_key']})")
+    who = who or getpass.getuser()
+    found = acknowledge(StateStore(), alert, who)
+    if as_json:
+        echo_json({"alert_id": found["alert_id"], "sla_key": found["sla_key"], "breach_key": found["breach_key"],
+                   "acknowledged_by": who})
+    else:
+        click.echo(f"acknowledged alert {found['alert_id']} ({found['sla_key']}, {found['breach_key']})")

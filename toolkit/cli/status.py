@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from toolkit.airflow import AirflowClient
-from toolkit.cli.options import json_option, with_client
+from toolkit.cli.options import echo_json, json_option, with_client
 from toolkit.render import render_status
 from toolkit.services.status import collect_status
 
 
 @click.command()
-@json_option
+@json_option("url, airflow_version, healthy, components {name: {status, latest_heartbeat}}, dags (counts), pools (slots by state, reserve, backfill_budget), carves, plugin, boards, config_errors, alert_deliveries and active_backfills.")
 @with_client
 def status(client: AirflowClient, as_json: bool) -> None:
     """Airflow version, component health, DAG counts, pools and active backfills.
@@ -23,4 +21,7 @@ def status(client: AirflowClient, as_json: bool) -> None:
       afkit --profile demo status --json
     """
     report = collect_status(client)
-    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else render_status(report))
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(render_status(report))
