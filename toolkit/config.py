@@ -76,6 +76,9 @@ def normalise_url(url: str, what: str = "Airflow URL") -> str:
     example = "an http(s) URL such as http://localhost:8080"
     if not url:
         raise ConfigError(f"{what} is empty: give {example}")
+    if "@" in url.partition("://")[2].partition("/")[0]:  # checked first: no message may quote such a URL
+        raise ConfigError(f"{what} holds a user name or password (user:password@…): give the URL without them, and "
+                          "the credentials as a username and password, or a token")
     shown = url if len(url) <= 80 else url[:77] + "…"
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise ConfigError(f"{what} {shown!r} contains spaces or control characters: give {example}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -69,17 +70,18 @@ def test_plan_round_trips_through_a_file(tmp_path):
     ("mutate", "message"),
     [
         (lambda d: d["dags"][0]["steps"][0].update(runs=3), "do not add up"),
-        (lambda d: d["options"].update(from_date="2026-11-01T00:00:00"), "options.from_date has no time zone"),
-        (lambda d: d["options"].update(max_active_runs=True), "options.max_active_runs must be a whole number, got true"),
-        (lambda d: d["dags"][0]["partitions"][2].pop("state"), "dags[0].partitions[2].state is missing"),
-        (lambda d: d.update(plan_id=""), "plan_id is empty"),
+        (lambda d: d["options"].update(from_date="2026-11-01T00:00:00"),
+         "$.options.from_date: expected a date-time with a time zone"),
+        (lambda d: d["options"].update(max_active_runs=True), "$.options.max_active_runs: expected int, got true"),
+        (lambda d: d["dags"][0]["partitions"][2].pop("state"), "$.dags[0].partitions[2].state: missing"),
+        (lambda d: d.update(plan_id=""), "$.plan_id: expected a plan id as afkit writes them"),
         (lambda d: d.update(schema="something.else"), "is not an afkit backfill plan"),
     ],
 )
 def test_damaged_plans_name_the_field(mutate, message):
     data = json.loads(json.dumps(plan_to_dict(plan_for(inputs()))))
     mutate(data)
-    with pytest.raises(BadInput, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(BadInput, match=re.escape(message)):
         plan_from_dict(data, "p.json")
 
 
