@@ -333,6 +333,7 @@ def test_bad_input_is_named_refused_and_changes_nothing(case: Case, home: Path):
     for words in case.says:
         assert words in output, output
     assert "Traceback" not in output and "internal error" not in output, output
+    assert result.stdout == "", f"an error goes to stderr only: {result.stdout!r}"
     assert SECRET not in output and TOKEN not in output, output
     assert _files(home) == before_files
     assert _state_rows(home / "state.db") == before_state
