@@ -59,7 +59,7 @@ DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")  # Airflow's own rule for dag_id
 MAX_BACKFILL_ID = 2**31 - 1
 
 # What each command's --json holds (its help and docs/cli.md say it).
-PLAN_SHAPE = ("the plan file's document, as -o writes it: schema, "
+PLAN_SHAPE = ("the plan file's document, as -o writes it (docs/plan-file.md, docs/plan-file.schema.json): schema, "
               "schema_version, plan_id, created_at, airflow_url, airflow_version, options, budgets and dags (each "
               "with its estimate, pool_demand, concurrency, partitions and steps) …")
 LAUNCH_SHAPE = ("with --dry-run: dry_run (true), plan, notes, calls and runs {dag_id: [partition]}; otherwise "
