@@ -136,9 +136,10 @@ def constraints_python() -> str:
 
 
 def afkit_version() -> str:
-    found = re.search(r'^version\s*=\s*"([^"]+)"', (REPO / "pyproject.toml").read_text(), re.MULTILINE)
+    """afkit's one version, ``toolkit.__version__`` (the package metadata reads it too)."""
+    found = re.search(r'^__version__\s*=\s*"([^"]+)"', (REPO / "toolkit" / "__init__.py").read_text(), re.MULTILINE)
     if not found:
-        raise StackFailure("no version in pyproject.toml")
+        raise StackFailure("no __version__ in toolkit/__init__.py")
     return found.group(1)
 
 

@@ -25,9 +25,13 @@ TAG = {PLAN_TAG: {"seeded_by": "afkit demo"}}  # marks the seed backfills the wa
 
 
 def repo_dags_folder() -> Path | None:
-    """The example DAGs of a source checkout (``dags/`` beside the ``toolkit`` package), if there is one."""
-    folder = Path(__file__).resolve().parents[2] / "dags"
-    return folder if (folder / "stripe_ingest.py").exists() else None
+    """The repository's example DAGs (``dags/``): the copy an installed wheel ships as ``toolkit/example_dags``, else
+    the folder itself beside the ``toolkit`` package of a source checkout or an editable install."""
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package / "example_dags", package.parent / "dags"):
+        if (folder / "stripe_ingest.py").exists():
+            return folder
+    return None
 
 
 def wait_for_dags(client: AirflowClient, dag_ids: tuple[str, ...] = DEMO_DAGS, timeout: float = 180) -> None:

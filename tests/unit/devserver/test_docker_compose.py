@@ -3,8 +3,8 @@
 What can be checked here is checked against the real thing rather than against a copy of it: Airflow commands are
 parsed by Airflow's own CLI parser, afkit commands by afkit's click group, AFKIT_* variables by afkit's own settings
 readers, Airflow settings against Airflow's configuration reference, versions against constraints.txt and
-pyproject.toml. Values that Compose would interpolate from the host are filled in here from ``HOST_ENV`` (placeholders,
-not secrets).
+toolkit.__version__. Values that Compose would interpolate from the host are filled in here from ``HOST_ENV``
+(placeholders, not secrets).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import re
 import shlex
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
@@ -25,6 +24,7 @@ import click
 import pytest
 import yaml
 
+from toolkit import __version__ as afkit_version  # the one version (pyproject.toml reads it)
 from toolkit import config as afkit_config
 from toolkit import slack, state
 from toolkit.devserver import launcher
@@ -222,7 +222,6 @@ def test_compose_spec_without_version_and_common_settings_from_one_anchor(raw, s
 
 
 def test_every_image_is_pinned_to_an_exact_version(raw, services):
-    afkit_version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     for name, svc in services.items():
         image = svc.get("image")
         assert image, f"{name} has no image"
