@@ -86,7 +86,6 @@ def create_app() -> FastAPI:
     from airflow.api_fastapi.logging.decorators import action_logging
 
     from toolkit.core.cadence_impact import report_to_dict
-    from toolkit.plugin.cadence_db import cadence_from_db
     from toolkit.plugin.freshness_db import board_from_db
     from toolkit.plugin.operations_db import (
         CarveConflict,
@@ -152,6 +151,10 @@ def create_app() -> FastAPI:
 
         The interval history (for sparklines) comes with changed assets only, unless ``intervals=true``. Only assets
         with events since the previous request are judged again (``cadence_db.CadenceCache``)."""
+        # The cadence detector (numpy, pandas) is loaded by the first cadence request, in the api-server: Airflow
+        # builds this app in every component that loads plugins (scheduler, workers, tasks), and none of them use it.
+        from toolkit.plugin.cadence_db import cadence_from_db
+
         _check_form(form)
         now = datetime.now(timezone.utc)
         with allocation_burst():
