@@ -58,6 +58,7 @@ class FakeDag:
     tasks: list[Task]
     version: int = 1
     start_date: datetime | None = None
+    max_active_runs: int = 16
 
 
 @dataclass
@@ -316,7 +317,7 @@ class _Dags(_Resource):
 
     def details(self, dag_id: str) -> DagDetails:
         row = self.airflow._dag(dag_id)
-        return DagDetails(row.dag, row.version, row.start_date, None, "UTC", 16)
+        return DagDetails(row.dag, row.version, row.start_date, None, "UTC", row.max_active_runs)
 
     def tasks(self, dag_id: str) -> list[Task]:
         return list(self.airflow._dag(dag_id).tasks)

@@ -58,6 +58,8 @@ class Remedy:
     NO_BUDGET = "no-budget"  # lower a reserve, or force one run at a time
     CANCEL_ACTIVE = "cancel-active"  # cancel the active backfill (args: backfill_id)
     UNPAUSE = "unpause"  # unpause the plan's DAGs
+    SMALLER_BUDGET = "smaller-budget"  # hold fewer slots of a pool (args: pool, slots, reserve)
+    START_LATER = "start-later"  # start the backfill later (args: at)
 
 
 class AfkitError(Exception):

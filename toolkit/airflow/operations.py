@@ -23,6 +23,7 @@ from airflow_client.client.api.task_api import TaskApi
 from airflow_client.client.api.task_instance_api import TaskInstanceApi
 from airflow_client.client.api.variable_api import VariableApi
 from airflow_client.client.models.backfill_collection_response import BackfillCollectionResponse
+from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 from airflow_client.client.models.backfill_post_body import BackfillPostBody
 from airflow_client.client.models.create_asset_events_body import CreateAssetEventsBody
 from airflow_client.client.models.dag_patch_body import DAGPatchBody
@@ -356,6 +357,14 @@ class DagRunOperations(_Operations):
         filters = {k: v for k, v in filters.items() if v is not None}
         return [_run(m) for m in self.client.paged(call, api.get_dag_runs, "dag_runs", dag_id=dag_id,
                                                    order_by=["id"], **filters)]
+
+    def trigger(self, dag_id: str, note: str | None = None) -> DagRun:
+        """A manual run of the DAG now (as the UI's Trigger button makes one)."""
+        api = DagRunApi(self.api_client)
+        call = Call(f"trigger a run of DAG {dag_id!r}", resource=f"DAG {dag_id!r}",
+                    permission=f"permission to trigger runs of DAG {dag_id!r}", idempotent=False)
+        return _run(self.client.call(call, api.trigger_dag_run, dag_id=dag_id,
+                                     trigger_dag_run_post_body=TriggerDAGRunPostBody(logical_date=None, note=note)))
 
     def since(self, dag_id: str, run_after_gte: datetime) -> list[DagRun]:
         """Every run due at or after ``run_after_gte`` (asset-triggered runs have no logical date), oldest first."""

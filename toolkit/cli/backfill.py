@@ -52,16 +52,17 @@ from toolkit.state import StateStore
 # The flags of the plan options, for build_options' messages; and every parameter that shapes a plan, which a plan file
 # already fixes (given with a plan file, each is refused by name, never silently ignored).
 FLAGS = {"from_": "--from", "to": "--to", "partitions": "--partitions", "reserve": "--reserve",
-         "backfill_cap": "--backfill-cap"}
+         "backfill_cap": "--backfill-cap", "start_after": "--start-after"}
 PLANNING_PARAMETERS = ("from_", "to", "partitions", "downstream", "reprocess", "order", "max_active_runs", "reserve",
-                       "backfill_cap")
+                       "backfill_cap", "start_after")
 DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")  # Airflow's own rule for dag_id
 MAX_BACKFILL_ID = 2**31 - 1
 
 # What each command's --json holds (its help and docs/cli.md say it).
 PLAN_SHAPE = ("the plan file's document, as -o writes it (docs/plan-file.md, docs/plan-file.schema.json): schema, "
               "schema_version, plan_id, created_at, airflow_url, airflow_version, options, budgets and dags (each "
-              "with its estimate, pool_demand, concurrency, partitions and steps) …")
+              "with its estimate, pool_demand, concurrency, partitions and steps), impacts, sla_risks (when any: "
+              "each SLA the backfill would put at risk, its window and fixes), warnings …")
 LAUNCH_SHAPE = ("with --dry-run: dry_run (true), plan, notes, calls and runs {dag_id: [partition]}; otherwise "
                 "plan_id, outcome (created | completed | detached), resumed, created and adopted (backfill ids), "
                 "events [{kind, message, step, backfill_id}], governor [{action, backfill_id, pool, reason, text}] "
@@ -111,6 +112,9 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Slots of POOL kept for production (overrides afkit.toml; repeatable)."),
         click.option("--backfill-cap", multiple=True, metavar="POOL=N",
                      help="At most N slots of POOL for the backfill (repeatable)."),
+        click.option("--start-after", metavar="DATE",
+                     help="Create nothing before this instant (ISO datetime with zone, or +2h), e.g. after an SLA's "
+                          "deadline; the plan's SLA risk is judged from it."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -157,7 +161,7 @@ def plan_command(client: AirflowClient, dag_ids: tuple[str, ...], output: Path |
     if as_json:
         echo_json(plan_to_dict(plan))
         return
-    click.echo(render_plan(plan))
+    click.echo(render_plan(plan, HINTS))
     if output:
         click.echo(f"\nPlan written to {output}. Review it, then: afkit backfill launch {output}")
 
@@ -212,7 +216,7 @@ def launch_command(client: AirflowClient, args: tuple[str, ...], dry_run: bool, 
     total_runs = sum(d.run_count for d in plan.dags)
     if not yes and store.plan(plan.plan_id) is None:
         # With --json, stdout carries only the result: the plan and the question go to the terminal's stderr.
-        click.echo(render_plan(plan), err=as_json)
+        click.echo(render_plan(plan, HINTS), err=as_json)
         if not sys.stdin.isatty():
             raise BadInput("refusing to launch without confirmation: no terminal to ask on; pass --yes")
         click.confirm(f"\nCreate {len(plan.steps)} backfill(s) with {total_runs} run(s) on {plan.airflow_url}?",
@@ -272,7 +276,7 @@ def _dry_run(client: AirflowClient, plan: Plan, force: bool, unpause: bool, as_j
     if as_json:
         echo_json({"dry_run": True, "plan": plan_to_dict(plan), "notes": notes, "calls": calls, "runs": runs})
         return
-    click.echo(render_plan(plan))
+    click.echo(render_plan(plan, HINTS))
     for note in notes:
         click.echo(f"! {note}")
     click.echo("\nDry run — these calls would be made, in this order (nothing was created):")

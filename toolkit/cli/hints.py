@@ -11,5 +11,7 @@ HINTS = {
     Remedy.NO_BUDGET: "lower the reserve (--reserve POOL=N), or pass --force to run one backfill run at a time",
     Remedy.CANCEL_ACTIVE: "afkit backfill cancel {backfill_id}",
     Remedy.UNPAUSE: "use --unpause",
+    Remedy.SMALLER_BUDGET: "--backfill-cap {pool}={slots}, or --reserve {pool}={reserve}",
+    Remedy.START_LATER: "--start-after {at}",
 }
 

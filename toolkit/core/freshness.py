@@ -91,6 +91,26 @@ def deadlines_around(cron: str, tz: str, now: datetime) -> tuple[datetime, datet
     return previous, following
 
 
+def deadlines_between(cron: str, tz: str, start: datetime, end: datetime,
+                      limit: int | None = None) -> tuple[list[datetime], bool]:
+    """The deadlines of ``cron`` in ``tz`` after ``start`` and up to ``end`` (UTC), oldest first: at most the newest
+    ``limit`` of them (all when None), and whether there were more. Ticks are local wall-clock times made UTC as
+    ``deadlines_around`` makes them (a time in the spring-forward gap shifted later, an ambiguous one its
+    first occurrence); read back from ``end``, so a long window of a frequent cron costs ``limit`` ticks."""
+    zone = ZoneInfo(tz)
+    ticks = croniter(cron, end.astimezone(zone).replace(tzinfo=None) + timedelta(seconds=1))
+    found: list[datetime] = []
+    while True:
+        moment = _localize(ticks.get_prev(datetime), zone)
+        if moment > end or (found and moment >= found[-1]):
+            continue  # the fall-back hour read backwards, or a gap time shifted onto the next tick
+        if moment <= start:
+            return found[::-1], False
+        if limit is not None and len(found) == limit:
+            return found[::-1], True
+        found.append(moment)
+
+
 def expectation_for(sla: SLA, deadline: datetime) -> Expectation:
     return _expectation(sla.max_age, sla.timezone, sla.expect, deadline)
 

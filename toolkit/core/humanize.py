@@ -1,5 +1,7 @@
 """The one short human form of a duration, shared by every edge: ETAs, lags, ages, cadence intervals, Slack lines.
 
+Instants read "2026-11-16 13:00 UTC" (:func:`format_moment`).
+
 One convention everywhere, the largest two units, compact: "45s", "119s", "10m", "2h 05m", "3d 4h" (seconds up to
 two minutes, minutes up to an hour, then hours and zero-padded minutes, then days and hours; a fraction of a second
 only under 10 s, as "0.5s"; "unknown" for None). Intervals read "every 5m", "every 2h 05m".
@@ -9,7 +11,7 @@ Kept free of heavy imports: the terminal app paints first.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 
 def format_duration(value: timedelta | float | None) -> str:
@@ -34,3 +36,8 @@ def format_duration(value: timedelta | float | None) -> str:
     if days:
         return f"{sign}{days}d {hours}h"
     return f"{sign}{hours}h {minutes:02d}m" if hours else f"{sign}{minutes}m"
+
+
+def format_moment(moment: datetime | None) -> str:
+    """An instant as every text edge shows it, to the minute in UTC: "2026-11-16 13:00 UTC"; None: "-"."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"

@@ -13,7 +13,8 @@ from toolkit.core.planning import PlanOptions
 from toolkit.core.throttle import ThrottlePolicy, parse_amount, parse_assignments
 from toolkit.core.timeparse import key_instant, parse_instant, parse_partitions, selection_bounds
 
-NAMES = {"from_": "from", "to": "to", "partitions": "partitions", "reserve": "reserve", "backfill_cap": "backfill cap"}
+NAMES = {"from_": "from", "to": "to", "partitions": "partitions", "reserve": "reserve", "backfill_cap": "backfill cap",
+         "start_after": "start after"}
 
 
 def throttle_policy(configured: ThrottlePolicy, reserve: tuple[str, ...], backfill_cap: tuple[str, ...],
@@ -34,7 +35,7 @@ def throttle_policy(configured: ThrottlePolicy, reserve: tuple[str, ...], backfi
 def build_options(from_: str | None, to: str | None, partitions: str | None, downstream: bool, reprocess: str,
                   order: str, max_active_runs: int, now: datetime, reserve: tuple[str, ...] = (),
                   backfill_cap: tuple[str, ...] = (), names: Mapping[str, str] = NAMES,
-                  configured: ThrottlePolicy = ThrottlePolicy()) -> PlanOptions:
+                  configured: ThrottlePolicy = ThrottlePolicy(), start_after: str | None = None) -> PlanOptions:
     """Validated options; ``None`` means "not given" (an empty string was given, and is refused as empty).
 
     The dates come from ``from_``/``to``, or from date-like partition keys; keys that are not dates (``eu,us``) need
@@ -61,6 +62,12 @@ def build_options(from_: str | None, to: str | None, partitions: str | None, dow
         end = parse_instant(to, now, option=name["to"]) if to is not None else now
         if start > end:  # said here, where the inputs' own names are known
             raise BadInput(f"{name['from_']} {start.isoformat()} is after {name['to']} {end.isoformat()}: swap them")
-    options = PlanOptions(start, end, reprocess, order, max_active_runs, downstream, selection, policy)
+    later = None
+    if start_after is not None:
+        later = parse_instant(start_after, now, option=name["start_after"])
+        if later < now:
+            raise BadInput(f"{name['start_after']} {later.isoformat(timespec='minutes')} is in the past (now is "
+                           f"{now.isoformat(timespec='minutes')}): give a later time, or leave it out to start now")
+    options = PlanOptions(start, end, reprocess, order, max_active_runs, downstream, selection, policy, later)
     options.validate(now)
     return options

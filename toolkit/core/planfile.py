@@ -45,6 +45,7 @@ from toolkit.core.planning import (
     Step,
     decide,
 )
+from toolkit.core.sla_risk import Fix, SlaRisk
 from toolkit.core.throttle import PoolBudget, ThrottlePolicy, admit, budget_for, parse_amount, parse_policy
 from toolkit.core.timeparse import PartitionSelection
 from toolkit.core.validation import member, schema_problem, shown
@@ -131,6 +132,7 @@ class FileOptions(_Object):
     downstream: bool
     partitions: FileSelection | None
     policy: FilePolicy
+    start_after: Moment | None = None  # absent in plans written before launches could be scheduled
 
 
 class FileBudget(_Object, kw_only=True):
@@ -218,6 +220,34 @@ class FileImpact(_Object, kw_only=True):
     summary: str
 
 
+class FileFix(_Object, kw_only=True):
+    """One way to keep an SLA out of risk: a smaller budget of a pool (``budget``), or a later start."""
+
+    kind: Literal["budget", "start_after"]
+    pool: Name | None = None
+    slots: Count | None = None
+    reserve: Count | None = None
+    at: Moment | None = None
+    text: str
+
+
+class FileSlaRisk(_Object, kw_only=True):
+    """A freshness SLA the backfill would move to at risk: its producer's usual run for one deadline, with and
+    without the backfill holding the pools."""
+
+    asset: Name
+    sla: Name
+    owners: tuple[Name, ...]
+    producer: DagId
+    pools: tuple[Name, ...]
+    deadline: Moment
+    run_start: Moment
+    finish_without: Moment
+    finish_with: Moment
+    fixes: tuple[FileFix, ...]
+    summary: str
+
+
 class PlanFile(_Object, kw_only=True):
     """An afkit backfill plan, as `afkit backfill plan --out` writes it."""
 
@@ -231,6 +261,7 @@ class PlanFile(_Object, kw_only=True):
     budgets: tuple[FileBudget, ...]
     dags: tuple[FileDag, ...]
     impacts: tuple[FileImpact, ...]
+    sla_risks: tuple[FileSlaRisk, ...] = ()  # absent in plans written before the SLA risk was judged
     warnings: tuple[str, ...]
     fingerprint: Annotated[str, Meta(pattern=FINGERPRINT_PATTERN)] | UnsetType = UNSET  # absent in older plans
 
@@ -290,6 +321,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "downstream": options.downstream,
             "partitions": options.partitions.to_dict() if options.partitions else None,
             "policy": options.policy.to_dict(),
+            **({"start_after": _dt(options.start_after)} if options.start_after else {}),  # absent: start at once
         },
         "budgets": [
             {"pool": b.pool, "slots": b.slots, "reserve": b.reserve, "cap": b.cap, "budget": b.budget,
@@ -347,10 +379,22 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             }
             for i in plan.impacts
         ],
+        **({"sla_risks": [sla_risk_to_dict(r) for r in plan.sla_risks]} if plan.sla_risks else {}),
         "warnings": list(plan.warnings),
     }
     data[FINGERPRINT_KEY] = content_fingerprint(data)
     return data
+
+
+def sla_risk_to_dict(risk: SlaRisk) -> dict[str, Any]:
+    return {
+        "asset": risk.asset, "sla": risk.sla, "owners": list(risk.owners), "producer": risk.producer,
+        "pools": list(risk.pools), "deadline": _dt(risk.deadline), "run_start": _dt(risk.run_start),
+        "finish_without": _dt(risk.finish_without), "finish_with": _dt(risk.finish_with),
+        "fixes": [{"kind": f.kind, "pool": f.pool, "slots": f.slots, "reserve": f.reserve, "at": _dt(f.at),
+                   "text": f.text} for f in risk.fixes],
+        "summary": risk.text,
+    }
 
 
 # -- reading ----------------------------------------------------------------------------------------------------------
@@ -435,6 +479,7 @@ class _Rules:
             warnings=f.warnings,
             plan_id=f.plan_id,
             budgets=budgets,
+            sla_risks=self.sla_risks(f.sla_risks),
         )
 
     def options(self, o: FileOptions) -> PlanOptions:
@@ -449,6 +494,7 @@ class _Rules:
             downstream=o.downstream,
             partitions=self.selection(o.partitions, "$.options.partitions"),
             policy=self.policy(o.policy, "$.options.policy"),
+            start_after=o.start_after,
         )
 
     def selection(self, s: FileSelection | None, path: str) -> PartitionSelection | None:
@@ -625,6 +671,28 @@ class _Rules:
                 needs=self.unique(i.needs, f"{where}.needs"),
             ))
         return tuple(impacts)
+
+
+    def sla_risks(self, items: tuple[FileSlaRisk, ...]) -> tuple[SlaRisk, ...]:
+        """What the planner judged, kept for review: a launch re-plans nothing from it, so only its shape is checked
+        (a fix names what it changes; a risk finishes after its deadline, and later than without the backfill)."""
+        risks = []
+        for n, r in enumerate(items):
+            where = f"$.sla_risks[{n}]"
+            if not r.finish_without <= r.deadline < r.finish_with:
+                raise self.fail(f"{where}.finish_with", "a risk finishes after its deadline "
+                                                        "($.deadline), and finish_without does not")
+            fixes = []
+            for m, f in enumerate(r.fixes):
+                needed = ("pool", "slots", "reserve") if f.kind == "budget" else ("at",)
+                missing = [k for k in needed if getattr(f, k) is None]
+                if missing:
+                    raise self.fail(f"{where}.fixes[{m}].{missing[0]}", f"is null, but a {f.kind} fix needs it")
+                fixes.append(Fix(f.kind, f.pool, f.slots, f.reserve, f.at))
+            risks.append(SlaRisk(r.asset, r.sla, self.unique(r.owners, f"{where}.owners"), r.producer,
+                                 self.unique(r.pools, f"{where}.pools"), r.deadline, r.run_start, r.finish_without,
+                                 r.finish_with, tuple(fixes)))
+        return tuple(risks)
 
 
 # -- reading: the file -----------------------------------------------------------------------------------------------

@@ -24,8 +24,10 @@ from datetime import datetime
 from toolkit.core.humanize import format_duration  # noqa: F401  (planning's users import it from here)
 from toolkit.errors import AfkitError, BadInput, Conflict, ExitCode, Remedy
 from toolkit.models import Asset, Backfill, DagDetails, DagRun, DryRunInfo, Pool, Task
+from toolkit.core.sla_risk import Producer, SlaRisk, occupancy_schedule, risks
 from toolkit.core.throttle import PoolBudget, ThrottlePolicy, admit, budgets_for, deadlock_warnings
 from toolkit.core.timeparse import PartitionSelection
+from toolkit.sla import SLA
 
 REPROCESS_BEHAVIOURS = ("none", "failed", "completed")
 ORDERS = ("oldest", "newest")
@@ -53,6 +55,12 @@ class PlanOptions:
     downstream: bool = False
     partitions: PartitionSelection | None = None
     policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    start_after: datetime | None = None  # the launch creates nothing before this instant (out of an SLA's window)
+
+    def later(self, shape: list) -> list:
+        """``shape`` (what identifies a plan or a request) with the start, when one is set: plans made before
+        ``start_after`` existed keep their ids."""
+        return [*shape, self.start_after.isoformat()] if self.start_after else shape
 
     def validate(self, now: datetime) -> None:
         if self.reprocess not in REPROCESS_BEHAVIOURS:
@@ -192,6 +200,13 @@ class Plan:
     warnings: tuple[str, ...] = ()
     plan_id: str = ""
     budgets: tuple[PoolBudget, ...] = ()  # the backfill budget of every pool the plan uses
+    sla_risks: tuple[SlaRisk, ...] = ()  # the SLAs the backfill would move to at risk (see core/sla_risk.py)
+
+    @property
+    def starts_at(self) -> datetime:
+        """When the backfill is expected to start: its ``start_after``, else when it was planned."""
+        start = self.options.start_after
+        return start if start is not None and start > self.created_at else self.created_at
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -610,9 +625,11 @@ def build_plan(
     consumers: list[tuple[DagDetails, tuple[DagRun, ...]]] = (),
     graph: AssetGraph | None = None,
     carved: frozenset[str] = frozenset(),
+    slas: list[tuple[SLA, Producer]] = (),
 ) -> Plan:
     """Assemble the whole plan; ``inputs`` holds every backfillable DAG, ``consumers`` the asset-triggered ones,
-    ``pools`` each pool at its configured size, ``carved`` the pools Airflow holds the budget of at task level."""
+    ``pools`` each pool at its configured size, ``carved`` the pools Airflow holds the budget of at task level,
+    ``slas`` the freshness SLAs with their producers (whose runs the backfill may hold back)."""
     options.validate(now)
     graph = graph or AssetGraph()
     warnings: list[str] = []
@@ -659,7 +676,21 @@ def build_plan(
         warnings=tuple(dict.fromkeys(warnings)),
         budgets=tuple(budgets.values()),
     )
+    plan = Plan(**{**plan.__dict__, "sla_risks": tuple(sla_risks(plan, list(slas)))})
     return Plan(**{**plan.__dict__, "plan_id": plan_fingerprint(plan)})
+
+
+def sla_risks(plan: Plan, slas: list[tuple[SLA, Producer]]) -> list[SlaRisk]:
+    """The SLAs this plan would move to at risk: its DAGs hold their pools from :attr:`Plan.starts_at`, each for its
+    p90 ETA (p50 when that is all there is), after its upstream DAGs, as a launch runs them."""
+    if not slas:
+        return []
+    schedule = occupancy_schedule(
+        plan.starts_at,
+        [(d.dag_id, d.upstream, d.eta_p90 if d.eta_p90 is not None else d.eta_p50,
+          {pool: d.concurrency * need for pool, need in d.pool_demand.items()}) for d in plan.dags if d.run_count],
+        {b.pool: b.budget for b in plan.budgets})
+    return risks(slas, schedule, {b.pool: b.slots for b in plan.budgets}, {b.pool: b.budget for b in plan.budgets})
 
 
 def request_key(airflow_url: str, roots: list[str], options: PlanOptions) -> str:
@@ -669,8 +700,8 @@ def request_key(airflow_url: str, roots: list[str], options: PlanOptions) -> str
         "roots": sorted(roots),
         "from": options.from_date.isoformat(),
         "to": options.to_date.isoformat(),
-        "options": [options.reprocess, options.order, options.max_active_runs, options.downstream,
-                    options.policy.to_dict()],
+        "options": options.later([options.reprocess, options.order, options.max_active_runs, options.downstream,
+                                  options.policy.to_dict()]),
         "partitions": options.partitions.to_dict() if options.partitions else None,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
@@ -680,8 +711,8 @@ def plan_fingerprint(plan: Plan) -> str:
     """A stable id for what a plan would do: same Airflow, DAG versions, steps and options give the same id."""
     material = {
         "url": plan.airflow_url,
-        "options": [plan.options.reprocess, plan.options.order, plan.options.max_active_runs,
-                    plan.options.policy.to_dict()],
+        "options": plan.options.later([plan.options.reprocess, plan.options.order, plan.options.max_active_runs,
+                                       plan.options.policy.to_dict()]),
         "dags": [(d.dag_id, d.version) for d in plan.dags],
         "steps": [(s.key, s.from_date.isoformat(), s.to_date.isoformat(), s.runs) for s in plan.steps],
         "created": plan.created_at.isoformat(),

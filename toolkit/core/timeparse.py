@@ -1,7 +1,8 @@
 """Turning what operators type into exact UTC instants and partition selections (pure; "now" is a parameter).
 
 Accepted instants: ``YYYY-MM-DD`` (midnight UTC), ISO datetimes *with* a zone (``2026-11-01T06:00:00-08:00``,
-``…Z``), ``now``, ``today``, ``yesterday``, and relative forms ``-30d``, ``-12h``, ``-90m``, ``-2w``.
+``…Z``), ``now``, ``today``, ``yesterday``, and relative forms ``-30d``, ``-12h``, ``-90m``, ``-2w`` (and ``+2h``
+ahead of now, for a start that is still to come).
 A datetime without a zone is refused: guessing the zone is how backfills end up an offset off.
 """
 
@@ -14,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from toolkit.errors import BadInput
 
-RELATIVE = re.compile(r"^-(\d+)([mhdw])$")
+RELATIVE = re.compile(r"^([-+])(\d+)([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # The instants afkit accepts. Airflow stores any datetime, but nothing outside these years is a backfill anyone
 # means, and arithmetic near datetime's own limits (year 1 and 9999) overflows.
@@ -60,9 +61,11 @@ def _parse_instant(text: str, now: datetime, option: str) -> datetime | None:
         return midnight - timedelta(days=1)
     match = RELATIVE.match(lowered)
     if match:
-        if len(match.group(1)) > 9:  # nothing that long is in range (and int() refuses 4300 digits)
+        sign, amount, unit = match.groups()
+        if len(amount) > 9:  # nothing that long is in range (and int() refuses 4300 digits)
             return None
-        return now.astimezone(timezone.utc) - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+        offset = timedelta(**{UNITS[unit]: int(amount)})
+        return now.astimezone(timezone.utc) + (offset if sign == "+" else -offset)
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         try:
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=timezone.utc)
@@ -73,7 +76,7 @@ def _parse_instant(text: str, now: datetime, option: str) -> datetime | None:
     except ValueError:
         raise BadInput(
             f"{option} {_shown(text)} is not a date: use YYYY-MM-DD, an ISO datetime with zone "
-            "(2026-11-01T06:00:00Z), now, today, yesterday, or -30d / -12h / -90m / -2w"
+            "(2026-11-01T06:00:00Z), now, today, yesterday, or -30d / -12h / -90m / -2w / +2h"
         ) from None
     if parsed.tzinfo is None:
         raise BadInput(f"{option} {_shown(text)} has no time zone: add Z or an offset such as +02:00")

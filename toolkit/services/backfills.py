@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from toolkit.airflow import AirflowClient
-from toolkit.errors import BadInput, Conflict, NotFound, Remedy
-from toolkit.models import Backfill, DagDetails, DagRun, Pool
+from toolkit.errors import BadInput, Conflict, NotFound, PermissionDenied, Remedy
+from toolkit.models import Backfill, DagDetails, DagRun, Pool, Task
 from toolkit.core.planfile import LoadedPlan, plan_from_dict, plan_to_dict
 from toolkit.core.planning import (
     AssetGraph,
@@ -32,11 +32,15 @@ from toolkit.core.planning import (
     PartitionRow,
     check_root,
     classify_partitions,
+    estimate_durations,
     plan_fingerprint,
     partition_label,
     partition_moment,
     pool_demand,
 )
+from toolkit.core.humanize import format_moment
+from toolkit.core.sla_risk import Producer
+from toolkit.sla import SLA, parse_slas
 from toolkit.services.governor import ACTED, GovernorEvent, configured_governor
 from toolkit.services.occupancy import pools_for_planning
 from toolkit.state import StateStore
@@ -51,6 +55,7 @@ from toolkit.core.throttle import (
 )
 
 FETCH_WORKERS = 4  # concurrent requests while planning; Airflow's api-server serves them in parallel
+PRODUCER_RUNS = 30  # the recent successful runs that say when an SLA's producer usually starts and how long it takes
 
 
 def _in_range(run: DagRun, partitioned: bool, options: PlanOptions) -> bool:
@@ -204,7 +209,9 @@ def make_plan(client: AirflowClient, dag_ids: list[str], options: PlanOptions, n
     for dag_inputs in inputs:
         if dag_inputs.active_backfills:
             check_active_backfills(dag_inputs, {b.id: backfill_progress(client, b) for b in dag_inputs.active_backfills})
-    return build_plan(
+    used = {p for item in inputs for p in pool_demand(item.tasks)}
+    slas, unjudged = sla_producers(client, graph, used, {i.details.dag.dag_id: i.tasks for i in inputs})
+    plan = build_plan(
         airflow_url=client.url,
         airflow_version=version,
         now=now,
@@ -214,7 +221,43 @@ def make_plan(client: AirflowClient, dag_ids: list[str], options: PlanOptions, n
         consumers=consumer_data,
         graph=graph,
         carved=carved,
+        slas=slas,
     )
+    return replace(plan, warnings=plan.warnings + tuple(unjudged)) if unjudged else plan
+
+
+def sla_producers(client: AirflowClient, graph: AssetGraph, pools: set[str],
+                  known_tasks: dict[str, tuple[Task, ...]]) -> tuple[list[tuple[SLA, Producer]], list[str]]:
+    """The freshness SLAs whose producing DAG needs one of ``pools``, each with what its producer needs and does:
+    its pool demand, its p90 and the start times of its recent runs that were not backfills. Also what could not be
+    judged (a producer the user may not read), said as plan warnings rather than failing the plan."""
+    declared: dict[str, list[SLA]] = {}
+    for asset in graph.assets:
+        if asset.producing_dags:
+            valid = [s for s in parse_slas(asset.name, asset.extra) if isinstance(s, SLA)]
+            if valid:
+                declared.setdefault(asset.producing_dags[0], []).extend(valid)
+    if not declared or not pools:
+        return [], []
+
+    def read(dag_id: str) -> tuple[str, Producer | None, str | None]:
+        try:
+            demand = pool_demand(known_tasks[dag_id] if dag_id in known_tasks else client.dags.tasks(dag_id))
+            if not set(demand) & pools:
+                return dag_id, None, None
+            recent = client.dag_runs.recent(dag_id, limit=PRODUCER_RUNS)
+        except (NotFound, PermissionDenied) as exc:
+            return dag_id, None, f"SLA risk of {', '.join(s.key for s in declared[dag_id])} not judged: {exc}"
+        starts = tuple(r.start_date for r in recent if r.run_type != "backfill" and r.start_date is not None)
+        if not starts:
+            return dag_id, None, (f"SLA risk of {', '.join(s.key for s in declared[dag_id])} not judged: its "
+                                  f"producer {dag_id} has no successful run outside backfills yet")
+        return dag_id, Producer(dag_id, demand, estimate_durations(recent).p90, starts), None
+
+    with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as workers:
+        read_all = list(workers.map(read, sorted(declared)))
+    found = [(sla, producer) for dag_id, producer, _ in read_all if producer for sla in declared[dag_id]]
+    return found, [note for _, _, note in read_all if note]
 
 
 def partition_states(client: AirflowClient, dag_id: str, start: datetime, end: datetime) -> list[PartitionRow]:
@@ -495,11 +538,14 @@ def launch(
     on_event: Callable[[LaunchEvent], None] = lambda e: None,
     should_stop: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> LaunchReport:
     """Create the plan's Airflow backfills in dependency order; idempotent and resumable through the journal.
 
     The plan is re-admitted first (:func:`prepare_launch`): what is journaled and launched is the plan as today's
-    pools and policy allow it, whichever edge asked.
+    pools and policy allow it, whichever edge asked. A plan with a ``start_after`` is journaled at once and creates
+    nothing before that instant (it can be cancelled meanwhile, and a launch run again after an interruption waits
+    the same way).
     """
     if store.plan(plan.plan_id) is not None:  # resume what was launched
         journaled = plan_from_journal(store, plan.plan_id)
@@ -521,6 +567,10 @@ def launch(
     report = LaunchReport(plan.plan_id, resumed=not fresh)
     if not fresh:
         on_event(LaunchEvent("info", f"resuming launch of plan {plan.plan_id} from the journal"))
+    start_after = plan.options.start_after
+    if start_after is not None and clock() < start_after:
+        on_event(LaunchEvent("info", f"waiting until {format_moment(start_after)}, the plan's start, to create "
+                                     "its backfills"))
     while True:
         journal = store.steps(plan.plan_id)
         status = store.plan(plan.plan_id).status
@@ -528,6 +578,7 @@ def launch(
             on_event(LaunchEvent("info", f"plan {plan.plan_id} was cancelled; nothing more will be created"))
             report.stopped_early = True
             return report
+        too_early = start_after is not None and clock() < start_after
         pending_creation = False
         for step in plan.steps:
             entry = journal[step.key]
@@ -542,7 +593,7 @@ def launch(
                                          step.key, backfill.id))
                 continue
             pending_creation = True
-            if status == "paused" or not _depends_done(plan, step, journal):
+            if too_early or status == "paused" or not _depends_done(plan, step, journal):
                 continue
             if entry.status == "creating":
                 adopted = [b for b in client.backfills.list_for_dag(step.dag_id) if _tagged(b, plan.plan_id, step.key)]
@@ -582,7 +633,7 @@ def launch(
         if should_stop():
             report.stopped_early = True
             return report
-        sleep(poll_seconds)
+        sleep(max(0.0, min(poll_seconds, (start_after - clock()).total_seconds())) if too_early else poll_seconds)
 
 
 def launch_governed(

@@ -12,5 +12,8 @@ HINTS = {
                       "(afkit backfill launch --force)",
     Remedy.CANCEL_ACTIVE: "cancel backfill {backfill_id} in Airflow, or with afkit backfill cancel {backfill_id}",
     Remedy.UNPAUSE: "unpause the DAG in Airflow",
+    Remedy.SMALLER_BUDGET: "reserve {reserve} slot(s) of {pool} in afkit.toml, or plan it in the CLI with "
+                           "afkit backfill plan --backfill-cap {pool}={slots}",
+    Remedy.START_LATER: "launch it at or after {at} (afkit backfill launch --start-after {at})",
 }
 

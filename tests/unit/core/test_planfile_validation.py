@@ -11,7 +11,7 @@ import json
 import random
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,8 @@ from toolkit.core.planfile import (
 )
 from toolkit.files import load_plan, read_plan, save_plan
 from toolkit.core.planning import AssetGraph, DagInputs, Plan, PlanOptions, build_plan
+from toolkit.core.sla_risk import Producer
+from toolkit.sla import deadline, parse_slas, with_slas
 from toolkit.core.throttle import Amount, PoolPolicy, ThrottlePolicy
 from toolkit.core.timeparse import PartitionSelection
 
@@ -62,6 +64,21 @@ def pipeline_plan():
                              "warehouse": Pool("warehouse", 4, 4, 0, 0)})
 
 
+def sla_risk_plan():
+    """A backfill scheduled at 05:40 Los Angeles time in the whole warehouse pool, whose producer of
+    mart.daily_revenue usually starts at 05:45 for its 06:00 deadline: the plan says it would go at risk."""
+    sla = next(iter(parse_slas("mart.daily_revenue", with_slas({}, deadline(
+        "0 6 * * *", "America/Los_Angeles", owners=["#analytics-eng"])))))
+    producer = Producer("daily_revenue", {"warehouse": 2}, 600.0,
+                        tuple(datetime(2026, 11, d, 13, 45, tzinfo=UTC) for d in range(15, 21)))
+    successes = tuple(run(DAY[i], "success", minutes=10) for i in range(5))
+    backfilled = inputs(recent_successes=successes, tasks=(Task("t", "warehouse"),))
+    return build_plan(airflow_url="http://a", airflow_version="3.3.2", now=NOW,
+                      options=PlanOptions(DAY[0], DAY[-1], start_after=datetime(2026, 11, 21, 13, 40, tzinfo=UTC)),
+                      inputs=[backfilled], pools={"warehouse": Pool("warehouse", 3, 3, 0, 0)},
+                      slas=[(sla, producer)])
+
+
 def real_plans():
     """Plans the planner really makes, in every shape the format has."""
     part_dry = [DryRunInfo(None, d.strftime("%Y-%m-%d"), d) for d in DAY]
@@ -83,6 +100,7 @@ def real_plans():
                                    pools=unlimited),
         "missing-pool": plan_for(inputs(tasks=(Task("a", "ghost"),)), pools={"tiny": Pool("tiny", 2, 2, 0, 0)}),
         "pipeline": pipeline_plan(),
+        "sla-risk": sla_risk_plan(),
         "tui": source.plan("daily_revenue", PlanOptions(TUI_NOW - timedelta(days=30), TUI_NOW - timedelta(days=1),
                                                         reprocess="failed", policy=TUI_POLICY), TUI_NOW),
     }

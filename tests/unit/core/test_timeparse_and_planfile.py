@@ -29,6 +29,8 @@ NOW = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
         ("-12h", datetime(2026, 11, 21, 3, 30, tzinfo=UTC)),
         ("-90m", datetime(2026, 11, 21, 14, 0, tzinfo=UTC)),
         ("-2w", datetime(2026, 11, 7, 15, 30, tzinfo=UTC)),
+        ("+2h", datetime(2026, 11, 21, 17, 30, tzinfo=UTC)),
+        ("+1d", datetime(2026, 11, 22, 15, 30, tzinfo=UTC)),
         ("today", datetime(2026, 11, 21, tzinfo=UTC)),
         ("yesterday", datetime(2026, 11, 20, tzinfo=UTC)),
         ("now", NOW),
@@ -39,7 +41,8 @@ def test_instants(text, expected):
 
 
 @pytest.mark.parametrize(("text", "message"), [("2026-13-01", "not a valid date"), ("2026-11-01T06:00", "no time zone"),
-                                               ("next week", "is not a date"), ("-3y", "is not a date")])
+                                               ("next week", "is not a date"), ("-3y", "is not a date"),
+                                               ("+-2h", "is not a date"), ("2h", "is not a date")])
 def test_bad_instants(text, message):
     with pytest.raises(BadInput, match=message):
         parse_instant(text, NOW, option="--from")
