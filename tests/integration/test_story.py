@@ -8,6 +8,7 @@ with the change as its cause, one message per alert reaches both sides of the se
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -16,8 +17,9 @@ from toolkit.airflow import AirflowClient
 from toolkit.core.inbox import render
 from toolkit.devserver.launcher import AirflowSpec, start_airflow
 from toolkit.devserver.slack_inbox import running_inbox
-from toolkit.devserver.story import (AFTER_MINUTES, BEFORE_MINUTES, DOWNSTREAM, STORY_DAGS, UPSTREAM, Story,
-                                     StoryWatcher, prepare_home, story_env, story_part)
+from toolkit.core.cadence_whatif import LastRun, simulate_consumer
+from toolkit.devserver.story import (AFTER_MINUTES, BEFORE_MINUTES, CLOSE, DOWNSTREAM, RERUNS, SCHEDULER_LOOP,
+                                     STORY_DAGS, UPSTREAM, Story, StoryWatcher, prepare_home, story_env, story_part)
 from toolkit.services.cadence import cadence_reports
 from toolkit.state import StateStore
 
@@ -53,7 +55,8 @@ def story(tmp_path_factory: pytest.TempPathFactory):
                     beats.append(beat)
                 watcher.stop()  # what it recorded and sent stays as the story left it while the tests read it
                 yield SimpleNamespace(beats=beats, inbox=inbox, client=client, running=running, home=home,
-                                      switched_at=tale.switched_at, posts=list(inbox.posts))
+                                      switched_at=tale.switched_at, ended_at=datetime.now(timezone.utc),
+                                      posts=list(inbox.posts))
         finally:
             watcher.stop()
             ARTIFACTS.mkdir(exist_ok=True)
@@ -84,9 +87,69 @@ def test_the_seam_report_names_daily_finance_close_batching_more_and_running_lon
     (report,) = cadence_reports(story.client, asset=UPSTREAM)
     (impact,) = report.consumers
     assert impact.dag_id == "daily_finance_close" and impact.produces == (DOWNSTREAM,)
-    assert impact.events_per_run_before == 1 and impact.events_per_run_after > 1.5, impact
+    # before: one event a run, but for the run that batched the re-runs
+    assert impact.events_per_run_before < 1.5 and impact.events_per_run_after > 1.5, impact
     assert impact.duration_after > impact.duration_before, impact
     assert "daily_finance_close now runs" in report.message
+
+
+def _runs_per_day(starts: list[datetime], runs: int) -> float:
+    """The rhythm of the first ``runs`` starts: ``runs - 1`` cycles over the time from the first to the last."""
+    return (runs - 1) / ((starts[runs - 1] - starts[0]).total_seconds() / 86400)
+
+
+def test_the_what_if_before_the_switch_foresaw_what_the_close_then_did(story):
+    """``afkit cadence simulate`` ran before the switch, on the history the close had then. Its verdict is held against
+    what happened, and its model against what the close really did: replayed on the events that really came, from
+    the close's real state, the close's runs a day at 30 minutes and at 5 are within 20 % of those observed.
+
+    (A replay, not the what-if's own figures: those assume the asset's typical interval, and on a busy machine the
+    real ingest runs late now and then, which is the ingest's doing, not the model's.)"""
+    sim = next(b for b in story.beats if "simulation" in b.data).data["simulation"]
+    (history, slas), = [(h, s) for h, s in sim.histories if h.dag_id == CLOSE]
+    (now,), (then,) = sim.current.consumers, sim.proposed.consumers
+    assert then.model.fitted and then.model.per_event > then.model.fixed, then.model  # a batch is most of a close
+    assert now.keeps_up and not then.keeps_up
+    assert {o.sla for o in then.at_risk} >= {"story-close-lag"}, then.slas
+
+    runs = sorted((r for r in story.client.dag_runs.list(CLOSE) if r.start_date is not None),
+                  key=lambda r: r.start_date)
+    events = [e for e in story.client.assets.events(
+        next(a.id for a in story.client.assets.list() if a.name == UPSTREAM), 500) if not e.from_backfill]
+    arrivals = [e.timestamp for e in events]
+
+    def replayed(start: datetime, end: datetime) -> tuple[float, float, list[int], list[int]]:
+        """Predicted and observed close runs a day over [start, end), and the starts of each (story minutes).
+
+        Runs a day are measured as a rhythm, over the same number of runs on both sides (the first N, N the fewer
+        of the two): from the first start to the N-th, not as runs counted in the window. The phases end on an
+        alert or a re-run, not on a close, so a close due in a phase's last seconds may or may not have started by
+        then, and with three or four closes a phase that one run is more than the 20 % (CI saw 5 predicted against 4,
+        and 4 against 3). The two may differ by that one run in the window, no more; a model that runs the close
+        too often or too rarely still fails: its N-th start comes too early or too late."""
+        before = [r for r in runs if r.start_date < start]
+        last = None if not before else LastRun(before[-1].start_date, before[-1].end_date or end, max(
+            e.timestamp for e in events if (CLOSE, before[-1].run_id) in e.consumed_by))
+        replay = simulate_consumer(history, [a for a in arrivals if a <= end], start, end, slas, last=last,
+                                   loop=SCHEDULER_LOOP)
+        predicted = list(replay.run_starts)
+        observed = [r.start_date for r in runs if start <= r.start_date < end]
+        compared = min(len(predicted), len(observed))
+        minutes = lambda moments: [round((m - start).total_seconds() * SCALE / 60) for m in moments]  # noqa: E731
+        assert compared >= 2 and abs(len(predicted) - len(observed)) <= 1, (minutes(predicted), minutes(observed))
+        return (_runs_per_day(predicted, compared), _runs_per_day(observed, compared), minutes(predicted),
+                minutes(observed))
+
+    # At 30 minutes: from just before the event that triggered the first close, to the re-runs by hand
+    reruns = min(r.start_date for r in story.client.dag_runs.list("stripe_ingest") if r.run_type == "manual")
+    first = min(e.timestamp for e in events if (CLOSE, runs[0].run_id) in e.consumed_by)
+    at_30 = replayed(first - timedelta(milliseconds=1), reruns)
+    # At 5 minutes: from the switch to the story's end
+    at_5 = replayed(story.switched_at, story.ended_at)
+    for label, (predicted, observed, replay_starts, observed_starts) in (("30m", at_30), ("5m", at_5)):
+        print(f"close at {label}: runs/day (real) predicted {predicted:.0f} observed {observed:.0f}; starts "
+              f"(story minutes) replayed {replay_starts}, observed {observed_starts}")
+        assert abs(predicted - observed) <= 0.2 * observed, (label, predicted, observed)
 
 
 def test_the_finance_sla_goes_at_risk_then_late_with_the_cadence_change_as_its_cause(story):
@@ -116,7 +179,8 @@ def test_exactly_one_message_per_alert_reached_the_inbox(story):
 def test_nothing_was_created_by_backfill(story):
     client = story.client
     assert [b for dag_id in STORY_DAGS for b in client.backfills.list_for_dag(dag_id)] == []
-    assert {r.run_type for r in client.dag_runs.list("stripe_ingest")} == {"scheduled"}
+    ingest = [r.run_type for r in client.dag_runs.list("stripe_ingest")]
+    assert set(ingest) == {"scheduled", "manual"} and ingest.count("manual") % RERUNS == 0  # the re-runs by hand
     assert {r.run_type for r in client.dag_runs.list("daily_finance_close")} == {"asset_triggered"}
     summary = story.beats[-1]
     assert summary.data["backfills"] == 0 and summary.data["messages"] >= 3

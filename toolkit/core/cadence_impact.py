@@ -8,6 +8,7 @@ its deadline. This module takes the change, the consumer runs and the asset's ev
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -85,6 +86,16 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def consumed_counts(events: Iterable[AssetEvent], dag_id: str) -> dict[str, int]:
+    """How many of ``events`` each run of ``dag_id`` consumed, by run id: the batch each run reconciled."""
+    counts: dict[str, int] = {}
+    for event in events:
+        for consumer, run_id in event.consumed_by:
+            if consumer == dag_id:
+                counts[run_id] = counts.get(run_id, 0) + 1
+    return counts
+
+
 def seam_impact(dag_id: str, owners: tuple[str, ...], change_at: datetime, now: datetime,
                 runs: list[DagRun], events: list[AssetEvent], first_event: datetime | None,
                 slas_at_risk: tuple[str, ...] = (), produces: tuple[str, ...] = ()) -> SeamImpact:
@@ -94,11 +105,7 @@ def seam_impact(dag_id: str, owners: tuple[str, ...], change_at: datetime, now: 
     start = max(change_at - BASELINE, first_event or change_at - BASELINE)
     before = [r for r in live if start <= r.run_after < change_at]
     after = [r for r in live if r.run_after >= change_at]
-    consumed: dict[str, int] = {}
-    for event in events:
-        for consumer, run_id in event.consumed_by:
-            if consumer == dag_id:
-                consumed[run_id] = consumed.get(run_id, 0) + 1
+    consumed = consumed_counts(events, dag_id)
     latest = max((r.run_after for r in live), default=None)
     queued = sum(1 for e in events if not any(c == dag_id for c, _ in e.consumed_by)
                  and (latest is None or e.timestamp > latest))

@@ -6,8 +6,10 @@ the finance close's SLA goes at risk, then late, naming the cadence change as it
 demo's Slack inbox, which the page and the TUI show.
 
 Nothing is faked by the compression (``toolkit.devserver.clock``): the DAGs run on the shorter schedule and work for
-the shorter while, so every event, run and duration judged is real. Every run is scheduled by Airflow itself: the
-story creates no backfill and writes no row. Each step says what to look at (CLI, TUI pane, page section).
+the shorter while, so every event, run and duration judged is real. Every run but the re-runs of the ingest (by hand,
+as the payments team would trigger them) is scheduled by Airflow itself: the story creates no backfill and writes no
+row. Before the switch, afkit's what-if (``afkit cadence simulate``) says what the new rhythm would do; the story then
+shows it happen. Each step says what to look at (CLI, TUI pane, page section).
 
 The story is a generator of :class:`Beat` values; ``afkit demo`` prints them and the integration test asserts on
 them, so both follow the same path.
@@ -22,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from toolkit.airflow import AirflowClient
@@ -32,10 +34,17 @@ from toolkit.devserver.clock import TIME_SCALE_ENV, describe_scale
 from toolkit.devserver.demo import CADENCE_VARIABLE, repo_dags_folder, wait_for_dags
 from toolkit.devserver.slack_inbox import SlackInbox
 from toolkit.errors import AfkitError, AirflowServerError, BadInput
-from toolkit.services.cadence import cadence_reports
+from toolkit.core.cadence_impact import consumed_counts
+from toolkit.core.cadence_whatif import Rhythm
+from toolkit.services.cadence import cadence_reports, simulate
 
 STORIES = ("postmortem",)
 STORY_DAGS = ("stripe_ingest", "daily_finance_close")
+INGEST, CLOSE = STORY_DAGS
+RERUNS = 2  # the ingest runs the payments team re-runs by hand before the switch: the close batches them
+RERUN_TRIES = 3  # a burst that lands after the close finished teaches nothing: try again at its next run
+RERUN_WINDOW_MINUTES = 3  # a close younger than this has time left for the re-runs to land while it runs
+SCHEDULER_LOOP = timedelta(seconds=1)  # how often the story's Airflow turns queued events into a run, in real time
 STORY_FILES = ("example_assets.py", "stripe_ingest.py", "daily_finance_close.py")
 UPSTREAM, DOWNSTREAM = "stripe.payments", "finance.daily_close"
 BEFORE_MINUTES, AFTER_MINUTES = 30, 5  # the postmortem's cadences, in story minutes
@@ -70,7 +79,7 @@ def prepare_home(home: Path) -> Path:
     (home / MARKER).write_text("made by afkit demo --story; wiped and made again by the next story\n")
     source = repo_dags_folder()
     if source is None:
-        raise BadInput("the story needs the example DAGs: run it from a clone of the afkit repository")
+        raise BadInput("the story needs the example DAGs, which are missing from this installation of afkit; reinstall it")
     for name in STORY_FILES:
         shutil.copy(source / name, dags / name)
     return dags
@@ -178,6 +187,8 @@ class Story:
     def play(self) -> Iterator[Beat]:
         yield from self._setup()
         yield from self._before()
+        yield from self._reruns()
+        yield from self._what_if()
         yield from self._switch()
         yield from self._after()
         yield from self._summary()
@@ -247,6 +258,67 @@ class Story:
                                         f"(run {event.source_run_id})")
         yield Beat("step", f"{seen} events every {BEFORE_MINUTES} story minutes: that is the \"before\".",
                    look=(self.afkit(f"cadence show {UPSTREAM}"), "TUI: Cadence pane (c)"))
+
+    def _close_batches(self) -> dict[str, int]:
+        """How many stripe.payments events each close run consumed."""
+        return consumed_counts(self._live_events(), CLOSE)
+
+    def _reruns(self) -> Iterator[Beat]:
+        """While a close is running, the payments team re-runs the ingest twice (a bad deploy, say): the next close
+        batches both events, and takes longer. That is how afkit's what-if learns what one batch costs the close."""
+        for _ in range(RERUN_TRIES):
+            before = set(self._close_batches())
+            for item in self._wait("a close to start", self.real(BEFORE_MINUTES) * 2 + 60, self._fresh_close):
+                if isinstance(item, Beat):
+                    yield item
+            for _ in range(RERUNS):
+                self.client.dag_runs.trigger(INGEST, note="re-run by hand (afkit demo --story)")
+
+            def batched():
+                done = {r.run_id for r in self.client.dag_runs.recent(CLOSE)}
+                counts = {k: v for k, v in self._close_batches().items() if k not in before and k in done}
+                return counts if any(v >= RERUNS for v in counts.values()) or len(counts) >= RERUNS + 1 else None
+
+            for item in self._wait("the close to batch the re-runs", self.real(BEFORE_MINUTES) * 3 + 60, batched):
+                if isinstance(item, Beat):
+                    yield item
+                    continue
+                if max(item.values()) >= RERUNS:
+                    yield Beat("step", f"The payments team re-runs {INGEST} {RERUNS} times by hand while a close is "
+                                       f"running; the next close reconciles all {max(item.values())} batches in one "
+                                       "run, and takes that much longer.",
+                               look=(self.afkit(f"cadence show {UPSTREAM}"),))
+                    return
+        yield Beat("note", "the re-runs never landed during a close: afkit's what-if will say it cannot tell how a "
+                           "close grows with its batch")
+
+    def _fresh_close(self):
+        latest = self.client.dag_runs.latest(CLOSE)
+        if latest is None or latest.state != "running" or latest.start_date is None:
+            return None
+        running_for = (datetime.now(timezone.utc) - latest.start_date).total_seconds()
+        return latest if running_for < self.real(RERUN_WINDOW_MINUTES) else None
+
+    def _what_if(self) -> Iterator[Beat]:
+        """Before the change ships: what afkit says a 5-minute ingest would do to the close."""
+        story_day = timedelta(seconds=self.real(24 * 60))
+        sim = simulate(self.client, UPSTREAM, Rhythm(every=timedelta(seconds=self.real(AFTER_MINUTES))),
+                       horizon=story_day, loop=SCHEDULER_LOOP)
+        close = next((c for c in sim.proposed.consumers if c.dag_id == CLOSE), None)
+        was = next((c for c in sim.current.consumers if c.dag_id == CLOSE), None) if sim.current else None
+        if close is None:
+            yield Beat("note", f"afkit cadence simulate found no {CLOSE} downstream of {UPSTREAM}")
+            return
+        per_story_day = close.runs_per_day / self.scale
+        before = f"{was.runs_per_day / self.scale:.0f}" if was else "?"
+        fate = "keeps up" if close.keeps_up else "cannot keep up: each close batches more than the last"
+        slas = "; ".join(f"{o.asset} would go {o.status.replace('_', ' ')}" for o in close.at_risk) or "no SLA at risk"
+        yield Beat("step", f"Before anyone ships it, afkit asks what a {AFTER_MINUTES}-minute ingest would do: "
+                           f"{CLOSE} would run {per_story_day:.0f} times a story day instead of {before}, and "
+                           f"{fate}; {slas}. (This is the postmortem's question, asked in advance.)",
+                   look=(self.afkit(f"cadence simulate {UPSTREAM} --every {AFTER_MINUTES}m") + "  (the same "
+                         "question in real minutes; the story asked it on its own clock)",),
+                   data={"simulation": sim})
 
     def _switch(self) -> Iterator[Beat]:
         self.switched_at = datetime.now(timezone.utc)
@@ -334,7 +406,8 @@ class Story:
     def _summary(self) -> Iterator[Beat]:
         backfills = [b for dag_id in STORY_DAGS for b in self.client.backfills.list_for_dag(dag_id)]
         elapsed = time.monotonic() - self.started
+        by_hand = sum(r.run_type == "manual" for dag_id in STORY_DAGS for r in self.client.dag_runs.list(dag_id))
         yield Beat("step", f"The story took {format_duration(elapsed)} ({self.story_time(elapsed)} of story time); "
                            f"{len(self.inbox.posts)} message(s) reached the inbox; {len(backfills)} backfill(s): "
-                           "every run was scheduled by Airflow.",
+                           f"every run was scheduled by Airflow but the {by_hand} re-run(s) by hand.",
                    data={"backfills": len(backfills), "messages": len(self.inbox.posts), "elapsed": elapsed})

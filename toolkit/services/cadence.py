@@ -11,12 +11,16 @@ the asset's live rhythm.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from toolkit.airflow import AirflowClient
 from toolkit.core.cadence_impact import (BASELINE, CADENCE_EVENTS_PER_ASSET, CadenceReport, SeamImpact, asset_owners,
-                                         seam_impact)
+                                         consumed_counts, seam_impact)
+from toolkit.core.cadence_whatif import DAY, SCHEDULER_LOOP, ConsumerHistory, Rhythm, WhatIf, what_if
+from toolkit.core.planning import AssetGraph, condition_needs, pool_demand
 from toolkit.core.plugin_api import reports_from_typed_json
+from toolkit.sla import SLA, parse_slas
 from toolkit.errors import NotFound
 from toolkit.models import Asset, AssetEvent
 from toolkit.core.sla_board import SLABoard
@@ -123,3 +127,56 @@ def _impact(client: AirflowClient, dag_id: str, change_at: datetime, now: dateti
     first = min((e.timestamp for e in events), default=None)
     produces = tuple(sorted(a.name for a in produced_by.get(dag_id, [])))
     return seam_impact(dag_id, owners, change_at, now, runs, events, first, at_risk(dag_id), produces)
+
+
+# -- what if the asset's rhythm changed ------------------------------------------------------------------------------
+
+CONSUMER_RUNS = 50  # the consumer's recent successful runs the duration model is fitted on
+DEFAULT_MAX_ACTIVE_RUNS = 16  # Airflow's [core] max_active_runs_per_dag, for a DAG that does not set its own
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """``afkit cadence simulate``: the asset's consumers at its current rhythm (when it has one) and at the proposed
+    one, by the same model, so the difference is the rhythm's alone."""
+
+    asset: str
+    owners: tuple[str, ...]
+    current: WhatIf | None
+    proposed: WhatIf
+    histories: list[tuple[ConsumerHistory, list[SLA]]] = field(default_factory=list)  # what the model knew
+
+
+def simulate(client: AirflowClient, asset: str, rhythm: Rhythm, horizon: timedelta = DAY,
+             now: datetime | None = None, loop: timedelta = SCHEDULER_LOOP) -> Simulation:
+    """What ``rhythm`` would do to the asset's asset-triggered consumers: their runs, batches, durations, pools and
+    SLAs, from their recent runs (how many of the asset's events each consumed, how long it took)."""
+    from toolkit.core.cadence import describe  # the detector (pandas, numpy) is loaded only where it judges
+
+    now = now or datetime.now(timezone.utc)
+    assets = client.assets.list()
+    item = find_asset(assets, asset)
+    graph = AssetGraph(tuple(assets))
+    events = client.assets.events(item.id, CADENCE_EVENTS_PER_ASSET)
+    live = [e for e in events if not e.from_backfill]
+
+    def history(dag_id: str) -> tuple[ConsumerHistory, list[SLA]]:
+        details = client.dags.details(dag_id)
+        runs = client.dag_runs.recent(dag_id, limit=CONSUMER_RUNS)
+        consumed = consumed_counts(live, dag_id)
+        batches = tuple((consumed[r.run_id], r.duration_seconds) for r in runs
+                        if r.run_id in consumed and r.duration_seconds is not None)
+        produced = graph.produced_by(dag_id)
+        slas = [s for a in produced for s in parse_slas(a.name, a.extra) if isinstance(s, SLA)]
+        needs = condition_needs(details.asset_expression, {item.name}) or ()
+        owners = tuple(dict.fromkeys(o for a in produced for o in asset_owners(a))) or tuple(details.dag.owners)
+        return ConsumerHistory(dag_id, details.max_active_runs or DEFAULT_MAX_ACTIVE_RUNS, batches,
+                               pool_demand(client.dags.tasks(dag_id)), tuple(sorted(a.name for a in produced)),
+                               needs, owners), slas
+
+    with ThreadPoolExecutor(FETCH_WORKERS) as pool:
+        consumers = list(pool.map(history, item.scheduled_dags))
+    typical = describe([e.timestamp for e in live], now=now).typical_interval
+    current = what_if(item.name, Rhythm(every=typical), consumers, now, horizon, loop) if typical else None
+    return Simulation(item.name, asset_owners(item), current,
+                      what_if(item.name, rhythm, consumers, now, horizon, loop), consumers)

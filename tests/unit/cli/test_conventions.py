@@ -167,6 +167,8 @@ JSON_CASES = {
                       lambda d: d["alert_id"] == "0123456789abcdef0123" and d["acknowledged_by"]),
     "afkit cadence scan": ([["cadence", "scan"]], None, lambda d: d[0]["asset"] == "raw.events"),
     "afkit cadence show": ([["cadence", "show", "raw.events"]], None, lambda d: d["events"] == 5),
+    "afkit cadence simulate": ([["cadence", "simulate", "raw.events", "--every", "5m"]], None,
+                               lambda d: d["asset"] == "raw.events" and d["proposed"]["events"] == 288),
     "afkit watch": ([["watch", "--once"]], None, lambda d: d["ok"] is True and d["late"] == 1),
     "afkit profile add": ([["profile", "add", "prod", "--url", "http://prod:8080", "--token", "t"]], None,
                           lambda d: d == {**d, "profile": "prod", "default": False}),
