@@ -11,12 +11,16 @@ import json
 import math
 from datetime import date, datetime
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from toolkit.core.humanize import format_duration
+from toolkit.core import pictures
+from toolkit.core.humanize import format_duration, format_moment
 from toolkit.core.planning import DagPlan, Plan
+from toolkit.errors import hinted
 
 if TYPE_CHECKING:  # rendering needs neither the REST boundary nor pandas: the terminal app paints before loading them
+    from toolkit.core.cadence_whatif import ConsumerOutlook
+    from toolkit.services.cadence import Simulation
     from toolkit.core.cadence_impact import CadenceReport
     from toolkit.core.freshness import FreshnessStatus
     from toolkit.core.sla_board import SLABoard
@@ -36,7 +40,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 def when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+    return format_moment(moment)
 
 
 # -- alerts ----------------------------------------------------------------------------------------------------------
@@ -70,13 +74,15 @@ def _grouped(dag: DagPlan) -> list[tuple[str, str, int, str, str, str]]:
     return [tuple(g) for g in groups]
 
 
-def render_plan(plan: Plan) -> str:
+def render_plan(plan: Plan, hints: Mapping[str, str] | None = None) -> str:
+    """The plan as text; ``hints`` are the edge's words for the SLA risk fixes (its flags, its keys)."""
     o = plan.options
     lines = [
         f"Backfill plan {plan.plan_id} for {plan.airflow_url} (Airflow {plan.airflow_version}), "
         f"made {when(plan.created_at)}",
         f"Range {o.from_date.isoformat()} … {o.to_date.isoformat()}  reprocess={o.reprocess}  order={o.order}"
-        + (f"  partitions={o.partitions.to_dict()}" if o.partitions else ""),
+        + (f"  partitions={o.partitions.to_dict()}" if o.partitions else "")
+        + (f"  start after {when(o.start_after)}" if o.start_after else ""),
         "",
         table(
             ["dag", "runs", "create", "rerun", "skip", "p50", "p90", "pools (slots/run)", "concurrency", "ETA p50/p90",
@@ -107,11 +113,27 @@ def render_plan(plan: Plan) -> str:
     if plan.impacts:
         lines += ["", "Asset-triggered consumers (Airflow cannot backfill them; this is what they will do):"]
         lines += [f"  - {i.summary}" for i in plan.impacts]
+    lines += ["", *render_sla_risk(plan, hints or {})]
     if plan.warnings:
         lines += ["", "Warnings:"] + [f"  ! {w}" for w in plan.warnings]
     lines += ["", f"Verified: for every DAG the runs to create equal Airflow's dry run ({len(plan.steps)} backfill "
                   f"step(s), {sum(d.run_count for d in plan.dags)} run(s))."]
     return "\n".join(lines)
+
+
+def render_sla_risk(plan: Plan, hints: Mapping[str, str]) -> list[str]:
+    """The plan's "SLA risk" section: each SLA the backfill would move to at risk, its window and its fixes."""
+    start = f"starting {when(plan.starts_at)}"
+    if not plan.sla_risks:
+        return [f"SLA risk: none ({start}): no SLA's producer would be short of slots before a deadline, as far as "
+                "the runs' history tells"]
+    lines = [f"SLA risk ({start}): {len(plan.sla_risks)} SLA(s) would go at risk"]
+    for risk in plan.sla_risks:
+        lines.append(f"  ! {risk.text}")
+        lines.append(f"    window {when(risk.window[0])} … {when(risk.window[1])}; owners "
+                     f"{', '.join(risk.owners) or '-'}")
+        lines += [f"    fix: {hinted(fix.text, fix.remedy, hints, fix.remedy_args)}" for fix in risk.fixes]
+    return lines
 
 
 def _bar(done: int, total: int, width: int = 24) -> str:
@@ -134,13 +156,13 @@ BARS = "▁▂▃▄▅▆▇█"
 
 
 def sparkline(intervals: tuple[float, ...] | list[float], width: int = 60) -> str:
-    """Intervals as bars on a log scale (a 30 min → 5 min change is as visible as 1 d → 4 h), newest on the right."""
-    values = [math.log(max(v, 1e-3)) for v in intervals[-width:]]
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    return "".join(BARS[round((v - low) / span * (len(BARS) - 1))] for v in values)
+    """Intervals as bars on a log scale (a 30 min → 5 min change is as visible as 1 d → 4 h), newest on the right:
+    the levels of the page's sparkline (``core.pictures``), drawn as characters."""
+    return _bars(pictures.sparkline(intervals, None, width=width))
+
+
+def _bars(line: pictures.Sparkline) -> str:
+    return "".join(BARS[round(level * (len(BARS) - 1))] for level in line.levels)
 
 
 def _change_cell(report: CadenceReport) -> str:
@@ -174,10 +196,11 @@ def render_show(report: CadenceReport, width: int = 60) -> str:
         lines.append(f"({report.backfill_events_excluded} event(s) from backfill runs left out)")
     if not intervals:
         return "\n".join(lines + ["Not enough events to draw intervals."])
-    lines += ["", f"interval  {sparkline(intervals, width)}"]
     change = report.change
+    line = pictures.sparkline(model.intervals, model.last_event, change.at if change else None, width)
+    lines += ["", f"interval  {_bars(line)}"]
     if change is not None:
-        first_new = _first_interval_after(report, change.at) - (len(model.intervals) - len(intervals))
+        first_new = line.change_index if line.change_index is not None else -1
         if 0 <= first_new < len(intervals):
             lines.append(" " * (10 + first_new) + "^ " + f"changed {when(change.at)}: "
                          f"{format_duration(change.before)} → {format_duration(change.after)}")
@@ -190,15 +213,47 @@ def render_show(report: CadenceReport, width: int = 60) -> str:
     return "\n".join(lines)
 
 
-def _first_interval_after(report: CadenceReport, at: datetime) -> int:
-    """Index of the interval that ends at the change's first event (intervals run back from the last event)."""
-    end = report.model.last_event.timestamp() if report.model.last_event else 0.0
-    ends = []
-    for gap in reversed(report.model.intervals):
-        ends.append(end)
-        end -= gap
-    ends.reverse()
-    return min(range(len(ends)), key=lambda i: abs(ends[i] - at.timestamp())) if ends else -1
+def render_simulation(sim: Simulation) -> str:
+    """``afkit cadence simulate``: each consumer now and under the proposed rhythm, side by side."""
+    proposed, current = sim.proposed, sim.current
+    days = format_duration(proposed.horizon)
+    now_text = f"now {current.rhythm.text} ({current.events_per_day:.0f} events/day)" if current else \
+        "now: no regular rhythm yet"
+    lines = [f"{sim.asset} {proposed.rhythm.text} ({proposed.events_per_day:.0f} events/day); {now_text}. "
+             f"Simulated over {days} from an idle consumer."]
+    if not proposed.consumers:
+        return "\n".join([*lines, "", "No asset-triggered DAG is scheduled on it: nothing downstream changes."])
+    before = {c.dag_id: c for c in current.consumers} if current else {}
+
+    def cell(outlook: ConsumerOutlook | None, value) -> str:
+        return "-" if outlook is None else value(outlook)
+
+    rows = []
+    for c in proposed.consumers:
+        was = before.get(c.dag_id)
+        rows.append((
+            c.dag_id,
+            f"{cell(was, lambda o: f'{o.runs_per_day:.1f}')} → {c.runs_per_day:.1f}",
+            f"{cell(was, lambda o: _batch_cell(o.events_per_run))} → {_batch_cell(c.events_per_run)}",
+            f"{cell(was, lambda o: format_duration(o.longest_seconds))} → {format_duration(c.longest_seconds)}",
+            "yes" if c.keeps_up else f"no ({c.queued_at_end} queued)",
+            ", ".join(f"{p}: {n} at once, {c.pool_busy[p]:.1f} busy" for p, n in c.pool_peak.items()) or "-",
+            "; ".join(f"{s.asset} {s.status.replace('_', ' ')}" for s in c.slas) or "-",
+        ))
+    lines += ["", table(["consumer", "runs/day", "events/run", "longest run", "keeps up", "pools", "SLAs"], rows)]
+    for c in proposed.consumers:
+        for s in c.at_risk:
+            lines.append(f"  ! {s.asset} ({s.sla}) {s.status.replace('_', ' ')} from {when(s.at)}: {s.reason}")
+        if c.note:
+            lines.append(f"  note: {c.dag_id} {c.note}")
+        elif c.model is not None:
+            lines.append(f"  {c.dag_id}: a run takes {format_duration(c.model.fixed)} + "
+                         f"{format_duration(c.model.per_event)} per event batched ({c.model.samples} recent runs)")
+    return "\n".join(lines)
+
+
+def _batch_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}".removesuffix(".0")
 
 
 # -- afkit status and afkit sla ----------------------------------------------------------------------------------

@@ -17,6 +17,10 @@ URL_PREFIX = "/afkit"
 # The page in Airflow's navigation: an external view embedded (iframe) at /plugin/afkit, served by the plugin's app.
 EXTERNAL_VIEW = {"name": "afkit", "href": f"{URL_PREFIX}/ui/", "url_route": "afkit", "destination": "nav",
                  "category": "browse", "icon": f"{URL_PREFIX}/ui/icon.svg"}
+# A tab on each DAG's page in Airflow's UI (/dags/<dag_id>/plugin/afkit-dag): that DAG's backfills, partitions and
+# SLAs. For a destination other than "nav", Airflow's UI puts the DAG's id, URL-encoded, in place of {DAG_ID}.
+DAG_VIEW = {"name": "afkit", "href": f"{URL_PREFIX}/ui/dag.html?dag_id={{DAG_ID}}", "url_route": "afkit-dag",
+            "destination": "dag", "icon": f"{URL_PREFIX}/ui/icon.svg"}
 
 
 def _fastapi_apps() -> list[dict]:
@@ -34,4 +38,4 @@ class AfkitPlugin(AirflowPlugin):
 
     name = "afkit"
     fastapi_apps = _fastapi_apps()
-    external_views = [EXTERNAL_VIEW] if fastapi_apps else []  # no page without the app that serves it
+    external_views = [EXTERNAL_VIEW, DAG_VIEW] if fastapi_apps else []  # no page without the app that serves it

@@ -6,7 +6,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel
 
@@ -16,7 +16,9 @@ from toolkit.service_config import load_service_config
 
 STATIC = Path(__file__).with_name("static")
 # The page and its assets ship inside the package: no CDN, so it works on an air-gapped deployment.
-ASSETS = {"afkit.js": "text/javascript", "afkit.css": "text/css", "icon.svg": "image/svg+xml"}
+ASSETS = {"afkit.js": "text/javascript", "afkit.css": "text/css", "icon.svg": "image/svg+xml",
+          "common.js": "text/javascript", "pictures.js": "text/javascript", "dag.js": "text/javascript",
+          "dag.html": "text/html"}
 
 
 def encode_json(payload: object) -> bytes:
@@ -72,14 +74,27 @@ def dags_whose_runs_user_may_edit(auth_manager, user, dag_ids: set[str], session
         details=DagDetails(id=dag_id, team_name=teams.get(dag_id)))}
 
 
+def _instant(value: str | None, name: str) -> datetime | None:
+    """A query parameter's ISO 8601 instant (UTC when it names no offset); 400 for anything else."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"{name} must be an ISO 8601 instant, not {value!r}") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
 def create_app() -> FastAPI:
     # Imported here so that importing the plugin module stays cheap and cannot fail on Airflow internals.
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.common.db.common import SessionDep
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.core_api.security import (
         GetUserDep,
         requires_access_asset,
         requires_access_backfill,
+        requires_access_dag,
         requires_access_pool,
         requires_authenticated,
     )
@@ -144,25 +159,77 @@ def create_app() -> FastAPI:
 
     @app.get("/api/v1/cadence", dependencies=[Depends(requires_access_asset(method="GET"))])
     def cadence(session: SessionDep, changed_only: bool = False, intervals: bool = False,
-                form: str = DICT_FORM) -> Response:
+                form: str = DICT_FORM, sparkline: bool = False) -> Response:
         """Every active asset's cadence (typical interval, pattern, last change) and, for changed assets, the seam
         report, computed from the metadata database: the shape of `afkit cadence scan --json`, or with
         ``form=typed`` the reports' dataclasses (what afkit reads).
 
-        The interval history (for sparklines) comes with changed assets only, unless ``intervals=true``. Only assets
-        with events since the previous request are judged again (``cadence_db.CadenceCache``)."""
+        The interval history (for sparklines) comes with changed assets only, unless ``intervals=true``. With
+        ``sparkline=true`` each report has its ``sparkline`` too, as the page draws it (``core.pictures``). Only
+        assets with events since the previous request are judged again (``cadence_db.CadenceCache``)."""
         # The cadence detector (numpy, pandas) is loaded by the first cadence request, in the api-server: Airflow
         # builds this app in every component that loads plugins (scheduler, workers, tasks), and none of them use it.
+        from toolkit.core.pictures import sparkline as sparkline_of
+        from toolkit.core.pictures import sparkline_to_dict
         from toolkit.plugin.cadence_db import cadence_from_db
 
         _check_form(form)
+        if sparkline and form == TYPED_FORM:
+            raise HTTPException(400, "sparkline=true is for the dict form only")
         now = datetime.now(timezone.utc)
         with allocation_burst():
             reports = cadence_from_db(session, now, sla_board=lambda: board_from_db(session, now),
                                       intervals=intervals, changed_only=changed_only)
-            body = reports if form == TYPED_FORM else [report_to_dict(r, intervals=intervals or r.change is not None)
-                                                       for r in reports]
+            if form == TYPED_FORM:
+                return Response(content=encode_json(reports), media_type="application/json")
+            body = []
+            for r in reports:
+                entry = report_to_dict(r, intervals=intervals or r.change is not None)
+                if sparkline:
+                    entry["sparkline"] = sparkline_to_dict(sparkline_of(
+                        r.model.intervals, r.model.last_event, r.change.at if r.change else None))
+                body.append(entry)
             return Response(content=encode_json(body), media_type="application/json")
+
+    @app.get("/api/v1/timelines", dependencies=[Depends(requires_access_asset(method="GET"))])
+    def timelines(session: SessionDep, asset: list[str] = Query(default=[]), hours: float = 24.0,
+                  start: str | None = None, end: str | None = None) -> Response:
+        """The freshness timeline of each ``asset`` (repeat the parameter, at most 20): its events in the window as
+        ticks, and per SLA its deadlines, its lag at the window's end and the windows it was late in
+        (``core.pictures.timeline``). The window is ``start`` to ``end`` (ISO 8601), or the ``hours`` before
+        ``end`` (now by default); at most a week."""
+        from toolkit.core.pictures import timeline_to_dict, timeline_window
+        from toolkit.plugin.pictures_db import MAX_TIMELINES, timelines_from_db
+
+        if not asset:
+            raise HTTPException(400, "name at least one asset (?asset=NAME)")
+        if len(asset) > MAX_TIMELINES:
+            raise HTTPException(400, f"at most {MAX_TIMELINES} assets per request, not {len(asset)}")
+        try:
+            window = timeline_window(_instant(end, "end") or datetime.now(timezone.utc), _instant(start, "start"),
+                                     hours)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        found, missing = timelines_from_db(session, asset, *window)
+        return Response(content=encode_json({
+            "start": window[0].isoformat(), "end": window[1].isoformat(),
+            "timelines": [timeline_to_dict(t) for t in found], "missing": missing}), media_type="application/json")
+
+    @app.get("/api/v1/dags/{dag_id}/overview",
+             dependencies=[Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN)),
+                           Depends(requires_access_asset(method="GET"))])
+    def dag_overview(dag_id: str, session: SessionDep) -> Response:
+        """One DAG's view (Airflow's DAG page shows it in a tab): the assets it produces and their SLAs (entries of
+        the SLA board), its newest backfills with their progress over time, and its newest runs as partitions."""
+        from toolkit.plugin.pictures_db import dag_overview as overview_of
+
+        now = datetime.now(timezone.utc)
+        with allocation_burst():
+            try:
+                found = overview_of(session, dag_id, now, lambda: board_from_db(session, now))
+            except LookupError as exc:
+                raise HTTPException(404, str(exc)) from None
+            return Response(content=encode_json(found), media_type="application/json")
 
     @app.get("/api/v1/backfills")
     def backfills(session: SessionDep, user: GetUserDep) -> list[dict]:
@@ -177,6 +244,18 @@ def create_app() -> FastAPI:
         for backfill in found:
             backfill["can_pause_resume"] = backfill["dag_id"] in editable
         return found
+
+    @app.get("/api/v1/backfills/{backfill_id}/progress",
+             dependencies=[Depends(requires_access_backfill(method="GET"))])
+    def backfill_progress(backfill_id: int, session: SessionDep) -> dict:
+        """One backfill's runs by state and its progress over time (runs done by each run's end), for the DAG's
+        readers (as Airflow's own ``GET /backfills/{id}``)."""
+        from toolkit.plugin.pictures_db import backfill_progress_from_db
+
+        try:
+            return backfill_progress_from_db(session, backfill_id, datetime.now(timezone.utc))
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
 
     # Mutations need the permission Airflow's own pause needs, and land in Airflow's audit log like it.
     @app.post("/api/v1/backfills/{backfill_id}/pause",
@@ -248,6 +327,7 @@ def create_app() -> FastAPI:
 
     @app.get("/ui/{name}", include_in_schema=False, dependencies=[Depends(requires_authenticated())])
     def asset(name: str) -> FileResponse:
+        """The page's files; ``dag.html`` is the per-DAG view (Airflow's DAG page shows it with ``?dag_id=``)."""
         if name not in ASSETS:
             raise HTTPException(404, f"no such file: {name}")
         return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})

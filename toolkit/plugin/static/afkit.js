@@ -1,91 +1,12 @@
 // afkit's page inside Airflow's UI. Plain JavaScript, no framework and no CDN: it ships in the Python package.
 // It reads the plugin's JSON API with the Airflow session cookie (same origin), so Airflow's own authentication and
-// permissions apply to every request; a 401 or 403 is shown as such, never as an empty page.
+// permissions apply to every request; a 401 or 403 is shown as such, never as an empty page. common.js (the theme,
+// formats and requests) and pictures.js (the drawings) are loaded before it.
 "use strict";
 
-const API = "../api/v1/";
-const REFRESH_MS = 30000;
 const SLA_ROWS_SHOWN = 300; // 10,000 assets: problems first, then the first rows; the filter searches all of them
-const $ = (id) => document.getElementById(id);
-
-// -- theme: follow Airflow's light/dark mode (the page is shown in an iframe of Airflow's UI, same origin) ----------
-
-function airflowTheme() {
-  try {
-    const root = window.parent && window.parent !== window ? window.parent.document.documentElement : null;
-    if (root && root.classList.contains("dark")) return "dark";
-    if (root && root.classList.contains("light")) return "light";
-    const stored = localStorage.getItem("theme"); // Airflow's UI (next-themes) keeps the choice here
-    if (stored === "dark" || stored === "light") return stored;
-  } catch (e) { /* not same origin: fall back to the system preference */ }
-  return window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
-}
-
-function applyTheme() {
-  const theme = new URLSearchParams(location.search).get("theme") || airflowTheme();
-  document.documentElement.classList.toggle("dark", theme === "dark");
-}
-
-applyTheme();
-try {
-  if (window.parent && window.parent !== window) {
-    new MutationObserver(applyTheme).observe(window.parent.document.documentElement,
-      { attributes: true, attributeFilter: ["class"] });
-  }
-} catch (e) { /* ignore */ }
-window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyTheme);
-window.addEventListener("storage", applyTheme);
-
-// -- helpers ---------------------------------------------------------------------------------------------------------
-
-const escapeHtml = (value) => String(value ?? "").replace(/[&<>"']/g,
-  (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-
-// The one duration format, as toolkit/core/humanize.py format_duration writes it for the CLI, TUI and Slack:
-// "45s", "119s", "10m", "2h 05m", "3d 4h" ("0.5s" under 10 s). Keep the two in step.
-function human(seconds) {
-  if (seconds === null || seconds === undefined) return "–";
-  const sign = seconds < 0 ? "-" : "";
-  const s = Math.abs(seconds);
-  if (s < 10 && Math.round(s * 10) / 10 !== Math.round(s)) return sign + (Math.round(s * 10) / 10).toFixed(1) + "s";
-  const whole = Math.round(s);
-  if (whole < 120) return sign + whole + "s";
-  const days = Math.floor(whole / 86400), hours = Math.floor((whole % 86400) / 3600);
-  const minutes = Math.floor((whole % 3600) / 60);
-  if (days) return `${sign}${days}d ${hours}h`;
-  return hours ? `${sign}${hours}h ${String(minutes).padStart(2, "0")}m` : `${sign}${minutes}m`;
-}
-
-// One time convention on the whole page, as in afkit's CLI and terminal app: UTC, 24-hour, always labelled.
-const utc = (date, seconds = false) => date.toISOString().replace("T", " ").slice(0, seconds ? 19 : 16) + " UTC";
-const when = (iso) => {
-  const date = iso ? new Date(iso) : null;
-  return date === null ? "–" : Number.isNaN(date.getTime()) ? String(iso) : utc(date);
-};
-
-class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(API + path, { credentials: "same-origin", ...options });
-  if (response.ok) return response.json();
-  let detail = "";
-  try { detail = (await response.json()).detail || ""; } catch (e) { /* not JSON */ }
-  if (response.status === 401) {
-    throw new ApiError(401, "Your Airflow session has ended: log in to Airflow again, then refresh this page.");
-  }
-  if (response.status === 403) {
-    throw new ApiError(403, `You do not have permission for this (${path.split("?")[0]}). ${detail}`.trim());
-  }
-  throw new ApiError(response.status, `Airflow answered ${response.status} for ${path.split("?")[0]}: ${detail}`);
-}
-
-function showProblem(messages) {
-  const box = $("problem");
-  box.hidden = messages.length === 0;
-  box.textContent = messages.join(" · ");
-}
+const TIMELINES_SHOWN = 6; // freshness timelines drawn: the assets picked on the board first, then the worst SLAs'
+const PROGRESS_DRAWN = 10; // active backfills whose progress over time is drawn
 
 // -- sections --------------------------------------------------------------------------------------------------------
 
@@ -101,7 +22,8 @@ function renderSlas() {
     : all;
   const shown = matching.slice(0, SLA_ROWS_SHOWN);
   $("sla-rows").innerHTML = shown.map((s) => `<tr data-asset="${escapeHtml(s.asset)}" data-status="${s.status}">
-    <td class="status ${s.status}">${s.status.replace("_", " ")}</td><td>${escapeHtml(s.asset)}</td>
+    <td class="status ${s.status}">${s.status.replace("_", " ")}</td><td><button type="button" class="link"
+      data-timeline="${escapeHtml(s.asset)}" title="draw its freshness timeline">${escapeHtml(s.asset)}</button></td>
     <td>${escapeHtml(s.sla)}</td><td class="num">${human(s.lag_seconds)}</td>
     <td>${escapeHtml(s.owners.join(", "))}</td><td>${escapeHtml(s.culprit || s.reason)}</td></tr>`).join("");
   $("sla-more").textContent = matching.length > shown.length
@@ -109,10 +31,52 @@ function renderSlas() {
     : `${matching.length} SLA(s).`;
 }
 
+// -- freshness timelines: the assets picked on the board, then those of the worst SLAs -------------------------------
+
+let pickedAssets = []; // newest pick first; kept through refreshes
+
+function timelineAssets() {
+  const worst = slaBoard ? slaBoard.slas.filter((s) => s.status === "late" || s.status === "at_risk").map((s) => s.asset)
+    : [];
+  return [...new Set([...pickedAssets, ...worst])].slice(0, TIMELINES_SHOWN);
+}
+
+async function loadTimelines() {
+  const assets = timelineAssets();
+  const box = $("timeline-list");
+  if (assets.length === 0) {
+    box.innerHTML = `<p class="muted">No late or at-risk SLA: pick an asset on the board to draw its timeline.</p>`;
+    return;
+  }
+  const query = assets.map((a) => `asset=${encodeURIComponent(a)}`).join("&");
+  const answer = await api(`timelines?${query}&hours=24`);
+  box.replaceChildren(...answer.timelines.map((t) => {
+    const figure = document.createElement("figure");
+    figure.className = "timeline-figure";
+    figure.dataset.asset = t.asset;
+    const caption = document.createElement("figcaption");
+    caption.innerHTML = `<strong>${escapeHtml(t.asset)}</strong> <span class="muted">${t.events.length} event(s)`
+      + `${t.events_cut ? " (the newest; the window starts at the oldest)" : ""}, ${when(t.start)} … ${when(t.end)}`
+      + `${pickedAssets.includes(t.asset) ? "" : " · late or at risk"}</span>`;
+    figure.append(caption, timelineSvg(t));
+    return figure;
+  }));
+}
+
+async function pickTimeline(asset) {
+  pickedAssets = [asset, ...pickedAssets.filter((a) => a !== asset)];
+  try {
+    await loadTimelines();
+    document.querySelector(`#timeline-list figure[data-asset="${CSS.escape(asset)}"]`)?.scrollIntoView({ block: "nearest" });
+  } catch (error) {
+    showProblem([error.message]);
+  }
+}
+
 function renderBackfills(backfills) {
   $("count-backfills").textContent = backfills.length;
   $("backfill-rows").innerHTML = backfills.length === 0
-    ? `<tr><td colspan="8" class="muted">No active backfill.</td></tr>`
+    ? `<tr><td colspan="9" class="muted">No active backfill.</td></tr>`
     : backfills.map((b) => {
       const pct = (n) => (b.total ? (100 * n) / b.total : 0);
       return `<tr data-backfill="${b.id}"><td>${b.id}</td><td>${escapeHtml(b.dag_id)}${b.afkit_plan
@@ -122,6 +86,7 @@ function renderBackfills(backfills) {
           <i class="done" style="width:${pct(b.success)}%"></i><i class="failed" style="width:${pct(b.failed)}%"></i>
           <i class="running" style="width:${pct(b.running)}%"></i></span>
           ${b.success + b.failed}/${b.total} done</td>
+        <td class="over-time" data-backfill="${b.id}"></td>
         <td class="num">${b.running}</td><td class="num">${b.failed}</td>
         <td>${b.is_paused ? "paused" : "running"}</td>
         <td>${b.can_pause_resume
@@ -129,6 +94,15 @@ function renderBackfills(backfills) {
           ${b.is_paused ? "Resume" : "Pause"}</button>`
           : `<span class="muted" title="Pausing and resuming need edit access to the runs of ${escapeHtml(b.dag_id)}">view only</span>`}</td></tr>`;
     }).join("");
+}
+
+// Each active backfill's runs done over time (the first PROGRESS_DRAWN), drawn into its row.
+async function drawProgress(backfills) {
+  await Promise.all(backfills.slice(0, PROGRESS_DRAWN).map(async (b) => {
+    const cell = document.querySelector(`#backfill-rows td.over-time[data-backfill="${b.id}"]`);
+    const found = await api(`backfills/${b.id}/progress`);
+    if (cell) cell.replaceChildren(progressSvg(found.progress));
+  }));
 }
 
 function renderPools(data) {
@@ -155,11 +129,14 @@ function renderPools(data) {
 function renderCadence(reports) {
   $("count-changes").textContent = reports.length;
   $("cadence-rows").innerHTML = reports.length === 0
-    ? `<tr><td colspan="5" class="muted">No asset changed its cadence.</td></tr>`
-    : reports.map((r) => `<tr><td>${escapeHtml(r.asset)}</td><td>every ${human(r.change.before_seconds)}</td>
+    ? `<tr><td colspan="6" class="muted">No asset changed its cadence.</td></tr>`
+    : reports.map((r) => `<tr data-asset="${escapeHtml(r.asset)}"><td>${escapeHtml(r.asset)}</td>
+      <td class="spark-cell"></td><td>every ${human(r.change.before_seconds)}</td>
       <td>${r.change.kind === "irregular" ? "irregular, ~" : "every "}${human(r.change.after_seconds)}
         ${r.change.confirmed ? "" : `<span class="muted">(unconfirmed)</span>`}</td>
       <td>${when(r.change.at)}</td><td>${escapeHtml(r.message || "")}</td></tr>`).join("");
+  const cells = $("cadence-rows").querySelectorAll("td.spark-cell");
+  reports.forEach((r, i) => { if (r.sparkline) cells[i].append(sparklineSvg(r.sparkline, r.change)); });
 }
 
 function renderMessage(m, reply) {
@@ -185,20 +162,24 @@ function renderInbox(inbox) {
 async function refresh() {
   const problems = [];
   const parts = [
-    ["sla", (board) => {
+    ["sla", async (board) => {
       slaBoard = board;
       $("count-late").textContent = board.counts.late;
       $("count-at-risk").textContent = board.counts.at_risk;
       renderSlas();
+      await loadTimelines();
     }],
-    ["backfills", renderBackfills],
+    ["backfills", async (backfills) => {
+      renderBackfills(backfills);
+      await drawProgress(backfills);
+    }],
     ["pools", renderPools],
-    ["cadence?changed_only=true", renderCadence],
+    ["cadence?changed_only=true&sparkline=true", renderCadence],
     ["demo/inbox", renderInbox],
   ];
   await Promise.all(parts.map(async ([path, render]) => {
     try {
-      render(await api(path));
+      await render(await api(path));
     } catch (error) {
       if (!problems.includes(error.message)) problems.push(error.message);
     }
@@ -209,6 +190,10 @@ async function refresh() {
 }
 
 $("sla-filter").addEventListener("input", renderSlas);
+$("sla-rows").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-timeline]");
+  if (button) pickTimeline(button.dataset.timeline);
+});
 $("refresh").addEventListener("click", refresh);
 $("backfill-rows").addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
