@@ -836,7 +836,7 @@ def check_backfill(api: Api, stack: Stack) -> dict:
     states = sorted({r["state"] for r in backfill_runs})
     if len(backfill_runs) != BACKFILL_PARTITIONS or states != ["success"]:
         raise StackFailure(f"expected {BACKFILL_PARTITIONS} successful backfill runs, found {len(backfill_runs)} "
-                           f"in states {states}")
+                           f"in states {states}" + failure_causes(api, stack, backfill_runs))
     weights = set()
     for dag_run in backfill_runs:
         tis = api.get(f"/api/v2/dags/{BACKFILL_DAG}/dagRuns/{urllib.request.quote(dag_run['dag_run_id'], safe='')}"
@@ -853,6 +853,45 @@ def check_backfill(api: Api, stack: Stack) -> dict:
     if sum(per_worker.values()) == 0:
         raise StackFailure("no Celery worker logged a task: the backfill did not run on the CeleryExecutor")
     return {"runs": len(backfill_runs), "priority_weight": BACKFILL_PRIORITY_WEIGHT, "tasks_per_worker": per_worker}
+
+
+def failure_causes(api: Api, stack: Stack, dag_runs: list[dict]) -> str:
+    try:
+        return failed_task_report(api, stack, dag_runs)
+    except Exception as exc:  # noqa: BLE001 - the failure itself is already known; its report must not hide it
+        return f"\n(the failed tasks could not be reported: {type(exc).__name__}: {exc})"
+
+
+def failed_task_report(api: Api, stack: Stack, dag_runs: list[dict]) -> str:
+    """Why the runs that did not succeed failed: each failed task's own log and the lines that name it elsewhere.
+
+    A CI run keeps only this script's output, not test-artifacts/, so the cause has to be printed here."""
+    report: list[str] = []
+    for dag_run in (r for r in dag_runs if r["state"] != "success"):
+        run_path = (f"/api/v2/dags/{BACKFILL_DAG}/dagRuns/"
+                    f"{urllib.request.quote(dag_run['dag_run_id'], safe='')}")
+        try:
+            tis = api.get(run_path + "/taskInstances")["task_instances"]
+        except StackFailure as exc:
+            report.append(f"{dag_run['dag_run_id']}: its task instances cannot be read ({exc})")
+            continue
+        for ti in tis:
+            report.append(f"{dag_run['dag_run_id']} {ti['task_id']}: {ti['state']} try {ti['try_number']} on "
+                          f"{ti.get('hostname') or '-'} from {ti.get('start_date')} to {ti.get('end_date')}")
+            if ti["state"] not in ("failed", "up_for_retry"):
+                continue
+            status, answer = api.call("GET", f"{run_path}/taskInstances/{ti['task_id']}/logs/"
+                                             f"{max(ti['try_number'], 1)}?full_content=true")
+            lines = answer.get("content", []) if status == 200 and isinstance(answer, dict) else [answer]
+            report.append(f"  its log ({status}):")
+            report += [f"    {json.dumps(line) if isinstance(line, dict) else line}"[:400] for line in lines[-30:]]
+            for service in ("scheduler", "celery-worker-1", "celery-worker-2", "api-server"):
+                named = [line for line in stack.service_log(service).splitlines()
+                         if ti["id"] in line or (dag_run["dag_run_id"] in line and ti["task_id"] in line)]
+                if named:
+                    report.append(f"  {service} lines naming it:")
+                    report += [f"    {line}"[:400] for line in named[-15:]]
+    return "\n" + "\n".join(report) if report else ""
 
 
 def check_sla(stack: Stack) -> dict:

@@ -120,6 +120,23 @@ def stop_keeping_logs(running: RunningAirflow, prefix: str) -> None:
     assert leftover == [], f"processes left behind by the launcher: {leftover}"
 
 
+def stop_demo_keeping_logs(proc: subprocess.Popen, home: Path, prefix: str) -> int:
+    """Stop an `afkit demo` process as a user does (SIGINT), keep its component logs, and return its exit code.
+
+    A demo that does not stop within 2 minutes is killed, so a failed test never leaves Airflow running.
+    """
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        ARTIFACTS.mkdir(exist_ok=True)
+        for component_log in (home / "logs").glob("*.log"):
+            shutil.copy(component_log, ARTIFACTS / f"{prefix}-{component_log.name}")
+
+
 def admin_settings(running: RunningAirflow) -> ConnectionSettings:
     user, password = running.admin
     return ConnectionSettings(url=running.url, username=user, password=password)
@@ -215,6 +232,18 @@ def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
             return found
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def output_of(proc: subprocess.Popen, timeout: float, what: str) -> str:
+    """What an afkit process printed once it exited; killed if it outlives ``timeout``. A process left running after
+    its test failed would go on acting on the shared Airflow: a ``launch --follow`` left behind governs the pools the
+    next test measures (its governor, with its own state store, carves them its own way)."""
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output = proc.communicate(timeout=30)[0]
+        raise AssertionError(f"{what} did not exit within {timeout:.0f}s (killed); it printed:\n{output}") from None
 
 
 @pytest.fixture(scope="session")

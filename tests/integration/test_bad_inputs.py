@@ -6,6 +6,8 @@ Its twin without Airflow is ``tests/unit/cli/test_bad_inputs.py``.
 
 from __future__ import annotations
 
+import itertools
+
 import json
 import shutil
 import sqlite3
@@ -17,11 +19,12 @@ from typing import Callable
 import jwt
 import pytest
 
+from toolkit.airflow import AirflowClient
 from toolkit.config import save_profile
 from toolkit.devserver.launcher import RunningAirflow
 from toolkit.state import StateStore
 
-from .conftest import raw_get, raw_send, raw_token, run_cli
+from .conftest import admin_settings, cancel_unless_completed, raw_get, raw_send, raw_token, run_cli
 
 
 @dataclass
@@ -102,9 +105,15 @@ def edited_copy_with_anothers_id(world: World) -> None:
     edited.write_text(json.dumps(data))
 
 
+_OCTOBER_DAYS = itertools.count(1)
+
+
 def paused_backfill_of_bulk(world: World) -> None:
+    """A paused backfill of a day of October no other case uses: a day an earlier case's backfill already created
+    would give an empty backfill, which Airflow completes at once (and then refuses to cancel)."""
+    day = f"2026-10-{next(_OCTOBER_DAYS):02d}T00:00:00Z"
     made = raw_send(world.airflow, "POST", "/api/v2/backfills", {
-        "dag_id": "afkit_bulk", "from_date": "2026-10-01T00:00:00Z", "to_date": "2026-10-01T00:00:00Z",
+        "dag_id": "afkit_bulk", "from_date": day, "to_date": day,
         "run_backwards": False, "dag_run_conf": {}, "reprocess_behavior": "none", "max_active_runs": 1})
     raw_send(world.airflow, "PUT", f"/api/v2/backfills/{made['id']}/pause")
     world.values["backfill"] = str(made["id"])
@@ -245,5 +254,6 @@ def test_bad_input_against_airflow_is_named_refused_and_changes_nothing(case: Ca
         assert world.values["expired"] not in output
     assert snapshot(airflow, state_db) == before
     for backfill_id in [world.values["backfill"]] if "backfill" in world.values else []:
-        raw_send(airflow, "PUT", f"/api/v2/backfills/{backfill_id}/cancel")
+        with AirflowClient(admin_settings(airflow)) as client:
+            cancel_unless_completed(client, int(backfill_id))
     shutil.rmtree(tmp_path / "xdg", ignore_errors=True)

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -26,7 +25,7 @@ import toolkit
 from toolkit.devserver.demo import DEMO_DAGS
 from toolkit.devserver.launcher import descendants, free_port, pid_alive
 
-from .conftest import ARTIFACTS, REPO, raw_token, wait_for
+from .conftest import REPO, raw_token, stop_demo_keeping_logs, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -140,16 +139,7 @@ def test_afkit_demo_from_the_wheel_runs_the_example_dags_it_ships(installed: Pat
         with urllib.request.urlopen(request, timeout=30) as response:
             dags = {d["dag_id"]: d for d in json.loads(response.read())["dags"]}
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            code = proc.wait(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            ARTIFACTS.mkdir(exist_ok=True)
-            for component_log in (home / "logs").glob("*.log"):
-                shutil.copy(component_log, ARTIFACTS / f"packaging-demo-{component_log.name}")
+        code = stop_demo_keeping_logs(proc, home, "packaging-demo")
     assert set(DEMO_DAGS) <= set(dags), sorted(dags)
     shipped = (installed.parent / "lib").resolve()
     for dag_id in DEMO_DAGS:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ..slack_server import TOKEN, running_fake_slack
-from .conftest import raw_get, raw_send
+from .conftest import output_of, raw_get, raw_send
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def afkit(env: dict[str, str], *args: str) -> subprocess.Popen:
 
 
 def finished(proc: subprocess.Popen) -> str:
-    output, _ = proc.communicate(timeout=120)
+    output = output_of(proc, 120, " ".join(["afkit", *proc.args[3:]]))
     assert proc.returncode == 0, output
     return output
 

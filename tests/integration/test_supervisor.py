@@ -22,7 +22,7 @@ import pytest
 
 from toolkit.devserver.launcher import descendants, free_port, pid_alive
 
-from .conftest import ARTIFACTS, REPO
+from .conftest import REPO, stop_demo_keeping_logs
 
 pytestmark = pytest.mark.integration
 
@@ -94,16 +94,7 @@ def test_background_demo_restarts_a_killed_scheduler_and_stops_on_sigint_leaving
         _wait_for(lambda: _heartbeat_after(url, killed_at), 180, "a heartbeat of the new scheduler", proc, output)
         owned.update(descendants(proc.pid))
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            code = proc.wait(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            ARTIFACTS.mkdir(exist_ok=True)
-            for component_log in (home / "logs").glob("*.log"):
-                (ARTIFACTS / f"demo-supervisor-{component_log.name}").write_bytes(component_log.read_bytes())
+        code = stop_demo_keeping_logs(proc, home, "demo-supervisor")
     text = output.read_text()
     assert code == 0, text
     assert "Traceback" not in text

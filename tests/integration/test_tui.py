@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
+from typing import Callable
 
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
@@ -20,12 +22,14 @@ def column(table: DataTable, index: int) -> list[str]:
     return [str(table.get_row_at(i)[index]) for i in range(table.row_count)]
 
 
-async def until(pilot, predicate, timeout: float = 60) -> None:
-    for _ in range(int(timeout / 0.2)):
+async def until(pilot, predicate, timeout: float = 60, what: str | Callable[[], str] = "the app to get there") -> None:
+    """Bounded polling of the app; ``what`` (or what it returns, at the time of failing) names the condition."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
         if predicate():
             return
         await pilot.pause(0.2)
-    raise AssertionError("the app did not get there in time")
+    raise AssertionError(f"waited {timeout:.0f}s for {what() if callable(what) else what}")
 
 
 def test_panes_fill_filter_and_help(airflow, client):
@@ -156,11 +160,11 @@ def test_the_app_keeps_its_data_through_an_outage_and_reconnects(airflow):
         app = create_app(admin_settings(airflow), refresh_seconds=2)
         async with app.run_test(size=(160, 45)) as pilot:
             dags = app.query_one("#dags-table", DataTable)
-            await until(pilot, lambda: "afkit_quick" in column(dags, 0))
+            await until(pilot, lambda: "afkit_quick" in column(dags, 0), what="the first refresh")
             shown = column(dags, 0)
             airflow.stop_component("api-server")
             try:
-                await until(pilot, lambda: app.snapshot.errors, timeout=60)
+                await until(pilot, lambda: app.snapshot.errors, timeout=60, what="a refresh to fail")
                 assert any(e.startswith(f"cannot reach Airflow at {airflow.url}") for e in app.snapshot.errors)
                 assert any("cannot reach Airflow" in n.message for n in app._notifications)
                 assert column(dags, 0) == shown  # the last good data stays on screen
@@ -168,7 +172,8 @@ def test_the_app_keeps_its_data_through_an_outage_and_reconnects(airflow):
             finally:
                 airflow.start_component("api-server")
                 await asyncio.to_thread(airflow.wait_healthy, 120)
-            await until(pilot, lambda: not app.snapshot.errors, timeout=60)
+            await until(pilot, lambda: not app.snapshot.errors, timeout=60,
+                        what=lambda: f"a refresh to succeed again (errors now: {app.snapshot.errors})")
             assert "last refresh failed" not in str(app.query_one("#status-line", Static).render())
             assert column(dags, 0) == shown
 

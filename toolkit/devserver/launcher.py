@@ -51,6 +51,14 @@ CELERY_READY = " ready."  # what a Celery worker logs once it consumes tasks
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 USERS = {"admin": "admin", "viewer": "viewer"}  # username -> SimpleAuthManager role
+# Airflow 3.3's execution API builds its versioned routes (Cadwyn) on the first request each api-server process
+# serves, synchronously on that process's event loop: 5-6 s of CPU here, 16-20 s on two busy cores, during which the
+# process answers nothing. A task's first call waits behind it; Airflow's default 5 s client timeout then turns it
+# into retries that queue behind the same build, and once the five attempts are spent the task fails. The launcher
+# (and docker/compose.yaml's api-server healthcheck) pays the build before any task asks, and gives task processes a
+# timeout the build fits into, for an api-server process that starts later (a restart) or that the warm-up missed.
+EXECUTION_API_TIMEOUT_SECONDS = 30
+EXECUTION_API_WARMUP_ANSWERS = 16  # quick answers in a row that say every api-server process has built its routes
 
 
 
@@ -474,12 +482,37 @@ class RunningAirflow:
                 ]
                 missing += self._not_ready(beat_after)
                 if (health.get("metadatabase") or {}).get("status") == "healthy" and not missing:
+                    if "api-server" in self.spec.components:
+                        self.warm_execution_api(deadline)
                     return time.monotonic() - started
                 last = f"waiting for {', '.join(missing) or 'metadatabase'}"
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 last = f"api-server not answering ({exc})"
             time.sleep(1)
         raise LaunchError(f"Airflow at {self.url} not healthy after {timeout:.0f}s: {last}")
+
+    def warm_execution_api(self, deadline: float) -> None:
+        """Make every api-server process build its execution API routes now (see EXECUTION_API_TIMEOUT_SECONDS).
+
+        One process: its first answer proves it. Several share one socket, and the kernel hands each connection to
+        whichever idle process accepts first, so a process still cold is only likely, not certain, to take one of
+        the quick answers in a row asked for; a missed one costs a task one slow first call, within the timeout."""
+        wanted = 1 if self.spec.api_workers == 1 else EXECUTION_API_WARMUP_ANSWERS
+        quick = 0
+        while quick < wanted:
+            if time.monotonic() > deadline:
+                raise LaunchError(f"the execution API of {self.url} did not answer quickly before the deadline")
+            asked = time.monotonic()
+            try:
+                with urllib.request.urlopen(f"{self.url}/execution/health",
+                                            timeout=EXECUTION_API_TIMEOUT_SECONDS) as response:
+                    response.read()
+            except (urllib.error.URLError, OSError) as exc:
+                log.debug("execution API warm-up: %s", exc)
+                quick = 0
+                time.sleep(0.5)
+                continue
+            quick = quick + 1 if self.spec.api_workers == 1 or time.monotonic() - asked < 1 else 0
 
     def _not_ready(self, beat_after: datetime | None) -> list[str]:
         """What the health endpoint cannot tell: every HA scheduler heartbeating, every Celery worker consuming."""
@@ -681,6 +714,7 @@ def airflow_env(spec: AirflowSpec, port: int, database_url: str, state: dict,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": str(EXECUTION_API_TIMEOUT_SECONDS),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
             "AIRFLOW__API__BASE_URL": url,
             "AIRFLOW__API__HOST": "127.0.0.1",

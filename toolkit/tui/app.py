@@ -26,7 +26,7 @@ from toolkit.core.throttle import PoolOccupancy
 from toolkit.tui.collector import calm_garbage_collector
 from toolkit.tui.grid import COLOUR, GLYPH, PartitionGrid
 from toolkit.tui.source import AirflowSource, Snapshot, Source
-from toolkit.tui.threads import to_ui
+from toolkit.tui.threads import OneRead, to_ui
 
 REFRESH_SECONDS = 15.0
 STATUS_STYLE = {"late": "bold red", "at_risk": "bold yellow", "fresh": "green", "unknown": "dim"}
@@ -148,6 +148,7 @@ class AfkitApp(App[None]):
         super().__init__()
         self.source = source
         self._refresh_seconds = refresh_seconds
+        self._refreshes = OneRead()  # the timer's refreshes never pile up behind a slow Airflow
         self.snapshot = Snapshot()
         self._refreshed = False  # until the first read of Airflow arrives, the app does not know it is the demo
         self._dag_filter = ""
@@ -185,14 +186,15 @@ class AfkitApp(App[None]):
                                                               "backfill share")
         self.query_one(TabbedContent).hide_tab("inbox")  # shown once the plugin says this is the demo
         self.action_refresh()
-        self.set_interval(self._refresh_seconds, self.action_refresh)
+        self.set_interval(self._refresh_seconds, lambda: self._refreshes.tick(self.action_refresh))
         self.call_after_refresh(calm_garbage_collector)
 
     # -- data ----------------------------------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="refresh")
     def action_refresh(self) -> None:
-        to_ui(self, self.show_snapshot, self.source.snapshot())
+        with self._refreshes.reading():
+            to_ui(self, self.show_snapshot, self.source.snapshot())
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Keep what the last good read showed for any part that failed this time."""

@@ -31,7 +31,7 @@ from toolkit.tui.collector import calm_garbage_collector
 from toolkit.tui.grid import PartitionGrid, legend
 from toolkit.tui.hints import HINTS
 from toolkit.tui.source import Source
-from toolkit.tui.threads import to_ui
+from toolkit.tui.threads import OneRead, to_ui
 
 DEFAULT_RANGE = ("-30d", "now")
 
@@ -151,6 +151,7 @@ class BackfillScreen(Screen[None]):
         self._shown_range: tuple[str, str] | None = None  # the from/to the grid shows, as typed
         self._progress_reads = itertools.count(1)  # each progress read is numbered when it starts …
         self._progress_shown = 0  # … and one that started before the last one shown is dropped
+        self._progress_ticks, self._partition_ticks = OneRead(), OneRead()  # a launch's timers, one read at a time
 
     def now(self) -> datetime:
         return self._now or datetime.now(timezone.utc)
@@ -201,21 +202,22 @@ class BackfillScreen(Screen[None]):
     def _read_partitions(self, asked: tuple[str, str]) -> None:
         """A new range (or the first read) shows a loading indicator over the grid, as Airflow's dry run of a long
         range takes a while; the periodic re-reads while following a launch update the grid in place."""
-        announce = asked != self._shown_range
-        if announce:
-            self._to_ui(self._loading, True, asked)
-        try:
-            start, end = self._bounds(asked)
-            rows = self.source.partitions(self.dag_id, start, end)
-            cells = [pg.Cell.from_row(r) for r in rows]
-            layout = pg.layout(cells)  # here, off the event loop: 86,400 partitions take a while to lay out
-        except AfkitError as exc:
-            self._to_ui(self.app.notify, exc.with_hint(HINTS), title="Partitions", severity="error", timeout=8)
-            return
-        finally:
+        with self._partition_ticks.reading():
+            announce = asked != self._shown_range
             if announce:
-                self._to_ui(self._loading, False, asked)
-        self._to_ui(self._show_partitions, cells, layout, asked)
+                self._to_ui(self._loading, True, asked)
+            try:
+                start, end = self._bounds(asked)
+                rows = self.source.partitions(self.dag_id, start, end)
+                cells = [pg.Cell.from_row(r) for r in rows]
+                layout = pg.layout(cells)  # here, off the event loop: 86,400 partitions take a while to lay out
+            except AfkitError as exc:
+                self._to_ui(self.app.notify, exc.with_hint(HINTS), title="Partitions", severity="error", timeout=8)
+                return
+            finally:
+                if announce:
+                    self._to_ui(self._loading, False, asked)
+            self._to_ui(self._show_partitions, cells, layout, asked)
 
     def _loading(self, loading: bool, asked: tuple[str, str]) -> None:
         if not self.is_attached:
@@ -302,7 +304,8 @@ class BackfillScreen(Screen[None]):
 
     def _show_plan(self, plan: Plan) -> None:
         self.plan = plan
-        self.query_one("#plan-text", Static).update(Text(render_plan(plan) + "\n\nl launch · s save the plan file"))
+        self.query_one("#plan-text", Static).update(
+            Text(render_plan(plan, HINTS) + "\n\nl launch · s save the plan file"))
 
     def action_save(self) -> None:
         if self.plan is None:
@@ -347,8 +350,8 @@ class BackfillScreen(Screen[None]):
     def _launch(self) -> None:
         """Runs until the plan completes; leaving the screen only detaches (the CLI can resume the journal)."""
         assert self.plan is not None
-        self._to_ui(self.set_interval, 2.0, self.refresh_progress)
-        self._to_ui(self.set_interval, 10.0, self.load_partitions)
+        self._to_ui(self.set_interval, 2.0, lambda: self._progress_ticks.tick(self.refresh_progress))
+        self._to_ui(self.set_interval, 10.0, lambda: self._partition_ticks.tick(self.load_partitions))
         try:
             self.source.launch(self.plan, should_stop=lambda: not self.is_attached, on_note=self._note)
         except AfkitError as exc:
@@ -369,7 +372,8 @@ class BackfillScreen(Screen[None]):
             return
         read = next(self._progress_reads)
         try:
-            progress = self.source.progress(self.plan)
+            with self._progress_ticks.reading():
+                progress = self.source.progress(self.plan)
         except AfkitError as exc:
             self._to_ui(self.app.notify, exc.with_hint(HINTS), title="Progress", severity="error")
             return

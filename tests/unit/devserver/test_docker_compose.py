@@ -374,12 +374,41 @@ def test_api_server_runs_two_workers_on_the_port_everyone_else_uses(services):
     assert call[call.index("--workers") + 1] == "2"
     port = int(call[call.index("--port") + 1])
 
-    health = urlparse(services["api-server"]["healthcheck"]["test"][-1])
-    assert (health.port, health.path) == (port, "/api/v2/monitor/health")
+    probed = [urlparse(u) for u in re.findall(r"http://\S+", services["api-server"]["healthcheck"]["test"][-1])]
+    assert [(u.port, u.path) for u in probed] == [(port, "/api/v2/monitor/health"), (port, "/execution/health")]
     assert any(str(mapping).endswith(f":{port}") for mapping in services["api-server"]["ports"])
     for name, key in (("afkit-watch", "AFKIT_URL"), ("scheduler", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL")):
         url = urlparse(service_env(services[name])[key])
         assert (url.hostname, url.port) == ("api-server", port), f"{name} {key}"
+
+
+def test_the_api_server_is_healthy_only_once_its_execution_api_has_built_its_routes(services):
+    """Airflow builds the execution API's routes on each api-server process's first call, for seconds (see the
+    launcher's EXECUTION_API_TIMEOUT_SECONDS): the healthcheck pays that before workers start, as the launcher does,
+    and every task process waits as long as the launcher's do."""
+    check = services["api-server"]["healthcheck"]
+    script = check["test"][1]
+    calls = re.search(r"for \w+ in \$\(seq (\d+)\); do curl (.*?)--max-time (\d+) (\S+) \|\| exit 1; done", script)
+    assert calls, script
+    assert int(calls.group(1)) == launcher.EXECUTION_API_WARMUP_ANSWERS
+    assert int(calls.group(3)) == launcher.EXECUTION_API_TIMEOUT_SECONDS and "--fail" in calls.group(2)
+    assert urlparse(calls.group(4)).path == "/execution/health"
+    two_builds_under_load = 2 * 20
+    assert int(check["timeout"].rstrip("s")) >= two_builds_under_load + 10
+    for name, svc in services.items():
+        if is_airflow_service(svc):
+            assert service_env(svc)["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"] == str(
+                launcher.EXECUTION_API_TIMEOUT_SECONDS), name
+
+
+def test_health_checks_that_import_airflow_have_time_to_finish_on_a_busy_host(services):
+    """`airflow jobs check` and `celery inspect ping` start Python and import Airflow (5-10 s of CPU): with less
+    than a minute, a starved host kills each check before it finishes, and the service never becomes healthy."""
+    importing = {name: svc["healthcheck"] for name, svc in services.items() if "healthcheck" in svc
+                 and re.search(r"\bairflow jobs check\b|\bcelery --app\b", " ".join(svc["healthcheck"]["test"]))}
+    assert set(importing) >= {"dag-processor", "triggerer", "celery-worker-1", "celery-worker-2"}
+    for name, check in importing.items():
+        assert int(check["timeout"].rstrip("s")) >= 60, name
 
 
 def test_long_running_services_have_healthchecks_and_wait_for_what_they_need(services):
