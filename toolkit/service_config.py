@@ -21,8 +21,11 @@ from toolkit.files import read_text_limited
 from toolkit.core.throttle import ThrottlePolicy, parse_policy
 
 MAX_CONFIG_BYTES = 1024 * 1024  # afkit.toml is a few dozen lines
+# The sections of afkit.toml and the keys each accepts (docs/configuration.md lists them; a test checks it). [pools]
+# is free-form here: its keys and its [pools.NAME] tables are toolkit.core.throttle's POOLS_KEYS and POOL_KEYS.
 KNOWN_SECTIONS = {"state": {"url"}, "pools": None, "governor": {"poll_seconds", "resume_after_seconds"},
                   "alerts": {"renotify_after_minutes", "cadence_scan_seconds", "notifiers"}}
+NOTIFIER_CLASS_KEY = "class"  # [alerts.notifiers.NAME]: the one key afkit reads; every other is the notifier's
 NOTIFIER_NAME = re.compile(r"[A-Za-z0-9_-]{1,60}")  # a notifier's name: its outbox sink is "notifier:<name>"
 CLASS_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
@@ -40,7 +43,7 @@ class NotifierConfig:
 @dataclass(frozen=True)
 class ServiceConfig:
     path: Path | None
-    state_url: str | None = None  # SQLAlchemy URL of afkit's state database; None: a SQLite file next to the config
+    state_url: str | None = None  # [state] url (AFKIT_STATE_URL wins over it); None: the default state database
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     governor_poll_seconds: float = 10.0
     governor_resume_after_seconds: float = 20.0
@@ -136,12 +139,12 @@ def _notifiers(tables: object, errors: list[str]) -> tuple[NotifierConfig, ...]:
         if not isinstance(table, dict):
             errors.append(f"{where} must be a table with a class key")
             continue
-        class_path = table.get("class")
+        class_path = table.get(NOTIFIER_CLASS_KEY)
         if not isinstance(class_path, str) or not CLASS_PATH.fullmatch(class_path):
             errors.append(f"{where} class must be the dotted path of an Airflow notifier class, such as "
                           f"airflow.providers.slack.notifications.slack.SlackNotifier, got {class_path!r}")
             continue
-        found.append(NotifierConfig(name, class_path, {k: v for k, v in table.items() if k != "class"}))
+        found.append(NotifierConfig(name, class_path, {k: v for k, v in table.items() if k != NOTIFIER_CLASS_KEY}))
     return tuple(found)
 
 

@@ -34,7 +34,7 @@ from toolkit.errors import AfkitError, AirflowServerError, BadInput
 @click.option("--database", type=click.Choice(["sqlite", "postgres", "auto"]), default="sqlite", show_default=True,
               help="auto: PostgreSQL when initdb is on the PATH.")
 @click.option("--dags", "dags_folder", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="DAGs folder (default: the repository's dags/).")
+              help="DAGs folder (default: the example DAGs afkit ships).")
 @click.option("--no-seed", is_flag=True, help="Do not create history with backfills.")
 @click.option("--story", type=click.Choice(STORIES), help="Play an incident in compressed time instead: postmortem "
               "(stripe_ingest moves from every 30 to every 5 minutes; daily_finance_close falls behind).")
@@ -79,7 +79,7 @@ def demo(home: Path | None, port: int, database: str, dags_folder: Path | None, 
     home = home or Path(".afkit-story" if story else ".afkit-demo")
     dags_folder = dags_folder or _repo_dags()
     if dags_folder is None:
-        raise BadInput("no DAGs folder: run afkit demo from a clone of the afkit repository, or pass --dags")
+        raise BadInput("the example DAGs are missing from this installation of afkit; reinstall it, or pass --dags")
     if not 0 < port < 65536:
         raise BadInput(f"--port {port} is not a TCP port (1-65535)")
     if port_in_use(port):

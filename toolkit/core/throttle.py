@@ -26,6 +26,8 @@ from toolkit.models import Pool, Task, TaskInstance
 AMOUNT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*$")
 DEFAULT_RESUME_AFTER = timedelta(seconds=20)
 COMPANION_SUFFIX = "__afkit"  # pool NAME's backfill share is the pool NAME__afkit
+POOLS_KEYS = ("default_reserve",)  # the keys of [pools] itself; every other entry is a [pools.NAME] table
+POOL_KEYS = ("backfill_cap", "reserve")  # the keys of a [pools.NAME] table
 
 
 def companion_of(pool: str) -> str:
@@ -122,13 +124,13 @@ def parse_policy(section: object, default_reserve: object = 0) -> ThrottlePolicy
     default = parse_amount(section.get("default_reserve", default_reserve), "[pools] default_reserve")
     entries = []
     for name, value in section.items():
-        if name == "default_reserve":
+        if name in POOLS_KEYS:
             continue
         if not isinstance(value, dict):
             raise BadInput(f"[pools.{name}] must be a table with reserve and/or backfill_cap")
-        unknown = sorted(set(value) - {"reserve", "backfill_cap"})
+        unknown = sorted(set(value) - set(POOL_KEYS))
         if unknown:
-            raise BadInput(f"[pools.{name}] has unknown key(s) {', '.join(unknown)} (known: backfill_cap, reserve)")
+            raise BadInput(f"[pools.{name}] has unknown key(s) {', '.join(unknown)} (known: {', '.join(POOL_KEYS)})")
         cap = value.get("backfill_cap")
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
             raise BadInput(f"[pools.{name}] backfill_cap: {cap!r} must be a whole number of slots, 0 or more")

@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from toolkit.errors import ExitCode
+from toolkit.errors import EXIT_CODES, ExitCode
 from toolkit.models import Backfill, ComponentHealth, Dag, Pool
 from toolkit.services.status import build_status
 
@@ -42,10 +42,13 @@ def test_one_unhealthy_component_makes_the_deployment_unhealthy():
     assert not build_status("http://x", "3.3.2", components, [], [], []).healthy
 
 
-def test_readme_documents_every_exit_code():
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    documented = {int(code): name for code, name in re.findall(r"^\| (\d+) \| `(\w+)` \|", readme, re.MULTILINE)}
-    assert documented == {int(code): code.name for code in ExitCode}
+def test_exit_codes_page_documents_every_exit_code():
+    """docs/exit-codes.md (the page the README and docs/cli.md link) lists each code, its name and its meaning
+    exactly as toolkit/errors.py defines them."""
+    page = (Path(__file__).resolve().parents[3] / "docs" / "exit-codes.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| `(\w+)` \| (.+) \|$", page, re.MULTILINE)
+    documented = {int(code): (name, meaning.replace("\\|", "|")) for code, name, meaning in rows}
+    assert documented == {int(code): (code.name, EXIT_CODES[code]) for code in ExitCode}
 
 
 def test_policy_problems_and_config_errors_are_reported_not_fatal():
