@@ -411,6 +411,19 @@ def test_health_checks_that_import_airflow_have_time_to_finish_on_a_busy_host(se
         assert int(check["timeout"].rstrip("s")) >= 60, name
 
 
+def test_every_long_running_airflow_service_takes_its_health_check_timing_from_one_anchor(raw, services):
+    """One definition of the start period every Airflow-importing service needs on a busy host (300 s): a service
+    that wrote its own, or left the anchor out, would be called unhealthy while it still boots."""
+    shared = raw["x-airflow-healthcheck"]
+    assert int(shared["start_period"].rstrip("s")) >= 300
+    assert COMPOSE_FILE.read_text().count("start_period: 300s") == 1
+    long_running = {name for name, svc in services.items() if is_airflow_service(svc)} - ONE_SHOT_SERVICES
+    assert long_running >= {"api-server", "scheduler", "dag-processor", "triggerer", "afkit-watch",
+                            "celery-worker-1", "celery-worker-2"}
+    for name in long_running:
+        assert services[name]["healthcheck"]["start_period"] == shared["start_period"], name
+
+
 def test_long_running_services_have_healthchecks_and_wait_for_what_they_need(services):
     for name, svc in services.items():
         if name in ONE_SHOT_SERVICES:
