@@ -2,7 +2,10 @@
 
 - ``afkit_prod_minutely``: every minute, one task in ``shared`` (production).
 - ``afkit_prod_burst``: triggered by hand, three parallel tasks in ``shared`` (production needing more than the reserve).
-- ``afkit_bulk``: daily, one task in ``shared`` (the DAG the tests backfill).
+- ``afkit_bulk``: daily, one task in ``shared`` (the DAG the tests backfill). Its end date lies in the past, after
+  every day the tests backfill: ``--unpause`` then makes no scheduled run of its own, which would be one more
+  production task in ``shared`` than the budget test reserves for (with the minutely run and its predecessor, it
+  filled the pool at a minute boundary and made production wait).
 - ``afkit_doomed``: daily, one task in pool ``doomed`` (a pool the tests delete while its backfill runs).
 - ``afkit_gated_bulk`` / ``afkit_gated_prod`` (and ``afkit_tui_gated_*`` in ``gated_tui``, for the terminal app's
   launch, and ``afkit_mp_gated_*`` in ``gated_mp``, for two watchers at once): the governor tests' own pairs, each in
@@ -40,8 +43,8 @@ with DAG(dag_id="afkit_prod_burst", schedule=None, start_date=START, catchup=Fal
 
     burst.expand(n=[1, 2, 3])
 
-with DAG(dag_id="afkit_bulk", schedule="@daily", start_date=START, catchup=False, tags=["afkit-test"],
-         default_args={"pool": "shared"}):
+with DAG(dag_id="afkit_bulk", schedule="@daily", start_date=START, end_date=datetime(2026, 11, 30, tzinfo=timezone.utc),
+         catchup=False, tags=["afkit-test"], default_args={"pool": "shared"}):
 
     @task
     def crunch() -> None:

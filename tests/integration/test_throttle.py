@@ -99,6 +99,8 @@ def test_backfill_stays_within_budget_and_production_goes_first(airflow, env, cl
     assert sampler.samples > 20
     assert sampler.max_backfill <= 2, f"backfill held {sampler.max_backfill} slots of a budget of 2"
     assert sampler.max_total <= 4
+    # The premise: production is the minutely DAG alone (the backfill's DAG, unpaused, made no run of its own).
+    assert not raw_get(airflow, "/api/v2/dags/afkit_bulk/dagRuns?run_type=scheduled&limit=1")["dag_runs"]
     assert store.actions(backfill_id) == [], "the governor acted although production never waited"
 
     bulk = raw_get(airflow, "/api/v2/dags/afkit_bulk/dagRuns?logical_date_gte=2026-02-01T00:00:00Z"
