@@ -2,15 +2,18 @@
 
 No network and no clock: the app gets the same DAGs, SLA board, cadences, pools and partitions every time, and plans
 are made by the real (pure) planner from fixed runs, so the screens can be compared as pictures. Behaviour against a
-real Airflow is tested in ``tests/integration/test_tui.py``.
+real Airflow is tested in ``tests/integration/test_tui.py``, which shares :func:`keep_notifications` with them.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, TypeVar
+
+from textual.app import App
 
 from toolkit.services.backfills import DagProgress
 from toolkit.core.cadence import describe
@@ -212,3 +215,30 @@ def demo_inbox() -> dict:
     for index, post in enumerate(posts):
         post["received_at"] = NOW.timestamp() + index
     return inbox_to_dict(True, posts)
+
+
+_KEPT: weakref.WeakKeyDictionary[App, list[str]] = weakref.WeakKeyDictionary()
+AnyApp = TypeVar("AnyApp", bound=App)
+
+
+def keep_notifications(app: AnyApp) -> AnyApp:
+    """Record every message ``app`` notifies from now on, at the call, for :func:`notifications` to read.
+
+    Textual's own collection (``app._notifications``) is no record: ``App.notify`` only posts a message, so the
+    collection holds a notification once the app's queue has handled it, and it drops one once its timeout (8 s for
+    the app's errors) has passed. A check that wakes just after the state it waits for is set can read it too early
+    (a CI run's wrong-password test did: the error was in the snapshot, its notification still in the queue)."""
+    kept = _KEPT.setdefault(app, [])
+    notify = app.notify
+
+    def recording(message: str, *args: Any, **kwargs: Any) -> None:
+        kept.append(message)
+        notify(message, *args, **kwargs)
+
+    app.notify = recording  # screens and widgets reach it as self.app.notify
+    return app
+
+
+def notifications(app: App) -> list[str]:
+    """The messages ``app`` notified since :func:`keep_notifications`, oldest first, none expired."""
+    return list(_KEPT[app])

@@ -11,6 +11,7 @@ from typing import Callable
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
+from tests.tui_fixtures import keep_notifications, notifications
 from toolkit.tui.app import HelpScreen, create_app
 
 from .conftest import admin_settings
@@ -34,7 +35,7 @@ async def until(pilot, predicate, timeout: float = 60, what: str | Callable[[], 
 
 def test_panes_fill_filter_and_help(airflow, client):
     async def scenario() -> None:
-        app = create_app(admin_settings(airflow), refresh_seconds=600)
+        app = keep_notifications(create_app(admin_settings(airflow), refresh_seconds=600))
         async with app.run_test(size=(160, 45)) as pilot:
             dags = app.query_one("#dags-table", DataTable)
             await until(pilot, lambda: "daily_revenue" in column(dags, 0))
@@ -78,14 +79,13 @@ def test_panes_fill_filter_and_help(airflow, client):
 def test_wrong_password_is_a_notification_with_the_cli_wording(airflow):
     async def scenario() -> None:
         settings = dataclasses.replace(admin_settings(airflow), password="wrong")
-        app = create_app(settings, refresh_seconds=600)
+        app = keep_notifications(create_app(settings, refresh_seconds=600))
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: app.snapshot.errors)
             assert any("rejected" in e.lower() or "password" in e.lower() for e in app.snapshot.errors), \
                 app.snapshot.errors
             assert "wrong" not in " ".join(app.snapshot.errors)
-            notes = [n.message for n in app._notifications]
-            assert any(e in notes for e in app.snapshot.errors)
+            assert any(e in notifications(app) for e in app.snapshot.errors), notifications(app)
             assert app.query_one("#dags-table", DataTable).row_count == 0
 
     asyncio.run(scenario())
@@ -102,7 +102,7 @@ def test_grid_select_plan_confirm_launch_pause_resume_and_follow_to_completion(a
     client.dags.set_paused("afkit_quick", False)
 
     async def scenario() -> None:
-        app = create_app(admin_settings(airflow), refresh_seconds=600)
+        app = keep_notifications(create_app(admin_settings(airflow), refresh_seconds=600))
         async with app.run_test(size=(160, 45)) as pilot:
             dags = app.query_one("#dags-table", DataTable)
             await until(pilot, lambda: "afkit_quick" in column(dags, 0))
@@ -116,7 +116,7 @@ def test_grid_select_plan_confirm_launch_pause_resume_and_follow_to_completion(a
             screen.query_one("#to").value = "2026-10-12"
             screen.query_one("#to").focus()
             await pilot.press("enter")  # loads the partitions of the range from Airflow
-            await until(pilot, lambda: len(grid.cells) == 12 or app._notifications)
+            await until(pilot, lambda: len(grid.cells) == 12 or notifications(app))
             assert [c.key[:10] for c in grid.cells] == [f"2026-10-{d:02}" for d in range(1, 13)]
             assert {c.state for c in grid.cells} == {"missing"} and grid.has_focus
             for _ in range(7):  # the cursor starts on the newest partition (12th): back to the 5th …
@@ -125,8 +125,8 @@ def test_grid_select_plan_confirm_launch_pause_resume_and_follow_to_completion(a
                 await pilot.press("shift+right")
             assert "6 of 12 selected: 6 missing" in str(screen.query_one("#selection").render())
             await pilot.press("enter")
-            await until(pilot, lambda: screen.plan is not None or app._notifications)
-            assert screen.plan is not None, [n.message for n in app._notifications]
+            await until(pilot, lambda: screen.plan is not None or notifications(app))
+            assert screen.plan is not None, notifications(app)
             dag = screen.plan.dags[0]
             assert [p.label[:10] for p in dag.partitions] == [f"2026-10-{d:02}" for d in range(5, 11)]
             assert dag.run_count == 6 and len(dag.steps) == 1
@@ -157,7 +157,7 @@ def test_the_app_keeps_its_data_through_an_outage_and_reconnects(airflow):
     itself once Airflow is back."""
 
     async def scenario() -> None:
-        app = create_app(admin_settings(airflow), refresh_seconds=2)
+        app = keep_notifications(create_app(admin_settings(airflow), refresh_seconds=2))
         async with app.run_test(size=(160, 45)) as pilot:
             dags = app.query_one("#dags-table", DataTable)
             await until(pilot, lambda: "afkit_quick" in column(dags, 0), what="the first refresh")
@@ -166,7 +166,7 @@ def test_the_app_keeps_its_data_through_an_outage_and_reconnects(airflow):
             try:
                 await until(pilot, lambda: app.snapshot.errors, timeout=60, what="a refresh to fail")
                 assert any(e.startswith(f"cannot reach Airflow at {airflow.url}") for e in app.snapshot.errors)
-                assert any("cannot reach Airflow" in n.message for n in app._notifications)
+                assert any("cannot reach Airflow" in n for n in notifications(app)), notifications(app)
                 assert column(dags, 0) == shown  # the last good data stays on screen
                 assert "last refresh failed" in str(app.query_one("#status-line", Static).render())
             finally:
@@ -207,16 +207,16 @@ def test_a_launch_from_the_terminal_app_is_governed_like_launch_follow(airflow, 
         return sum(t["pool_slots"] for t in tis if t["dag_run_id"].startswith("backfill__"))
 
     async def scenario() -> None:
-        app = create_app(admin_settings(airflow), refresh_seconds=600)
+        app = keep_notifications(create_app(admin_settings(airflow), refresh_seconds=600))
         async with app.run_test(size=(160, 45)) as pilot:
             screen = BackfillScreen(app.source, "afkit_tui_gated_bulk", start="2026-02-01", end="2026-02-04")
             app.push_screen(screen)
             await until(pilot, lambda: app.screen is screen and screen.query(PartitionGrid))
             grid = screen.query_one(PartitionGrid)
-            await until(pilot, lambda: len(grid.cells) == 4 or app._notifications)
-            assert len(grid.cells) == 4, [n.message for n in app._notifications]
+            await until(pilot, lambda: len(grid.cells) == 4 or notifications(app))
+            assert len(grid.cells) == 4, notifications(app)
             await pilot.press("enter")
-            await until(pilot, lambda: screen.plan is not None or app._notifications)
+            await until(pilot, lambda: screen.plan is not None or notifications(app))
             assert screen.plan is not None and screen.plan.dags[0].concurrency == 2  # 3 slots, 1 reserved
             await pilot.press("l")
             await until(pilot, lambda: isinstance(app.screen, ConfirmLaunch))

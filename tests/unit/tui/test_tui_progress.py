@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from tests.tui_fixtures import NOW, FixedSource
+from tests.tui_fixtures import NOW, FixedSource, keep_notifications, notifications
 from toolkit.services.backfills import DagProgress
 from toolkit.tui.app import AfkitApp
 from toolkit.tui.backfill import BackfillScreen
@@ -39,7 +39,7 @@ class SlowFirstRead(FixedSource):
 def test_a_read_that_started_before_the_pause_does_not_overwrite_it():
     async def scenario() -> None:
         source = SlowFirstRead()
-        app = AfkitApp(source, refresh_seconds=3600)
+        app = keep_notifications(AfkitApp(source, refresh_seconds=3600))
         async with app.run_test(size=(140, 42)) as pilot:
             screen = BackfillScreen(source, "daily_revenue", start="-120d", now=NOW)
             await pilot.pause()
@@ -50,7 +50,7 @@ def test_a_read_that_started_before_the_pause_does_not_overwrite_it():
             await pilot.press("f", "enter")  # select the failed partitions, plan them
             await app.workers.wait_for_complete()
             await pilot.pause()
-            assert screen.plan is not None, [n.message for n in app._notifications]
+            assert screen.plan is not None, notifications(app)
             screen.refresh_progress()  # the slow, older read
             for _ in range(300):
                 if source.started.is_set():

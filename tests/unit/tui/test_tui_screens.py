@@ -17,7 +17,7 @@ import pytest
 from textual.widgets import Footer, Static, TabbedContent
 from textual.widgets._footer import FooterKey
 
-from tests.tui_fixtures import FIVE_MINUTE_DAG, NOW, FixedSource, demo_inbox
+from tests.tui_fixtures import FIVE_MINUTE_DAG, NOW, FixedSource, demo_inbox, keep_notifications, notifications
 from toolkit.models import Dag
 from toolkit.files import load_plan
 from toolkit.tui import app as app_module
@@ -47,7 +47,7 @@ def _pool_policy(tmp_path, monkeypatch):
 
 
 def app_with(days: int = 120) -> AfkitApp:
-    return AfkitApp(FixedSource(days), refresh_seconds=3600)
+    return keep_notifications(AfkitApp(FixedSource(days), refresh_seconds=3600))
 
 
 async def first_refresh(pilot) -> None:
@@ -102,7 +102,7 @@ def test_the_inbox_key_before_the_first_refresh_says_it_is_still_reading():
             await pilot.press("i")
             await pilot.pause()
             assert app.query_one(TabbedContent).active == "dags"
-            assert any("Still reading Airflow" in n.message for n in app._notifications)
+            assert any("Still reading Airflow" in n for n in notifications(app))
             held.set()
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
@@ -121,7 +121,7 @@ def test_the_inbox_pane_is_hidden_outside_the_demo():
             await pilot.press("i")
             await pilot.pause()
             assert app.query_one(TabbedContent).active == "dags"
-            assert any("only in afkit demo" in n.message for n in app._notifications)
+            assert any("only in afkit demo" in n for n in notifications(app))
 
     asyncio.run(scenario())
 
@@ -255,7 +255,7 @@ async def test_save_to_an_unwritable_place_says_so_and_keeps_the_plan(tmp_path):
         app.screen.query_one("#save-path").value = str(blocker / "sub" / "plan.json")
         await pilot.press("enter")
         await settle(app, pilot)
-        messages = [n.message for n in app._notifications]
+        messages = notifications(app)
         assert any(m.startswith(f"cannot write the plan file {blocker / 'sub' / 'plan.json'}") for m in messages)
         assert app.source.saved == [] and screen.plan is not None
 
@@ -377,7 +377,7 @@ async def test_a_bad_date_is_named_in_a_notification_and_the_grid_is_kept():
         screen.query_one("#from").focus()
         await pilot.press("enter")
         await settle(app, pilot)
-        messages = [n.message for n in app._notifications]
+        messages = notifications(app)
         assert any("2026-11-01T06:00" in m and "zone" in m for m in messages), messages
         assert grid.cells == before and screen.plan is None
 
