@@ -170,6 +170,7 @@ class Story:
         self.tick, self.poll = tick, poll
         self.started = time.monotonic()
         self.switched_at: datetime | None = None
+        self.posts_at_switch = 0  # messages in the inbox when the Variable changed: the story ends on later ones
 
     def real(self, story_minutes: float) -> float:
         """Real seconds that play ``story_minutes``."""
@@ -194,25 +195,37 @@ class Story:
         yield from self._summary()
 
     def _setup(self) -> Iterator[Beat]:
+        """Unpause the story's DAGs and start ``afkit watch`` once the close has written its first ledger.
+
+        Not before: an SLA on an asset without an event counts from when the asset appeared (its DAG's first parse),
+        and Airflow's start-up (parse to unpause, the first ingest, the first close) takes real seconds that a
+        compressed clock makes story hours. A watcher started earlier can find the close's SLA late before the story
+        began (CI saw 46 s from parse to the first ledger against a 40 s ``fail_after``), and the story would end on
+        that alert instead of the postmortem's."""
         self.client.variables.set(CADENCE_VARIABLE, str(BEFORE_MINUTES),
                                   "Minutes between stripe_ingest runs (the postmortem changed it to 5)")
         wait_for_dags(self.client, STORY_DAGS)
         for dag_id in STORY_DAGS:
             self.client.dags.set_paused(dag_id, False)
+        for item in self._wait("the first close to write the ledger", self.real(BEFORE_MINUTES) * 3 + 120,
+                               lambda: self._live_events(DOWNSTREAM, 1)):
+            if isinstance(item, Beat):
+                yield item
         self.watcher.start()
         yield Beat("step", f"Story clock: {describe_scale(self.scale)}. stripe_ingest runs every {BEFORE_MINUTES} "
                            f"story minutes ({format_duration(self.real(BEFORE_MINUTES))} here); daily_finance_close "
-                           f"is triggered by each {UPSTREAM} event and reconciles every batch it gets. afkit watch "
-                           f"is running and alerts the demo's Slack inbox.",
+                           f"is triggered by each {UPSTREAM} event and reconciles every batch it gets. Its first close "
+                           f"has written {DOWNSTREAM}; afkit watch now runs and alerts the demo's Slack inbox.",
                    look=(f"TUI: {self.afkit('tui')} (DAGs pane; i: the demo inbox)",
                          f"page: {self.ui_url}/plugin/afkit (Freshness, Cadence, Demo Slack inbox)",
                          f"watcher log: {self.watcher.log}"))
 
-    def _live_events(self) -> list:
-        asset = next((a for a in self.client.assets.list() if a.name == UPSTREAM), None)
+    def _live_events(self, name: str = UPSTREAM, limit: int = 200) -> list:
+        """The newest ``limit`` events of asset ``name`` not made by a backfill, oldest first."""
+        asset = next((a for a in self.client.assets.list() if a.name == name), None)
         if asset is None:
             return []
-        events = [e for e in self.client.assets.events(asset.id, 200) if not e.from_backfill]
+        events = [e for e in self.client.assets.events(asset.id, limit) if not e.from_backfill]
         return sorted(events, key=lambda e: e.timestamp)  # the API answers newest first
 
     def _wait(self, what: str, timeout: float, check: Callable[[], object]) -> Iterator[Beat | object]:
@@ -322,6 +335,7 @@ class Story:
 
     def _switch(self) -> Iterator[Beat]:
         self.switched_at = datetime.now(timezone.utc)
+        self.posts_at_switch = len(self.inbox.posts)
         self.client.variables.set(CADENCE_VARIABLE, str(AFTER_MINUTES),
                                   "Minutes between stripe_ingest runs (the postmortem changed it to 5)")
         yield Beat("step", f"The payments team sets the Variable {CADENCE_VARIABLE} from {BEFORE_MINUTES} to "
@@ -370,14 +384,15 @@ class Story:
                 if isinstance(item, Beat):
                     yield item
             for post in list(self.inbox.posts)[shown:]:
+                since_switch = shown >= self.posts_at_switch  # an alert from before the switch is not the story's
                 shown += 1
                 text = str(post.get("text", ""))
                 kind = story_part(text)
-                if kind and kind not in told:
+                if kind and kind not in told and since_switch:
                     told.add(kind)
                     yield self._told(kind)
-                announced = announced or kind == "cadence"
-                late = late or kind == "late"
+                announced = announced or (since_switch and kind == "cadence")
+                late = late or (since_switch and kind == "late")
                 yield self._message_beat(post)
 
     def _since_switch(self) -> float:
